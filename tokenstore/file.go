@@ -1,0 +1,230 @@
+package tokenstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+// File is a TokenStore and Locker keeping one JSON file per key in a
+// directory. Processes on one host can share the directory: refreshes are
+// serialized with OS file locks, which the OS releases when a process dies,
+// and files are replaced atomically, so a reader never sees half a token.
+//
+// Files are created 0600 inside a 0700 directory. Names are derived from the
+// key so that no key can leave the directory; see [File.Path].
+type File struct {
+	dir string
+}
+
+var (
+	_ ucoauth.TokenStore = (*File)(nil)
+	_ ucoauth.Locker     = (*File)(nil)
+)
+
+// lockPoll is how often a blocked Lock retries. OS file locks cannot be
+// waited on with a deadline, so the wait is a poll.
+const lockPoll = 5 * time.Millisecond
+
+// NewFile returns a store in dir, creating it with mode 0700 if needed and
+// tightening the mode of an existing directory to 0700.
+func NewFile(dir string) (*File, error) {
+	if dir == "" {
+		return nil, errors.New("tokenstore: NewFile needs a directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("tokenstore: creating token directory: %w", err)
+	}
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("tokenstore: securing token directory: %w", err)
+	}
+	return &File{dir: abs}, nil
+}
+
+// Dir returns the store's directory.
+func (f *File) Dir() string { return f.dir }
+
+// Path returns the file that holds key's token. The name is a readable,
+// lower-case rendering of the key (at most 64 characters of [a-z0-9_-])
+// followed by a hash of the exact key: "../" and "/" cannot escape the
+// directory, NUL and very long keys are fine, and keys differing only in case
+// stay apart on case-insensitive file systems.
+func (f *File) Path(key string) string {
+	return filepath.Join(f.dir, fileName(key)+".json")
+}
+
+func fileName(key string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(key) {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	return b.String() + "." + hex.EncodeToString(sum[:10])
+}
+
+// Load returns the token for key, or an error matching
+// ucoauth.ErrTokenNotFound, or one matching ErrCorrupt.
+func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	return f.load(key)
+}
+
+func (f *File) load(key string) (*oauth2.Token, error) {
+	b, err := os.ReadFile(f.Path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	tok, err := Unmarshal(key, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, f.Path(key))
+	}
+	return tok, nil
+}
+
+// Save atomically replaces key's file with tok. It refuses a token that
+// expires before the stored one (ucoauth.ErrSuperseded), keeps the stored
+// refresh token when tok has none, and replaces a corrupt file only with a
+// real token.
+func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return f.withWriteLock(ctx, func() error {
+		old, err := f.load(key)
+		switch {
+		case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
+			old = nil
+		case err != nil:
+			return err
+		}
+		tok, err := merge(old, tok)
+		if err != nil {
+			return err
+		}
+		b, err := Marshal(key, tok)
+		if err != nil {
+			return err
+		}
+		return writeAtomic(f.dir, f.Path(key), b)
+	})
+}
+
+// Delete removes key's file.
+func (f *File) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return f.withWriteLock(ctx, func() error {
+		if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("tokenstore: %w", err)
+		}
+		return syncDir(f.dir)
+	})
+}
+
+// Lock takes key's refresh lock, shared by every process using the
+// directory. The OS releases it if the holding process dies.
+func (f *File) Lock(ctx context.Context, key string) (func(), error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	return lockFile(ctx, filepath.Join(f.dir, fileName(key)+".lock"))
+}
+
+// withWriteLock runs fn holding the directory's write lock, which makes a
+// Save's read-compare-replace atomic across processes. It is separate from
+// the refresh locks, which are held across a whole refresh that ends in a
+// Save.
+func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
+	unlock, err := lockFile(ctx, filepath.Join(f.dir, ".write.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
+}
+
+func lockFile(ctx context.Context, path string) (func(), error) {
+	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	ok, err := l.TryLockContext(ctx, lockPoll)
+	if err != nil || !ok {
+		_ = l.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// writeAtomic writes b to a temporary file in dir, syncs it, renames it over
+// path and syncs the directory: a crash leaves the old file or the new one,
+// never a mix.
+func writeAtomic(dir, path string, b []byte) (err error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if _, err = tmp.Write(b); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("tokenstore: syncing directory: %w", err)
+	}
+	return nil
+}

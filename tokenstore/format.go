@@ -1,0 +1,115 @@
+package tokenstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+// FormatVersion is the version of the JSON record that Marshal writes.
+const FormatVersion = 1
+
+// Errors shared by the stores.
+var (
+	// ErrCorrupt means a stored record could not be read. The record is left
+	// in place for inspection and is never replaced by an empty token.
+	ErrCorrupt = errors.New("tokenstore: corrupt token record")
+	// ErrInvalidKey means the key is empty.
+	ErrInvalidKey = errors.New("tokenstore: empty key")
+	// ErrInvalidToken means Save was given a token with no access token.
+	ErrInvalidToken = errors.New("tokenstore: token has no access token")
+)
+
+// record is the stored form. The key is kept so that a file can be checked
+// against the key it was loaded for.
+type record struct {
+	Version      int       `json:"version"`
+	Key          string    `json:"key"`
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scope        string    `json:"scope,omitempty"`
+}
+
+// Marshal encodes tok as the versioned JSON record that the file and Redis
+// stores keep, including its scope. Stores of your own may use it too.
+func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return nil, ErrInvalidToken
+	}
+	scope, _ := tok.Extra("scope").(string)
+	return json.Marshal(record{
+		Version:      FormatVersion,
+		Key:          key,
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+		Scope:        scope,
+	})
+}
+
+// Unmarshal decodes a record written by Marshal for key. Anything it cannot
+// trust, including a record written for another key, is an error matching
+// ErrCorrupt; the message never contains the record's secrets.
+func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: not JSON (%d bytes)", ErrCorrupt, len(data))
+	}
+	switch {
+	case r.Version != FormatVersion:
+		return nil, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, r.Version, FormatVersion)
+	case r.Key != key:
+		return nil, fmt.Errorf("%w: record belongs to another key", ErrCorrupt)
+	case r.AccessToken == "":
+		return nil, fmt.Errorf("%w: no access token", ErrCorrupt)
+	}
+	tok := &oauth2.Token{
+		AccessToken:  r.AccessToken,
+		TokenType:    r.TokenType,
+		RefreshToken: r.RefreshToken,
+		Expiry:       r.Expiry,
+	}
+	if r.Scope != "" {
+		tok = tok.WithExtra(map[string]any{"scope": r.Scope})
+	}
+	return tok, nil
+}
+
+// merge decides what Save writes over old (nil when the key is empty): never
+// a token that expires before the stored one, and never an empty refresh
+// token over a real one.
+func merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return nil, ErrInvalidToken
+	}
+	if old == nil {
+		return tok, nil
+	}
+	if old.Expiry.After(tok.Expiry) {
+		return nil, ucoauth.ErrSuperseded
+	}
+	if tok.RefreshToken == "" && old.RefreshToken != "" {
+		t := *tok
+		t.RefreshToken = old.RefreshToken
+		scope, _ := tok.Extra("scope").(string)
+		if scope == "" {
+			return &t, nil
+		}
+		return t.WithExtra(map[string]any{"scope": scope}), nil
+	}
+	return tok, nil
+}
+
+func checkKey(key string) error {
+	if key == "" {
+		return ErrInvalidKey
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package tokenstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+// Memory is an in-process TokenStore and Locker, for tests, development and
+// single-process programs. Tokens are kept encoded, so neither a caller of
+// Save nor of Load can change what is stored. Its zero value is not usable;
+// call NewMemory.
+type Memory struct {
+	mu    sync.Mutex
+	data  map[string][]byte
+	locks map[string]chan struct{}
+}
+
+var (
+	_ ucoauth.TokenStore = (*Memory)(nil)
+	_ ucoauth.Locker     = (*Memory)(nil)
+)
+
+// NewMemory returns an empty Memory store.
+func NewMemory() *Memory {
+	return &Memory{data: map[string][]byte{}, locks: map[string]chan struct{}{}}
+}
+
+// Load returns the token for key, or an error matching ucoauth.ErrTokenNotFound.
+func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	b, ok := m.data[key]
+	m.mu.Unlock()
+	if !ok {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	return Unmarshal(key, b)
+}
+
+// Save stores tok under key. It refuses a token that expires before the
+// stored one (ucoauth.ErrSuperseded) and keeps the stored refresh token when
+// tok has none.
+func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var old *oauth2.Token
+	if b, ok := m.data[key]; ok {
+		old, _ = Unmarshal(key, b)
+	}
+	tok, err := merge(old, tok)
+	if err != nil {
+		return err
+	}
+	b, err := Marshal(key, tok)
+	if err != nil {
+		return err
+	}
+	m.data[key] = b
+	return nil
+}
+
+// Delete removes key.
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.data, key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Lock takes key's refresh lock within this process.
+func (m *Memory) Lock(ctx context.Context, key string) (func(), error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	ch, ok := m.locks[key]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		m.locks[key] = ch
+	}
+	m.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-ch }) }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("tokenstore: waiting for lock on %q: %w", key, ctx.Err())
+	}
+}

@@ -1,0 +1,76 @@
+package ucoauth
+
+import (
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// APIVersion is the UltraCart REST API version this package speaks. UltraCart
+// fails every API request that does not carry it in the X-UltraCart-Api-Version
+// header; [NewClient] adds it for you.
+const APIVersion = "2017-03-01"
+
+// BaseURL is the root of UltraCart's REST API; the OAuth endpoints live under it.
+const BaseURL = "https://secure.ultracart.com/rest/v2"
+
+// Header names UltraCart defines.
+const (
+	HeaderAPIVersion = "X-UltraCart-Api-Version"
+	HeaderSimpleKey  = "X-UltraCart-Simple-Key"
+	HeaderRESTError  = "UC-REST-ERROR"
+	// HeaderRESTErrorMerchantID names the merchant an error concerns, when UltraCart says.
+	HeaderRESTErrorMerchantID = "UC-REST-ERROR-MERCHANT-ID"
+)
+
+// GrantTypeDeviceCode is the RFC 8628 grant type for polling a device code.
+// UltraCart does not document the value; this is the standard one.
+const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+
+// Endpoint is UltraCart's OAuth 2 endpoint.
+//
+// AuthStyle is fixed to [oauth2.AuthStyleInParams]: UltraCart reads credentials
+// from the form, and x/oauth2's auto-detection would try HTTP Basic first and
+// re-send on failure, which can post a single-use refresh token twice.
+var Endpoint = EndpointAt(BaseURL)
+
+// EndpointAt returns UltraCart's endpoint paths under another base URL, such
+// as a [ucoauthtest] server or a proxy. baseURL is the equivalent of [BaseURL]
+// (it ends in /rest/v2 for UltraCart itself); a trailing slash is ignored.
+//
+// [ucoauthtest]: https://pkg.go.dev/github.com/ucoauth/go-ucoauth/ucoauthtest
+func EndpointAt(baseURL string) oauth2.Endpoint {
+	b := strings.TrimRight(baseURL, "/")
+	return oauth2.Endpoint{
+		AuthURL:       b + "/oauth/authorize",
+		TokenURL:      b + "/oauth/token",
+		DeviceAuthURL: b + "/oauth/device/authorize",
+		AuthStyle:     oauth2.AuthStyleInParams,
+	}
+}
+
+// revokeURL derives the revoke endpoint from the token endpoint, because
+// oauth2.Endpoint has no field for it: ".../oauth/token" -> ".../oauth/revoke".
+func revokeURL(e oauth2.Endpoint) string {
+	u := e.TokenURL
+	if i := strings.LastIndexByte(u, '/'); i >= 0 {
+		return u[:i+1] + "revoke"
+	}
+	return u + "/revoke"
+}
+
+// NewConfig returns an oauth2.Config for an UltraCart application.
+//
+// clientSecret may be empty: UltraCart's own SDKs send only the client ID.
+// redirectURL and scopes may be empty too when the application's profile in
+// UltraCart already sets them; UltraCart rejects them on the authorize link
+// otherwise.
+func NewConfig(clientID, clientSecret, redirectURL string, scopes ...string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		RedirectURL:  redirectURL,
+		Scopes:       scopes,
+		Endpoint:     Endpoint,
+	}
+}

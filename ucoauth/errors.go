@@ -1,0 +1,159 @@
+package ucoauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, for use with [errors.Is].
+var (
+	// ErrTokenNotFound is returned by a TokenStore's Load when it holds no
+	// token for the key, and by a TokenSource whose merchant never connected.
+	ErrTokenNotFound = errors.New("ucoauth: token not found")
+
+	// ErrReauthorizationRequired means the grant is dead: UltraCart answered
+	// invalid_grant, 401 on the token endpoint or 410 (application disabled),
+	// or there is no refresh token left to use. Retrying cannot help; the
+	// merchant has to connect again.
+	ErrReauthorizationRequired = errors.New("ucoauth: reauthorization required")
+
+	// ErrSuperseded is returned by a TokenStore's Save when the store already
+	// holds a token that expires later, so that a refresh finishing late never
+	// overwrites a fresher token another process saved.
+	ErrSuperseded = errors.New("ucoauth: a newer token is already stored")
+
+	// ErrInsecureEndpoint is returned for a plain-http URL whose host is not a
+	// loopback address: tokens and secrets would cross the network in clear.
+	ErrInsecureEndpoint = errors.New("ucoauth: refusing plain-http endpoint that is not loopback")
+
+	// ErrBadExpiresIn means expires_in could not be read as a number of
+	// seconds. It comes together with a usable token; see [Exchange].
+	ErrBadExpiresIn = errors.New("ucoauth: unusable expires_in")
+)
+
+// Error is a failed call to one of UltraCart's OAuth endpoints. It carries
+// what UltraCart said and never the tokens or secrets that were sent.
+//
+// Error wraps [ErrReauthorizationRequired] when the grant is dead, and the
+// underlying network or parse error, if any.
+type Error struct {
+	// Op names the call: "token", "revoke" or "device authorize".
+	Op string
+	// StatusCode is the HTTP status, or 0 when no response arrived.
+	StatusCode int
+	// Code, Description and URI are the RFC 6749 error fields.
+	Code        string
+	Description string
+	URI         string
+	// Message is UltraCart's human-readable message: the UC-REST-ERROR header,
+	// or the ErrorResponse body's developer_message or user_message.
+	Message string
+	// ErrorCode is the ErrorResponse body's error_code.
+	ErrorCode string
+	// MerchantID is the UC-REST-ERROR-MERCHANT-ID header, when present.
+	MerchantID string
+	// RetryAfter is the Retry-After header of a 429 or 503, or 0.
+	RetryAfter time.Duration
+	// Err is the underlying cause: a network, timeout or decoding error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ucoauth: ")
+	b.WriteString(e.Op)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
+		if t := http.StatusText(e.StatusCode); t != "" {
+			b.WriteString(" " + t)
+		}
+	}
+	if e.Code != "" {
+		b.WriteString(": " + e.Code)
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %q", e.Description)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": UltraCart says %q", e.Message)
+	}
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, " (error_code %s)", e.ErrorCode)
+	}
+	if e.MerchantID != "" {
+		fmt.Fprintf(&b, " (merchant %s)", e.MerchantID)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause and, for a dead grant, ErrReauthorizationRequired.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.reauth() {
+		errs = append(errs, ErrReauthorizationRequired)
+	}
+	return errs
+}
+
+func (e *Error) reauth() bool {
+	return e.Code == "invalid_grant" ||
+		(e.Op == opToken && e.StatusCode == http.StatusUnauthorized) ||
+		e.StatusCode == http.StatusGone
+}
+
+// Temporary reports whether trying again later may succeed: network errors
+// and timeouts, 5xx, 408 and 429.
+func (e *Error) Temporary() bool {
+	switch {
+	case e.StatusCode >= 500, e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests:
+		return true
+	case e.StatusCode != 0:
+		return false
+	}
+	var ne net.Error
+	return errors.As(e.Err, &ne) || errors.Is(e.Err, context.DeadlineExceeded)
+}
+
+// StoreError is a TokenStore that failed: an outage, a corrupt record or a
+// refused lock. The TokenSource keeps serving a still-valid token through it.
+type StoreError struct {
+	Op  string // "load", "save", "delete" or "lock"
+	Key string
+	Err error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("ucoauth: token store %s %q: %v", e.Op, e.Key, e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the store may work if tried again: anything but a
+// missing token or a corrupt record is assumed to be an outage.
+func (e *StoreError) Temporary() bool {
+	var t interface{ Temporary() bool }
+	if errors.As(e.Err, &t) {
+		return t.Temporary()
+	}
+	return !errors.Is(e.Err, ErrTokenNotFound)
+}
+
+// temporary reports whether err says it is temporary.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}

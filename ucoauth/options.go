@@ -1,0 +1,140 @@
+package ucoauth
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Defaults for a TokenSource's options.
+const (
+	// DefaultEarlyRefresh is how long before expiry a token is refreshed in
+	// the background. It is capped at half a token's remaining lifetime, so
+	// that short-lived tokens do not refresh continuously.
+	DefaultEarlyRefresh = 5 * time.Minute
+	// DefaultMinBackoff and DefaultMaxBackoff bound the exponential, jittered
+	// wait between failed refreshes of one key.
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+)
+
+// Option configures a TokenSource.
+type Option func(*options)
+
+type options struct {
+	early      time.Duration
+	timeout    time.Duration
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	simpleKey  string
+	logger     *slog.Logger
+	hook       func(RefreshEvent)
+	now        func() time.Time
+	client     *http.Client
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{
+		early:      DefaultEarlyRefresh,
+		timeout:    DefaultTimeout,
+		minBackoff: DefaultMinBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		logger:     slog.New(slog.DiscardHandler),
+		now:        time.Now,
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.maxBackoff < o.minBackoff {
+		o.maxBackoff = o.minBackoff
+	}
+	return o
+}
+
+// WithEarlyRefresh sets how long before expiry the token is refreshed in the
+// background while callers keep getting the current one. Zero refreshes only
+// once the token has expired, making callers wait.
+func WithEarlyRefresh(d time.Duration) Option {
+	return func(o *options) { o.early = max(d, 0) }
+}
+
+// WithRefreshTimeout bounds each call to UltraCart's token endpoint. The
+// default is [DefaultTimeout]. A refresh is never cancelled by the context of
+// a caller that is waiting for it: cancelling halfway could lose a rotated
+// refresh token.
+func WithRefreshTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithBackoff sets the bounds of the jittered exponential wait after failed
+// refreshes. A 429's Retry-After is honoured when it asks for longer.
+func WithBackoff(min, max time.Duration) Option {
+	return func(o *options) {
+		if min > 0 {
+			o.minBackoff = min
+		}
+		if max > 0 {
+			o.maxBackoff = max
+		}
+	}
+}
+
+// WithSimpleKey sends key as UltraCart's X-UltraCart-Simple-Key header on
+// token and revoke calls.
+func WithSimpleKey(key string) Option {
+	return func(o *options) { o.simpleKey = key }
+}
+
+// WithLogger logs refreshes and failures to l. Tokens are logged only as
+// fingerprints; see [LogToken].
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithRefreshHook calls fn after every refresh that reached UltraCart, from
+// the refreshing goroutine, so that applications can log, count or mirror
+// tokens. fn must not block for long and must not modify the token.
+func WithRefreshHook(fn func(RefreshEvent)) Option {
+	return func(o *options) { o.hook = fn }
+}
+
+// WithClock replaces time.Now, for tests and simulations. Expiry, the early
+// refresh window and backoff are all measured on it.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithHTTPClient sets the client used to reach UltraCart's token and revoke
+// endpoints. The default has no timeout of its own; each call is bounded by
+// [WithRefreshTimeout].
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) { o.client = c }
+}
+
+// RefreshEvent describes one refresh that reached UltraCart.
+type RefreshEvent struct {
+	// Key is the store key whose token was refreshed.
+	Key string
+	// Token is the new token, or nil when UltraCart issued none.
+	Token *oauth2.Token
+	// Err is what went wrong. It may come with a Token: a token whose
+	// expires_in was unusable (ErrBadExpiresIn), or one that could not be
+	// saved (a *StoreError; the source keeps it and retries the save).
+	Err error
+	// Duration is how long the call to UltraCart took.
+	Duration time.Duration
+}

@@ -33,6 +33,7 @@ type record struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	ExpiresIn    int64     `json:"expires_in,omitempty"` // the lifetime granted, in seconds
 	Scope        string    `json:"scope,omitempty"`
 }
 
@@ -50,6 +51,7 @@ func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
 		TokenType:    tok.TokenType,
 		RefreshToken: tok.RefreshToken,
 		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
 		Scope:        scope,
 	})
 }
@@ -75,6 +77,7 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 		TokenType:    r.TokenType,
 		RefreshToken: r.RefreshToken,
 		Expiry:       r.Expiry,
+		ExpiresIn:    r.ExpiresIn,
 	}
 	if r.Scope != "" {
 		tok = tok.WithExtra(map[string]any{"scope": r.Scope})

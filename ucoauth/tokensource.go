@@ -178,9 +178,10 @@ func (s *TokenSource) backoff(err error) time.Duration {
 	return d
 }
 
-// newState derives a token's deadlines. The early window is capped at half
-// the remaining lifetime and the expiry margin at a tenth of it, so that a
-// short or unknown lifetime never causes a refresh loop. A token without an
+// newState derives a token's deadlines from the lifetime it was granted
+// (its ExpiresIn, or what remains when that is unknown). The early window is
+// capped at half the lifetime and the expiry margin at a tenth of it, so that
+// a short or unknown lifetime never causes a refresh loop. A token without an
 // expiry (saved by hand) is served but refreshed at once, never trusted
 // forever.
 func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
@@ -191,8 +192,12 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 	if remaining <= 0 {
 		return &state{tok: tok, staleAt: tok.Expiry, expireAt: tok.Expiry}
 	}
-	margin := min(10*time.Second, remaining/10)
-	window := max(min(s.o.early, remaining/2), margin)
+	lifetime := time.Duration(tok.ExpiresIn) * time.Second
+	if lifetime <= 0 {
+		lifetime = remaining
+	}
+	margin := min(10*time.Second, lifetime/10)
+	window := max(min(s.o.early, lifetime/2), margin)
 	return &state{tok: tok, staleAt: tok.Expiry.Add(-window), expireAt: tok.Expiry.Add(-margin)}
 }
 
@@ -242,7 +247,8 @@ func (s *TokenSource) adopt(ctx context.Context, mem *oauth2.Token) (*state, boo
 		return nil, false, &StoreError{Op: "load", Key: s.key, Err: err}
 	}
 	now := s.o.now()
-	if stored != nil && (mem == nil || !stored.Expiry.Before(mem.Expiry)) {
+	// Only a different token is news; the one we hold is stale already.
+	if stored != nil && (mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry))) {
 		if st := s.newState(stored, now); now.Before(st.staleAt) {
 			return st, true, nil
 		}

@@ -209,7 +209,7 @@ func (s *Server) Issue(merchant string, scopes ...string) *oauth2.Token {
 	defer s.mu.Unlock()
 	g := &grant{merchant: merchant, scope: strings.Join(scopes, " ")}
 	at, rt, exp := s.issueLocked(g, true)
-	tok := &oauth2.Token{AccessToken: at, TokenType: "bearer", RefreshToken: rt, Expiry: exp}
+	tok := &oauth2.Token{AccessToken: at, TokenType: "bearer", RefreshToken: rt, Expiry: exp, ExpiresIn: int64(s.lifetime / time.Second)}
 	if g.scope != "" {
 		tok = tok.WithExtra(map[string]any{"scope": g.scope})
 	}

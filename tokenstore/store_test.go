@@ -1,0 +1,140 @@
+package tokenstore_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) ucoauth.TokenStore { return tokenstore.NewMemory() },
+	})
+}
+
+func newFile(t *testing.T) *tokenstore.File {
+	f, err := tokenstore.NewFile(filepath.Join(t.TempDir(), "tokens"))
+	require.NoError(t, err)
+	return f
+}
+
+func TestFileConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) ucoauth.TokenStore { return newFile(t) },
+		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
+			f, err := tokenstore.NewFile(s.(*tokenstore.File).Dir())
+			require.NoError(t, err)
+			return f
+		},
+		// The dying holder is a real process: see TestFileLockReleasedWhenProcessDies.
+	})
+}
+
+func TestFilePermissionsAndAtomicity(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	f, err := tokenstore.NewFile(dir)
+	require.NoError(t, err)
+	st, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "an existing directory is tightened to 0700")
+
+	require.NoError(t, f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))))
+	fi, err := os.Stat(f.Path("m"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.False(t, strings.HasPrefix(e.Name(), ".tmp-"), "temporary file %s left behind", e.Name())
+	}
+
+	b, err := os.ReadFile(f.Path("m"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"version":1`)
+	assert.Contains(t, string(b), `"scope":"order_read item_write"`)
+}
+
+func TestFileKeysStayInside(t *testing.T) {
+	f := newFile(t)
+	for _, k := range storetest.OddKeys {
+		p := f.Path(k)
+		assert.Equal(t, f.Dir(), filepath.Dir(p), "key %q escapes to %s", k, p)
+		assert.LessOrEqual(t, len(filepath.Base(p)), 255, "key %q gives an over-long name", k)
+		assert.NotContains(t, filepath.Base(p), "\x00")
+	}
+	assert.NotEqual(t, f.Path("UPPER"), f.Path("upper"), "case-insensitive file systems must not merge keys")
+}
+
+func TestFileCorruptIsAnError(t *testing.T) {
+	f := newFile(t)
+	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":1,"key":"m","access_tok`), 0o600))
+	_, err := f.Load(t.Context(), "m")
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	assert.Contains(t, err.Error(), f.Path("m"), "the error names the file")
+
+	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":7,"key":"m","access_token":"secret-at"}`), 0o600))
+	_, err = f.Load(t.Context(), "m")
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	assert.Contains(t, err.Error(), "version 7")
+	assert.NotContains(t, err.Error(), "secret-at")
+
+	// A record copied from another key's file is not trusted.
+	require.NoError(t, f.Save(t.Context(), "other", storetest.Token("at", time.Now().Add(time.Hour))))
+	b, err := os.ReadFile(f.Path("other"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(f.Path("m"), b, 0o600))
+	_, err = f.Load(t.Context(), "m")
+	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
+
+	// Only a real token may replace a corrupt file.
+	assert.ErrorIs(t, f.Save(t.Context(), "m", nil), tokenstore.ErrInvalidToken)
+	_, err = f.Load(t.Context(), "m")
+	assert.ErrorIs(t, err, tokenstore.ErrCorrupt, "still the corrupt file, not an empty token")
+}
+
+// TestFileLockReleasedWhenProcessDies has a child process take a key's lock
+// and get killed while holding it; the OS must release the lock.
+func TestFileLockReleasedWhenProcessDies(t *testing.T) {
+	if os.Getenv("UCOAUTH_LOCK_CHILD") != "" {
+		f, err := tokenstore.NewFile(os.Getenv("UCOAUTH_LOCK_CHILD"))
+		require.NoError(t, err)
+		_, err = f.Lock(t.Context(), "m")
+		require.NoError(t, err)
+		os.Stdout.WriteString("locked\n")
+		time.Sleep(time.Minute) // killed before this ends
+		return
+	}
+	f := newFile(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileLockReleasedWhenProcessDies$")
+	cmd.Env = append(os.Environ(), "UCOAUTH_LOCK_CHILD="+f.Dir())
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 7)
+	_, err = out.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "locked\n", string(buf))
+
+	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err = f.Lock(short, "m")
+	require.Error(t, err, "the child holds the lock")
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	unlock, err := f.Lock(t.Context(), "m")
+	require.NoError(t, err, "the dead child's lock is released")
+	unlock()
+}

@@ -1,0 +1,97 @@
+package ucoauth_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"time"
+
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+)
+
+// A merchant's life: connect, call the API, and let the TokenSource keep the
+// token fresh.
+func Example() {
+	uc := ucoauthtest.NewServer() // the real thing: ucoauth.NewConfig(id, secret, redirect)
+	defer uc.Close()
+	ctx := context.Background()
+	cfg := uc.Config(ucoauth.ScopeOrderRead)
+
+	// In a web app, redirect the merchant to cfg.AuthCodeURL(state) and read
+	// the code from the callback; the fake server plays the merchant here.
+	code, err := uc.Authorize(ctx, cfg, "state", "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := ucoauth.Exchange(ctx, cfg, code)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := tokenstore.NewMemory()
+	if err := store.Save(ctx, "merchant-1", tok); err != nil {
+		log.Fatal(err)
+	}
+
+	src := ucoauth.NewTokenSource(cfg, store, "merchant-1")
+	client := ucoauth.NewClient(ctx, src)
+	resp, err := client.Get(uc.BaseURL() + "/order/orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output: 200 OK
+}
+
+func ExampleNewConfig() {
+	cfg := ucoauth.NewConfig("my-client-id", "", "https://app.example/ultracart/callback", ucoauth.ScopeOrderRead)
+	fmt.Println(cfg.Endpoint.TokenURL)
+	// Output: https://secure.ultracart.com/rest/v2/oauth/token
+}
+
+// Observe every refresh, to count or mirror tokens.
+func ExampleWithRefreshHook() {
+	uc := ucoauthtest.NewServer()
+	defer uc.Close()
+	uc.SetLifetime(time.Second)
+	store := tokenstore.NewMemory()
+	_ = store.Save(context.Background(), "m", uc.Issue("DEMO"))
+
+	refreshed := make(chan string, 1)
+	src := ucoauth.NewTokenSource(uc.Config(), store, "m",
+		ucoauth.WithEarlyRefresh(0),
+		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { refreshed <- e.Key }))
+	time.Sleep(time.Second)
+	if _, err := src.Token(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refreshed", <-refreshed)
+	// Output: refreshed m
+}
+
+func ExampleManager() {
+	uc := ucoauthtest.NewServer()
+	defer uc.Close()
+	store := tokenstore.NewMemory()
+	for _, m := range []string{"A", "B"} {
+		_ = store.Save(context.Background(), m, uc.Issue(m))
+	}
+	mgr := ucoauth.NewManager(uc.Config(), store)
+	for _, m := range []string{"A", "B"} {
+		_, err := mgr.Source(m).Token()
+		fmt.Println(m, err == nil)
+	}
+	// Output:
+	// A true
+	// B true
+}
+
+func ExampleSecret() {
+	s := ucoauth.Secret("rt-very-secret")
+	fmt.Println(s, fmt.Sprintf("%#v", s))
+	// Output: [REDACTED] [REDACTED]
+}

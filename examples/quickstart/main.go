@@ -117,6 +117,10 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 		return fmt.Errorf("refresh: %w", ev.Err)
 	}
 	rotated := ev.Token.RefreshToken != tok.RefreshToken
+	saved, err := store.Load(ctx, merchant)
+	if err != nil || saved.RefreshToken != ev.Token.RefreshToken {
+		return fmt.Errorf("the refreshed token is not in the store (%v)", err)
+	}
 	step(6, "silent refresh: new token %s, refresh token rotated: %t, saved to the store", ucoauth.Fingerprint(ev.Token.AccessToken), rotated)
 	step(7, "second API call: %s", status)
 

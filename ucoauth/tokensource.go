@@ -97,7 +97,9 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		// running or the last one failed too recently.
 		if now.UnixNano() >= s.nextTry.Load() {
 			s.mu.Lock()
-			if s.inflight == nil {
+			// Only if no refresh replaced st since we loaded it; otherwise
+			// a fresh token would be refreshed again.
+			if s.inflight == nil && s.cur.Load() == st {
 				s.startLocked()
 			}
 			s.mu.Unlock()
@@ -106,6 +108,10 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 
 	s.mu.Lock()
+	if cur := s.cur.Load(); cur != st && cur != nil && now.Before(cur.expireAt) {
+		s.mu.Unlock() // a refresh finished while we were getting here
+		return cur.tok, nil
+	}
 	c := s.inflight
 	if c == nil {
 		if now.UnixNano() < s.nextTry.Load() && s.lastErr != nil {
@@ -208,6 +214,9 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 func (s *TokenSource) refresh(ctx context.Context) (*state, error) {
 	var mem *oauth2.Token
 	if st := s.cur.Load(); st != nil {
+		if s.o.now().Before(st.staleAt) {
+			return st, nil // already fresh: never refresh a fresh token
+		}
 		mem = st.tok
 	}
 	// Look before locking: another process may have refreshed already, and

@@ -578,3 +578,33 @@ func TestNewClientAuthorizesRequests(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+// TestNeverRefreshesAFreshToken: callers that saw the stale token while a
+// refresh was finishing must not start a second refresh of the new one.
+func TestNeverRefreshesAFreshToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.source(ucoauth.WithEarlyRefresh(5 * time.Minute))
+	tok, err := src.Token()
+	require.NoError(t, err)
+	const windows = 20
+	for w := range windows {
+		f.clock.Advance(56 * time.Minute) // into the stale window of the current token
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 300 {
+					_, err := src.Token()
+					assert.NoError(t, err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Eventually(t, func() bool {
+			next, err := src.Token()
+			return err == nil && next.AccessToken != tok.AccessToken
+		}, 5*time.Second, time.Millisecond, "window %d never refreshed", w)
+		tok, _ = src.Token()
+		waitIdle(t, f)
+	}
+	assert.Equal(t, windows, f.srv.Stats().Refreshes(), "one refresh per window, never one of a fresh token")
+}

@@ -97,6 +97,10 @@ type Stats struct {
 	API, APIRejected int
 	// Injected counts answers replaced by [Server.FailNext].
 	Injected int
+	// RefreshTimes records when each successful refresh_token grant was
+	// answered, on the server's clock: the gaps between them show whether a
+	// fleet refreshed once per token lifetime or several times.
+	RefreshTimes []time.Time
 	// LastSimpleKey is the X-UltraCart-Simple-Key header last seen.
 	LastSimpleKey string
 }
@@ -198,6 +202,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Token {
 		st.Token[k] = v
 	}
+	st.RefreshTimes = append([]time.Time(nil), s.stats.RefreshTimes...)
 	return st
 }
 
@@ -377,6 +382,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		} else {
 			withRT = false
 		}
+		s.stats.RefreshTimes = append(s.stats.RefreshTimes, s.now())
 	case ucoauth.GrantTypeDeviceCode:
 		d, ok := s.devices[r.PostForm.Get("device_code")]
 		if !ok {

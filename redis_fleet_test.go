@@ -1,0 +1,265 @@
+package ucoauth_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+)
+
+const (
+	fleetLifetime = 2 * time.Second
+	fleetEarly    = 500 * time.Millisecond
+	envFleetRedis = "UCOAUTH_FLEET_REDIS"
+	envFleetBase  = "UCOAUTH_FLEET_BASE"
+	envFleetFor   = "UCOAUTH_FLEET_FOR"
+)
+
+// fleetResult is what one child process reports.
+type fleetResult struct {
+	final             string // fingerprint of its last token
+	calls, errs, dead int
+}
+
+// runFleet starts procs OS processes (this test binary, re-run as
+// fleetChild) that share one Redis and one merchant key and hammer Token()
+// for runFor. during, if set, runs in the parent meanwhile.
+func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server)) (*ucoauthtest.Server, *tokenstore.Redis, []fleetResult) {
+	rs := redistest.Start(t)
+	srv := ucoauthtest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.SetRotation(true)
+	srv.SetLifetime(fleetLifetime)
+	store := tokenstore.NewRedis(rs.Client())
+	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
+
+	results := make([]fleetResult, procs)
+	var wg, done sync.WaitGroup
+	var stdins []io.WriteCloser
+	done.Add(procs)
+	for i := range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
+		cmd.Env = append(os.Environ(), envFleetRedis+"="+rs.Addr, envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		stdins = append(stdins, in)
+		cmd.Stderr = os.Stderr
+		require.NoError(t, cmd.Start())
+		wg.Go(func() {
+			sc := bufio.NewScanner(out)
+			sawDone := false
+			defer func() {
+				if !sawDone {
+					done.Done()
+				}
+			}()
+			for sc.Scan() {
+				if sc.Text() == "DONE" && !sawDone {
+					sawDone = true
+					done.Done()
+				}
+				if v, ok := strings.CutPrefix(sc.Text(), "FLEET "); ok {
+					f := strings.Fields(v)
+					if assert.Len(t, f, 4) {
+						results[i].final = f[0]
+						results[i].calls, _ = strconv.Atoi(f[1])
+						results[i].errs, _ = strconv.Atoi(f[2])
+						results[i].dead, _ = strconv.Atoi(f[3])
+					}
+				}
+			}
+			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
+		})
+	}
+	if during != nil {
+		during(rs)
+	}
+	// Everyone stopped hammering: now let them all report at once, so that
+	// no late refresh can slip between two reports.
+	done.Wait()
+	for _, in := range stdins {
+		_, _ = io.WriteString(in, "report\n")
+		in.Close()
+	}
+	wg.Wait()
+	t.Logf("redis: %s; refreshes: %d; results: %+v", rs, srv.Stats().Refreshes(), results)
+	return srv, store, results
+}
+
+// fleetChild is one instance of the fleet: its own TokenSource over the
+// shared Redis, hammered from several goroutines.
+func fleetChild(t *testing.T) {
+	runFor, err := time.ParseDuration(os.Getenv(envFleetFor))
+	require.NoError(t, err)
+	c := redis.NewClient(&redis.Options{Addr: os.Getenv(envFleetRedis), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	store := tokenstore.NewRedis(c)
+	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
+	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envFleetBase))
+	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(fleetEarly),
+		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+
+	var calls, errs, dead atomic.Int64
+	stop := time.Now().Add(runFor)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				_, err := src.TokenContext(ctx)
+				cancel()
+				calls.Add(1)
+				if err != nil {
+					errs.Add(1)
+					if errors.Is(err, ucoauth.ErrReauthorizationRequired) {
+						dead.Add(1)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Println("DONE")
+	_, err = bufio.NewReader(os.Stdin).ReadString('\n') // the parent's go-ahead
+	require.NoError(t, err)
+
+	// Converge: keep asking until this process holds what Redis holds, and
+	// that token stays fresh long enough for every process to report it.
+	var final string
+	require.Eventually(t, func() bool {
+		tok, err := src.Token()
+		stored, serr := store.Load(context.Background(), "DEMO")
+		if err != nil || serr != nil {
+			return false
+		}
+		final = ucoauth.Fingerprint(tok.AccessToken)
+		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > fleetEarly+700*time.Millisecond
+	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
+	fmt.Printf("FLEET %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
+}
+
+// checkConverged asserts that every process ended on the stored token.
+func checkConverged(t *testing.T, store *tokenstore.Redis, results []fleetResult) {
+	stored, err := store.Load(t.Context(), "DEMO")
+	require.NoError(t, err)
+	for i, r := range results {
+		assert.Equal(t, ucoauth.Fingerprint(stored.AccessToken), r.final, "process %d ends on the newest token", i)
+		assert.Zero(t, r.dead, "process %d was told to reauthorize", i)
+		assert.Positive(t, r.calls, "process %d did not run", i)
+	}
+}
+
+// TestRedisFleetRefreshesOncePerWindow: 8 OS processes share one Redis and
+// one merchant across at least 3 token lifetimes, with rotation on.
+func TestRedisFleetRefreshesOncePerWindow(t *testing.T) {
+	if os.Getenv(envFleetRedis) != "" {
+		fleetChild(t)
+		return
+	}
+	srv, store, results := runFleet(t, "TestRedisFleetRefreshesOncePerWindow", 8, 3*fleetLifetime+fleetLifetime/2, nil)
+	st := srv.Stats()
+	assert.GreaterOrEqual(t, st.Refreshes(), 3, "the fleet lived through at least 3 expiry windows")
+	assert.Zero(t, st.InvalidGrant, "no instance used a rotated-away refresh token")
+	// One refresh per window: consecutive refreshes are a lifetime less the
+	// early window apart (1.5 s). Two in one window would be milliseconds apart.
+	for i := 1; i < len(st.RefreshTimes); i++ {
+		gap := st.RefreshTimes[i].Sub(st.RefreshTimes[i-1])
+		assert.Greater(t, gap, fleetLifetime/2, "refreshes %d and %d are %s apart: two in one window", i-1, i, gap)
+	}
+	for i, r := range results {
+		assert.Zero(t, r.errs, "process %d saw errors with everything healthy", i)
+	}
+	checkConverged(t, store, results)
+}
+
+// TestRedisFleetSurvivesRedisRestart kills Redis in the middle of the fleet
+// and restarts it empty (no persistence). No refresh token may be lost: the
+// fleet converges on one live token without the merchant reconnecting.
+func TestRedisFleetSurvivesRedisRestart(t *testing.T) {
+	if os.Getenv(envFleetRedis) != "" {
+		fleetChild(t)
+		return
+	}
+	srv, store, results := runFleet(t, "TestRedisFleetSurvivesRedisRestart", 8, 4*fleetLifetime, func(rs *redistest.Server) {
+		time.Sleep(fleetLifetime + fleetLifetime/4)
+		rs.Kill()
+		time.Sleep(fleetLifetime) // tokens expire while Redis is gone
+		rs.Restart()
+	})
+	st := srv.Stats()
+	assert.Zero(t, st.InvalidGrant, "no refresh token was used twice")
+	checkConverged(t, store, results)
+
+	// The converged token's refresh token is live: the merchant is connected.
+	stored, err := store.Load(t.Context(), "DEMO")
+	require.NoError(t, err)
+	skewed := func() time.Time { return time.Now().Add(time.Hour) }
+	mem := tokenstore.NewMemory()
+	require.NoError(t, mem.Save(t.Context(), "DEMO", stored))
+	_, err = ucoauth.NewTokenSource(srv.Config(), mem, "DEMO", ucoauth.WithClock(skewed)).Token()
+	assert.NoError(t, err, "the fleet's refresh token still works after the chaos")
+}
+
+// TestRedisHotPathNeverTouchesRedis adds 1 ms to every Redis command and
+// counts them: while the token is fresh, Token() sends none.
+func TestRedisHotPathNeverTouchesRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	c := rs.Client()
+	var cmds atomic.Int64
+	c.AddHook(slowHook{n: &cmds, delay: time.Millisecond})
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	store := tokenstore.NewRedis(c)
+	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
+	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO")
+	_, err := src.Token()
+	require.NoError(t, err)
+	before := cmds.Load()
+	require.Positive(t, before, "precondition: the hook sees commands")
+	for range 10000 {
+		_, err := src.Token()
+		require.NoError(t, err)
+	}
+	assert.Equal(t, before, cmds.Load(), "Token() on a fresh token sent Redis commands")
+}
+
+type slowHook struct {
+	n     *atomic.Int64
+	delay time.Duration
+}
+
+func (h slowHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h slowHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		time.Sleep(h.delay)
+		return next(ctx, cmd)
+	}
+}
+func (h slowHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		time.Sleep(h.delay)
+		return next(ctx, cmds)
+	}
+}

@@ -47,7 +47,7 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 	t.Cleanup(srv.Close)
 	srv.SetRotation(true)
 	srv.SetLifetime(fleetLifetime)
-	store := tokenstore.NewRedis(rs.Client())
+	store := tokenstore.NewRedis(rs.TestClient(t))
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 
 	results := make([]fleetResult, procs)
@@ -204,7 +204,7 @@ func TestRedisFleetSurvivesRedisRestart(t *testing.T) {
 		time.Sleep(fleetLifetime + fleetLifetime/4)
 		rs.Kill()
 		time.Sleep(fleetLifetime) // tokens expire while Redis is gone
-		rs.Restart()
+		assert.NoError(t, rs.Restart())
 	})
 	st := srv.Stats()
 	assert.Zero(t, st.InvalidGrant, "no refresh token was used twice")
@@ -224,7 +224,7 @@ func TestRedisFleetSurvivesRedisRestart(t *testing.T) {
 // counts them: while the token is fresh, Token() sends none.
 func TestRedisHotPathNeverTouchesRedis(t *testing.T) {
 	rs := redistest.Start(t)
-	c := rs.Client()
+	c := rs.TestClient(t)
 	var cmds atomic.Int64
 	c.AddHook(slowHook{n: &cmds, delay: time.Millisecond})
 	srv := ucoauthtest.NewServer()

@@ -25,7 +25,7 @@ func TestRedisConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore {
 			p := fmt.Sprintf("conf%d:", n.Add(1))
-			s := tokenstore.NewRedis(srv.Client(), tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL))
+			s := tokenstore.NewRedis(srv.TestClient(t), tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL))
 			prefixes[s] = p
 			return s
 		},
@@ -49,7 +49,7 @@ var peerClients = map[ucoauth.TokenStore]*redis.Client{}
 
 func TestRedisKeyLayout(t *testing.T) {
 	srv := redistest.Start(t)
-	c := srv.Client()
+	c := srv.TestClient(t)
 	ctx := t.Context()
 	s := tokenstore.NewRedis(c, tokenstore.WithRecordTTL(time.Hour))
 	require.NoError(t, s.Save(ctx, "M1", storetest.Token("at", time.Now().Add(time.Hour))))
@@ -84,7 +84,7 @@ func TestRedisKeyLayout(t *testing.T) {
 
 func TestRedisUnlockOnlyByOwner(t *testing.T) {
 	srv := redistest.Start(t)
-	c := srv.Client()
+	c := srv.TestClient(t)
 	s := tokenstore.NewRedis(c, tokenstore.WithLockTTL(200*time.Millisecond))
 	unlockA, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
@@ -120,7 +120,7 @@ func TestRedisOutage(t *testing.T) {
 	_, err = s.Lock(ctx, "m")
 	assert.Error(t, err)
 
-	srv.Restart()
+	require.NoError(t, srv.Restart())
 	got, err := s.Load(ctx, "m")
 	if srv.Real {
 		// No persistence: the data is gone, and nothing half-written appeared.

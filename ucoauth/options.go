@@ -32,6 +32,7 @@ type options struct {
 	logger     *slog.Logger
 	hook       func(RefreshEvent)
 	now        func() time.Time
+	custom     bool // now is not time.Now: the coarse clock does not apply
 	client     *http.Client
 }
 
@@ -113,7 +114,7 @@ func WithRefreshHook(fn func(RefreshEvent)) Option {
 func WithClock(now func() time.Time) Option {
 	return func(o *options) {
 		if now != nil {
-			o.now = now
+			o.now, o.custom = now, true
 		}
 	}
 }

@@ -32,6 +32,7 @@ type TokenSource struct {
 
 	cur     atomic.Pointer[state] // nil until loaded
 	nextTry atomic.Int64          // unix nanos; no refresh starts before it
+	busy    atomic.Bool           // a refresh is running: the stale path need not lock
 
 	mu       sync.Mutex // guards inflight, failures, lastErr
 	inflight *call
@@ -44,9 +45,10 @@ type TokenSource struct {
 // state is a token with its derived deadlines, computed once when installed
 // so that the hot path only compares.
 type state struct {
-	tok      *oauth2.Token
-	staleAt  time.Time // from here on, refresh in the background
-	expireAt time.Time // from here on, do not serve
+	tok        *oauth2.Token
+	staleAt    time.Time // from here on, refresh in the background
+	expireAt   time.Time // from here on, do not serve
+	staleNanos int64     // staleAt for the hot path
 }
 
 type call struct {
@@ -64,6 +66,9 @@ func NewTokenSource(cfg *oauth2.Config, store TokenStore, key string, opts ...Op
 func newTokenSource(cfg *oauth2.Config, store TokenStore, key string, o *options) *TokenSource {
 	if cfg == nil || store == nil {
 		panic("ucoauth: NewTokenSource needs a non-nil config and store")
+	}
+	if !o.custom {
+		startCoarseClock()
 	}
 	return &TokenSource{cfg: cfg, store: store, key: key, o: o}
 }
@@ -83,7 +88,9 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // TokenContext is Token with a context that bounds how long the caller is
 // willing to wait for a refresh. Cancelling it does not cancel the refresh.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	if st := s.cur.Load(); st != nil && s.o.now().Before(st.staleAt) {
+	// The hot path: two atomic loads and a compare. No lock, no clock read,
+	// no allocation, no store I/O.
+	if st := s.cur.Load(); st != nil && !s.o.custom && coarseNanos.Load() < st.staleNanos {
 		return st.tok, nil
 	}
 	return s.slow(ctx)
@@ -92,10 +99,13 @@ func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	now := s.o.now()
 	st := s.cur.Load()
+	if st != nil && now.Before(st.staleAt) {
+		return st.tok, nil // fresh by the precise clock
+	}
 	if st != nil && now.Before(st.expireAt) {
 		// Stale but valid: serve it, and start a refresh unless one is
 		// running or the last one failed too recently.
-		if now.UnixNano() >= s.nextTry.Load() {
+		if !s.busy.Load() && now.UnixNano() >= s.nextTry.Load() {
 			s.mu.Lock()
 			// Only if no refresh replaced st since we loaded it; otherwise
 			// a fresh token would be refreshed again.
@@ -138,6 +148,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 func (s *TokenSource) startLocked() *call {
 	c := &call{done: make(chan struct{})}
 	s.inflight = c
+	s.busy.Store(true)
 	go s.run(c)
 	return c
 }
@@ -164,6 +175,7 @@ func (s *TokenSource) run(c *call) {
 		s.nextTry.Store(s.o.now().Add(s.backoff(err)).UnixNano())
 	}
 	s.inflight = nil
+	s.busy.Store(false)
 	c.st, c.err = st, err
 	s.mu.Unlock()
 	close(c.done)
@@ -192,11 +204,11 @@ func (s *TokenSource) backoff(err error) time.Duration {
 // forever.
 func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 	if tok.Expiry.IsZero() {
-		return &state{tok: tok, staleAt: now, expireAt: now.Add(FallbackLifetime)}
+		return newStateAt(tok, now, now.Add(FallbackLifetime))
 	}
 	remaining := tok.Expiry.Sub(now)
 	if remaining <= 0 {
-		return &state{tok: tok, staleAt: tok.Expiry, expireAt: tok.Expiry}
+		return newStateAt(tok, tok.Expiry, tok.Expiry)
 	}
 	lifetime := time.Duration(tok.ExpiresIn) * time.Second
 	if lifetime <= 0 {
@@ -204,7 +216,11 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 	}
 	margin := min(10*time.Second, lifetime/10)
 	window := max(min(s.o.early, lifetime/2), margin)
-	return &state{tok: tok, staleAt: tok.Expiry.Add(-window), expireAt: tok.Expiry.Add(-margin)}
+	return newStateAt(tok, tok.Expiry.Add(-window), tok.Expiry.Add(-margin))
+}
+
+func newStateAt(tok *oauth2.Token, staleAt, expireAt time.Time) *state {
+	return &state{tok: tok, staleAt: staleAt, expireAt: expireAt, staleNanos: staleAt.UnixNano()}
 }
 
 // refresh brings the token up to date: it adopts a fresh token another

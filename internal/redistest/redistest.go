@@ -1,18 +1,18 @@
-// Package redistest starts a Redis server for tests: a real redis-server on
-// a free loopback port when one is on PATH, otherwise an in-process
-// miniredis, so that the tests pass on a fresh machine. Set
+// Package redistest starts a Redis server for tests and benchmarks: a real
+// redis-server on a free loopback port when one is on PATH, otherwise an
+// in-process miniredis, so that everything runs on a fresh machine. Set
 // UCOAUTH_REQUIRE_REDIS_SERVER=1 (CI does) to fail instead of falling back,
-// or UCOAUTH_FORCE_MINIREDIS=1 to test the fallback on a machine that has
+// or UCOAUTH_FORCE_MINIREDIS=1 to use the fallback on a machine that has
 // redis-server.
 package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,80 +21,88 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server is a running Redis that a test can kill and restart.
+// Server is a running Redis that can be killed and restarted.
 type Server struct {
 	// Addr is host:port.
 	Addr string
 	// Real reports whether this is a redis-server process.
 	Real bool
 
-	tb   testing.TB
 	mu   sync.Mutex
+	path string
 	cmd  *exec.Cmd
 	mini *miniredis.Miniredis
 }
 
-// Start starts a server that stops when the test ends.
+// New starts a server; Close stops it.
+func New() (*Server, error) {
+	s := &Server{}
+	if path, err := exec.LookPath("redis-server"); err == nil && os.Getenv("UCOAUTH_FORCE_MINIREDIS") == "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s.Addr, s.Real, s.path = addr, true, path
+		return s, s.startReal()
+	}
+	if os.Getenv("UCOAUTH_REQUIRE_REDIS_SERVER") != "" {
+		return nil, errors.New("redistest: UCOAUTH_REQUIRE_REDIS_SERVER is set but redis-server is not on PATH")
+	}
+	s.mini = miniredis.NewMiniRedis()
+	if err := s.mini.Start(); err != nil {
+		return nil, fmt.Errorf("redistest: starting miniredis: %w", err)
+	}
+	s.Addr = s.mini.Addr()
+	return s, nil
+}
+
+// Start starts a server that stops when the test ends, and logs which kind
+// it is.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb}
-	if path, err := exec.LookPath("redis-server"); err == nil && os.Getenv("UCOAUTH_FORCE_MINIREDIS") == "" {
-		s.Addr, s.Real = freeAddr(tb), true
-		s.startReal(path)
-		tb.Logf("redistest: using a real redis-server (%s) at %s", path, s.Addr)
-	} else {
-		if os.Getenv("UCOAUTH_REQUIRE_REDIS_SERVER") != "" {
-			tb.Fatalf("redistest: UCOAUTH_REQUIRE_REDIS_SERVER is set but redis-server is not on PATH")
-		}
-		s.mini = miniredis.NewMiniRedis()
-		if err := s.mini.Start(); err != nil {
-			tb.Fatalf("redistest: starting miniredis: %v", err)
-		}
-		s.Addr = s.mini.Addr()
-		tb.Logf("redistest: no redis-server to use; using in-process miniredis at %s", s.Addr)
+	s, err := New()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	tb.Cleanup(s.Kill)
+	tb.Logf("redistest: using %s", s)
+	tb.Cleanup(s.Close)
 	return s
 }
 
-// Client returns a client for the server, closed when the test ends.
+// Client returns a new client for the server.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
-	s.tb.Cleanup(func() { c.Close() })
-	return c
+	return redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
 }
 
-func freeAddr(tb testing.TB) string {
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("redistest: %v", err)
+		return "", fmt.Errorf("redistest: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
-func (s *Server) startReal(path string) {
+func (s *Server) startReal() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	// No persistence: a restart loses everything, the harshest case.
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	cmd := exec.Command(s.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--daemonize", "no", "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("redistest: starting redis-server: %v", err)
+		return fmt.Errorf("redistest: starting redis-server: %w", err)
 	}
 	s.cmd = cmd
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	s.tb.Fatalf("redistest: redis-server on %s did not answer", s.Addr)
+	return fmt.Errorf("redistest: redis-server on %s did not answer", s.Addr)
 }
 
 // Kill stops the server abruptly (SIGKILL for a real one). A real server
@@ -112,30 +120,18 @@ func (s *Server) Kill() {
 	}
 }
 
+// Close stops the server.
+func (s *Server) Close() { s.Kill() }
+
 // Restart starts the server again on the same address.
-func (s *Server) Restart() {
+func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Real {
-		path, _ := exec.LookPath("redis-server")
-		s.startReal(path)
-		return
+		return s.startReal()
 	}
-	if err := s.mini.Restart(); err != nil {
-		s.tb.Fatalf("redistest: restarting miniredis: %v", err)
-	}
+	return s.mini.Restart()
 }
-
-// String describes the server for logs.
-func (s *Server) String() string {
-	kind := "miniredis"
-	if s.Real {
-		kind = "redis-server"
-	}
-	return kind + "@" + s.Addr + " (real=" + strconv.FormatBool(s.Real) + ")"
-}
-
-var _ fmt.Stringer = (*Server)(nil)
 
 // FastForward moves miniredis's clock, for TTL tests; a real server's clock
 // cannot be moved, so it is a no-op there.
@@ -143,4 +139,19 @@ func (s *Server) FastForward(d time.Duration) {
 	if s.mini != nil {
 		s.mini.FastForward(d)
 	}
+}
+
+// String says which kind of server this is and where.
+func (s *Server) String() string {
+	if s.Real {
+		return "redis-server " + s.path + " at " + s.Addr
+	}
+	return "in-process miniredis at " + s.Addr + " (no redis-server on PATH)"
+}
+
+// TestClient returns a client that is closed when the test ends.
+func (s *Server) TestClient(tb testing.TB) *redis.Client {
+	c := s.Client()
+	tb.Cleanup(func() { c.Close() })
+	return c
 }

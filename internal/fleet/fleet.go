@@ -1,0 +1,102 @@
+// Package fleet simulates a fleet of application instances that serve one
+// merchant: with go-ucoauth sharing Redis, or with bare x/oauth2. Each
+// instance has its own token source (and its own Redis connection), as
+// separate processes would. The examples and the benchmark program use it.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"golang.org/x/oauth2"
+)
+
+// Params describe a run.
+type Params struct {
+	Instances int
+	// Lifetime of tokens at the fake UltraCart; rotation is on.
+	Lifetime time.Duration
+	// Duration of the run.
+	Duration time.Duration
+	// Every is the pause between two Token() calls of one instance.
+	Every time.Duration
+}
+
+// EarlyRefresh is the early window both libraries get: a quarter lifetime.
+func (p Params) EarlyRefresh() time.Duration { return p.Lifetime / 4 }
+
+// Result counts what reached the fake UltraCart and what callers saw.
+type Result struct {
+	Requests, InvalidGrant, FailedCalls int
+}
+
+func newFake(p Params) *ucoauthtest.Server {
+	uc := ucoauthtest.NewServer()
+	uc.SetLifetime(p.Lifetime)
+	uc.SetRotation(true)
+	return uc
+}
+
+// hammer calls get from every instance, every p.Every, for p.Duration.
+func hammer(p Params, get func(i int) error) int {
+	var fails atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(p.Duration)
+	for i := range p.Instances {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				if get(i) != nil {
+					fails.Add(1)
+				}
+				time.Sleep(p.Every)
+			}
+		})
+	}
+	wg.Wait()
+	return int(fails.Load())
+}
+
+// Ucoauth runs the fleet on go-ucoauth, each instance with its own
+// TokenSource and Redis client from newClient.
+func Ucoauth(p Params, newClient func() redis.UniversalClient) (Result, error) {
+	uc := newFake(p)
+	defer uc.Close()
+	key := fmt.Sprintf("fleet-%d", time.Now().UnixNano())
+	if err := tokenstore.NewRedis(newClient()).Save(context.Background(), key, uc.Issue("DEMO")); err != nil {
+		return Result{}, fmt.Errorf("seeding Redis: %w", err)
+	}
+	sources := make([]*ucoauth.TokenSource, p.Instances)
+	for i := range sources {
+		sources[i] = ucoauth.NewTokenSource(uc.Config(), tokenstore.NewRedis(newClient()), key,
+			ucoauth.WithEarlyRefresh(p.EarlyRefresh()))
+	}
+	failed := hammer(p, func(i int) error { _, err := sources[i].Token(); return err })
+	st := uc.Stats()
+	return Result{Requests: st.Refreshes(), InvalidGrant: st.InvalidGrant, FailedCalls: failed}, nil
+}
+
+// Bare runs the fleet on x/oauth2 as people use it today:
+// oauth2.ReuseTokenSource over cfg.TokenSource, one per instance, each
+// starting from the same stored token.
+func Bare(p Params) Result {
+	uc := newFake(p)
+	defer uc.Close()
+	tok := uc.Issue("DEMO")
+	cfg := uc.Config()
+	sources := make([]oauth2.TokenSource, p.Instances)
+	for i := range sources {
+		// The early margin scaled to the short lifetime, as for go-ucoauth
+		// (x/oauth2's default, 10 s, would exceed it).
+		sources[i] = oauth2.ReuseTokenSourceWithExpiry(tok, cfg.TokenSource(context.Background(), tok), p.EarlyRefresh())
+	}
+	failed := hammer(p, func(i int) error { _, err := sources[i].Token(); return err })
+	st := uc.Stats()
+	return Result{Requests: st.Refreshes(), InvalidGrant: st.InvalidGrant, FailedCalls: failed}
+}

@@ -25,30 +25,42 @@ import (
 // Create one TokenSource per key and share it; it is safe for concurrent use.
 // The returned tokens are shared and must not be modified.
 type TokenSource struct {
-	cfg   *oauth2.Config
-	store TokenStore
-	key   string
-	o     *options
+	*shared
+	key string
 
-	cur     atomic.Pointer[state] // nil until loaded
-	nextTry atomic.Int64          // unix nanos; no refresh starts before it
-	busy    atomic.Bool           // a refresh is running: the stale path need not lock
+	cur  atomic.Pointer[state]   // nil until loaded
+	fail atomic.Pointer[failure] // nil while healthy
+	busy atomic.Bool             // a flight is running: the stale path need not lock
 
-	mu       sync.Mutex // guards inflight, failures, lastErr
+	// A flight is the one load, refresh or revoke in progress; everyone
+	// else waits for it. The struct stays at 64 bytes: a process may hold
+	// 100,000 sources.
+	mu       sync.Mutex
 	inflight *call
-	failures int
-	lastErr  error
-
-	opMu sync.Mutex // serializes refreshes with Revoke
 }
 
-// state is a token with its derived deadlines, computed once when installed
-// so that the hot path only compares.
+// failure records refreshes that failed in a row.
+type failure struct {
+	err     error
+	count   int
+	nextTry int64 // unix nanos: no refresh starts before it
+}
+
+func (f *failure) backingOff(now int64) bool { return f != nil && now < f.nextTry }
+
+// shared is what every source of a Manager has in common.
+type shared struct {
+	cfg   *oauth2.Config
+	store TokenStore
+	o     *options
+}
+
+// state is a token with its derived deadlines (unix nanoseconds), computed
+// once when installed so that the hot path only compares.
 type state struct {
-	tok        *oauth2.Token
-	staleAt    time.Time // from here on, refresh in the background
-	expireAt   time.Time // from here on, do not serve
-	staleNanos int64     // staleAt for the hot path
+	tok    *oauth2.Token
+	stale  int64 // from here on, refresh in the background
+	expire int64 // from here on, do not serve
 }
 
 type call struct {
@@ -60,18 +72,21 @@ type call struct {
 // NewTokenSource returns a TokenSource for key in store, refreshing through
 // cfg's token endpoint. It does no I/O: the token is loaded on first use.
 func NewTokenSource(cfg *oauth2.Config, store TokenStore, key string, opts ...Option) *TokenSource {
-	return newTokenSource(cfg, store, key, newOptions(opts))
+	return newShared(cfg, store, opts).source(key)
 }
 
-func newTokenSource(cfg *oauth2.Config, store TokenStore, key string, o *options) *TokenSource {
+func newShared(cfg *oauth2.Config, store TokenStore, opts []Option) *shared {
 	if cfg == nil || store == nil {
-		panic("ucoauth: NewTokenSource needs a non-nil config and store")
+		panic("ucoauth: a TokenSource needs a non-nil config and store")
 	}
-	if !o.custom {
+	sh := &shared{cfg: cfg, store: store, o: newOptions(opts)}
+	if !sh.o.custom {
 		startCoarseClock()
 	}
-	return &TokenSource{cfg: cfg, store: store, key: key, o: o}
+	return sh
 }
+
+func (sh *shared) source(key string) *TokenSource { return &TokenSource{shared: sh, key: key} }
 
 // Key returns the store key this source serves.
 func (s *TokenSource) Key() string { return s.key }
@@ -90,27 +105,27 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: two atomic loads and a compare. No lock, no clock read,
 	// no allocation, no store I/O.
-	if st := s.cur.Load(); st != nil && !s.o.custom && coarseNanos.Load() < st.staleNanos {
+	if st := s.cur.Load(); st != nil && !s.o.custom && coarseNanos.Load() < st.stale {
 		return st.tok, nil
 	}
 	return s.slow(ctx)
 }
 
 func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
-	now := s.o.now()
+	now := s.o.now().UnixNano()
 	st := s.cur.Load()
-	if st != nil && now.Before(st.staleAt) {
+	if st != nil && now < st.stale {
 		return st.tok, nil // fresh by the precise clock
 	}
-	if st != nil && now.Before(st.expireAt) {
+	if st != nil && now < st.expire {
 		// Stale but valid: serve it, and start a refresh unless one is
 		// running or the last one failed too recently.
-		if !s.busy.Load() && now.UnixNano() >= s.nextTry.Load() {
+		if !s.busy.Load() && !s.fail.Load().backingOff(now) {
 			s.mu.Lock()
 			// Only if no refresh replaced st since we loaded it; otherwise
 			// a fresh token would be refreshed again.
 			if s.inflight == nil && s.cur.Load() == st {
-				s.startLocked()
+				go s.run(s.beginLocked())
 			}
 			s.mu.Unlock()
 		}
@@ -118,25 +133,38 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 
 	s.mu.Lock()
-	if cur := s.cur.Load(); cur != st && cur != nil && now.Before(cur.expireAt) {
-		s.mu.Unlock() // a refresh finished while we were getting here
+	if cur := s.cur.Load(); cur != st && cur != nil && now < cur.expire {
+		s.mu.Unlock() // a flight finished while we were getting here
 		return cur.tok, nil
 	}
 	c := s.inflight
-	if c == nil {
-		if now.UnixNano() < s.nextTry.Load() && s.lastErr != nil {
-			err := s.lastErr
-			s.mu.Unlock()
-			return nil, err
-		}
-		c = s.startLocked()
+	if c != nil {
+		s.mu.Unlock()
+		return s.wait(ctx, c, now)
 	}
+	if f := s.fail.Load(); f.backingOff(now) {
+		s.mu.Unlock()
+		return nil, f.err
+	}
+	c = s.beginLocked()
 	s.mu.Unlock()
+	if st == nil {
+		if tok, done, err := s.firstLoad(c); done {
+			return tok, err
+		}
+	}
+	go s.run(c)
+	return s.wait(ctx, c, now)
+}
 
+func (s *TokenSource) wait(ctx context.Context, c *call, now int64) (*oauth2.Token, error) {
 	select {
 	case <-c.done:
-		if c.err != nil && (c.st == nil || !now.Before(c.st.expireAt)) {
+		if c.err != nil && (c.st == nil || now >= c.st.expire) {
 			return nil, c.err
+		}
+		if c.st == nil {
+			return nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
 		}
 		return c.st.tok, nil
 	case <-ctx.Done():
@@ -144,36 +172,16 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// startLocked starts the single refresh. s.mu must be held.
-func (s *TokenSource) startLocked() *call {
+// beginLocked starts a flight. s.mu must be held.
+func (s *TokenSource) beginLocked() *call {
 	c := &call{done: make(chan struct{})}
 	s.inflight = c
 	s.busy.Store(true)
-	go s.run(c)
 	return c
 }
 
-func (s *TokenSource) run(c *call) {
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	// Detached from every caller: lock wait plus the request itself.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
-	defer cancel()
-
-	st, err := s.refresh(ctx)
-
-	s.mu.Lock()
-	if st != nil {
-		s.cur.Store(st)
-	}
-	if err == nil {
-		s.failures, s.lastErr = 0, nil
-		s.nextTry.Store(0)
-	} else {
-		s.failures++
-		s.lastErr = err
-		s.nextTry.Store(s.o.now().Add(s.backoff(err)).UnixNano())
-	}
+// endLocked ends flight c with its result, releasing s.mu.
+func (s *TokenSource) endLocked(c *call, st *state, err error) {
 	s.inflight = nil
 	s.busy.Store(false)
 	c.st, c.err = st, err
@@ -181,12 +189,66 @@ func (s *TokenSource) run(c *call) {
 	close(c.done)
 }
 
-// backoff is the wait after the s.failures-th failure in a row: exponential
-// with equal jitter, so a fleet that failed together does not retry together.
-func (s *TokenSource) backoff(err error) time.Duration {
+// finish ends a load or refresh: it installs st and records the outcome
+// for backoff.
+func (s *TokenSource) finish(c *call, st *state, err error) {
+	s.mu.Lock()
+	if st != nil {
+		s.cur.Store(st)
+	}
+	if err == nil {
+		s.fail.Store(nil)
+	} else {
+		f := &failure{err: err, count: 1}
+		if prev := s.fail.Load(); prev != nil {
+			f.count = prev.count + 1
+		}
+		f.nextTry = s.o.now().Add(s.backoff(f.count, err)).UnixNano()
+		s.fail.Store(f)
+	}
+	s.endLocked(c, st, err)
+}
+
+// firstLoad reads the store in the caller's goroutine: a cold start is one
+// store read, and a goroutine of its own would cost more than the read. done
+// is false when the stored token has expired and needs a refresh.
+func (s *TokenSource) firstLoad(c *call) (tok *oauth2.Token, done bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
+	tok, err = s.store.Load(ctx, s.key)
+	cancel()
+	if err != nil {
+		err = &StoreError{Op: "load", Key: s.key, Err: err}
+		s.finish(c, nil, err)
+		return nil, true, err
+	}
+	now := s.o.now()
+	st := s.newState(tok, now)
+	switch {
+	case st.freshAt(now):
+		s.finish(c, st, nil)
+		return tok, true, nil
+	case st.validAt(now):
+		s.cur.Store(st) // serve it while the refresh runs
+		go s.run(c)
+		return tok, true, nil
+	}
+	return nil, false, nil
+}
+
+func (s *TokenSource) run(c *call) {
+	// Detached from every caller: lock wait plus the request itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
+	defer cancel()
+	st, err := s.refresh(ctx)
+	s.finish(c, st, err)
+}
+
+// backoff is the wait after the n-th failure in a row: exponential with
+// equal jitter, so a fleet that failed together does not retry together.
+func (s *TokenSource) backoff(n int, err error) time.Duration {
 	d := s.o.maxBackoff
-	if !errors.Is(err, ErrReauthorizationRequired) && s.failures < 32 {
-		d = min(s.o.minBackoff<<(s.failures-1), s.o.maxBackoff)
+	if !errors.Is(err, ErrReauthorizationRequired) && n < 32 {
+		d = min(s.o.minBackoff<<(n-1), s.o.maxBackoff)
 	}
 	d = d/2 + rand.N(d/2+1)
 	var e *Error
@@ -220,8 +282,11 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 }
 
 func newStateAt(tok *oauth2.Token, staleAt, expireAt time.Time) *state {
-	return &state{tok: tok, staleAt: staleAt, expireAt: expireAt, staleNanos: staleAt.UnixNano()}
+	return &state{tok: tok, stale: staleAt.UnixNano(), expire: expireAt.UnixNano()}
 }
+
+func (st *state) freshAt(now time.Time) bool { return now.UnixNano() < st.stale }
+func (st *state) validAt(now time.Time) bool { return now.UnixNano() < st.expire }
 
 // refresh brings the token up to date: it adopts a fresh token another
 // process stored, or refreshes under the store's lock and saves the result
@@ -230,7 +295,7 @@ func newStateAt(tok *oauth2.Token, staleAt, expireAt time.Time) *state {
 func (s *TokenSource) refresh(ctx context.Context) (*state, error) {
 	var mem *oauth2.Token
 	if st := s.cur.Load(); st != nil {
-		if s.o.now().Before(st.staleAt) {
+		if st.freshAt(s.o.now()) {
 			return st, nil // already fresh: never refresh a fresh token
 		}
 		mem = st.tok
@@ -274,7 +339,7 @@ func (s *TokenSource) adopt(ctx context.Context, mem *oauth2.Token) (*state, boo
 	now := s.o.now()
 	// Only a different token is news; the one we hold is stale already.
 	if stored != nil && (mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry))) {
-		if st := s.newState(stored, now); now.Before(st.staleAt) {
+		if st := s.newState(stored, now); st.freshAt(now) {
 			return st, true, nil
 		}
 	}
@@ -296,7 +361,7 @@ func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*st
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
-		if st := s.newState(base, now); now.Before(st.expireAt) {
+		if st := s.newState(base, now); st.validAt(now) {
 			return st, err // serve it while it lasts
 		}
 		return nil, err
@@ -405,9 +470,43 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	case err != nil && !gone:
 		return err
 	}
+	c, err := s.join(ctx) // no refresh may save behind our back
+	if err != nil {
+		return err
+	}
+	if err := s.revokeHeld(ctx, tok, gone); err != nil {
+		s.mu.Lock()
+		s.endLocked(c, s.cur.Load(), nil) // nothing changed: waiters get the current token
+		return err
+	}
+	s.mu.Lock()
+	s.cur.Store(nil)
+	s.fail.Store(nil)
+	s.endLocked(c, nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound})
+	s.o.logger.Info("ucoauth: revoked", "key", s.key)
+	return nil
+}
 
-	s.opMu.Lock() // no refresh may save behind our back
-	defer s.opMu.Unlock()
+// join waits until no flight runs, then starts one for the caller.
+func (s *TokenSource) join(ctx context.Context) (*call, error) {
+	for {
+		s.mu.Lock()
+		w := s.inflight
+		if w == nil {
+			c := s.beginLocked()
+			s.mu.Unlock()
+			return c, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ucoauth: waiting to revoke %q: %w", s.key, ctx.Err())
+		}
+	}
+}
+
+func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bool) error {
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx, s.key)
 		if err != nil {
@@ -426,12 +525,6 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	if err := s.store.Delete(ctx, s.key); err != nil {
 		return &StoreError{Op: "delete", Key: s.key, Err: err}
 	}
-	s.mu.Lock()
-	s.cur.Store(nil)
-	s.failures, s.lastErr = 0, nil
-	s.nextTry.Store(0)
-	s.mu.Unlock()
-	s.o.logger.Info("ucoauth: revoked", "key", s.key)
 	return nil
 }
 

@@ -18,9 +18,12 @@ import (
 // token before it expires and persists every new token in a TokenStore.
 //
 // A token has three states. While fresh it is served from memory with no
-// lock, store I/O or allocation. Inside the early-refresh window it is stale:
-// still served, while one background refresh replaces it. Once expired it is
-// invalid: callers wait for that one refresh, or for their own context.
+// lock, store I/O, allocation or even a clock read: freshness is judged
+// against a process-wide coarse clock (10 ms ticks, read ahead of real time,
+// so it can only err towards checking the precise clock). Inside the
+// early-refresh window it is stale: still served, while one background
+// refresh replaces it. Once expired it is invalid: callers wait for that one
+// refresh, or for their own context.
 //
 // Create one TokenSource per key and share it; it is safe for concurrent use.
 // The returned tokens are shared and must not be modified.

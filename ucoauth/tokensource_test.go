@@ -608,3 +608,26 @@ func TestNeverRefreshesAFreshToken(t *testing.T) {
 	}
 	assert.Equal(t, windows, f.srv.Stats().Refreshes(), "one refresh per window, never one of a fresh token")
 }
+
+// TestDefaultClockNoticesStaleness runs on real time, without WithClock, so
+// that the hot path's coarse clock decides: a one-second token must still be
+// refreshed in the background once it is stale, and served allocation-free
+// while fresh.
+func TestDefaultClockNoticesStaleness(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	srv.SetLifetime(time.Second)
+	store := tokenstore.NewMemory()
+	tok := srv.Issue("DEMO")
+	require.NoError(t, store.Save(t.Context(), "m", tok))
+	src := ucoauth.NewTokenSource(srv.Config(), store, "m")
+	_, err := src.Token()
+	require.NoError(t, err)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = src.Token() }), "the coarse-clock hot path allocates")
+
+	require.Eventually(t, func() bool {
+		next, err := src.Token()
+		return err == nil && next.AccessToken != tok.AccessToken
+	}, 10*time.Second, time.Millisecond, "a stale token was never refreshed on the default clock")
+	assert.Equal(t, 1, srv.Stats().Refreshes())
+}

@@ -19,7 +19,10 @@ var (
 	// ErrReauthorizationRequired means the grant is dead: UltraCart answered
 	// invalid_grant, 401 on the token endpoint or 410 (application disabled),
 	// or there is no refresh token left to use. Retrying cannot help; the
-	// merchant has to connect again.
+	// merchant has to connect again. A source that got it backs off for its
+	// maximum backoff before looking at the store again; after saving the
+	// reconnected merchant's token, call Manager.Forget (or make a new
+	// TokenSource) to pick it up at once.
 	ErrReauthorizationRequired = errors.New("ucoauth: reauthorization required")
 
 	// ErrSuperseded is returned by a TokenStore's Save when the store already
@@ -63,6 +66,8 @@ type Error struct {
 	Err error
 }
 
+// Error describes the failure with what UltraCart said, never with what was
+// sent to it.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("ucoauth: ")
@@ -136,10 +141,12 @@ type StoreError struct {
 	Err error
 }
 
+// Error names the operation, the key and the cause.
 func (e *StoreError) Error() string {
 	return fmt.Sprintf("ucoauth: token store %s %q: %v", e.Op, e.Key, e.Err)
 }
 
+// Unwrap returns the store's own error.
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // Temporary reports whether the store may work if tried again: anything but a

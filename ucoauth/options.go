@@ -102,9 +102,10 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithRefreshHook calls fn after every refresh that reached UltraCart, from
-// the refreshing goroutine, so that applications can log, count or mirror
-// tokens. fn must not block for long and must not modify the token.
+// WithRefreshHook calls fn after every refresh that reached UltraCart, so
+// that applications can log, count or mirror tokens. It runs in the
+// refreshing goroutine once the new token is saved, served and the store's
+// lock released. fn must not modify the token.
 func WithRefreshHook(fn func(RefreshEvent)) Option {
 	return func(o *options) { o.hook = fn }
 }

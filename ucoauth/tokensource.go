@@ -199,7 +199,9 @@ func (s *TokenSource) finish(c *call, st *state, err error) {
 	if st != nil {
 		s.cur.Store(st)
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, ErrTokenNotFound) {
+		// A missing token costs UltraCart nothing and may appear any
+		// moment (the merchant connects): no backoff.
 		s.fail.Store(nil)
 	} else {
 		f := &failure{err: err, count: 1}
@@ -242,8 +244,13 @@ func (s *TokenSource) run(c *call) {
 	// Detached from every caller: lock wait plus the request itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
 	defer cancel()
-	st, err := s.refresh(ctx)
+	st, ev, err := s.refresh(ctx)
 	s.finish(c, st, err)
+	if ev != nil {
+		// Reported once the token is live and the store's lock released,
+		// so that a slow hook holds up nobody.
+		s.report(*ev)
+	}
 }
 
 // backoff is the wait after the n-th failure in a row: exponential with
@@ -294,29 +301,29 @@ func (st *state) validAt(now time.Time) bool { return now.UnixNano() < st.expire
 // refresh brings the token up to date: it adopts a fresh token another
 // process stored, or refreshes under the store's lock and saves the result
 // before returning it. A non-nil state may come with an error; run installs
-// it and still backs off.
-func (s *TokenSource) refresh(ctx context.Context) (*state, error) {
+// it and still backs off. ev, when set, is the refresh to report.
+func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent, err error) {
 	var mem *oauth2.Token
-	if st := s.cur.Load(); st != nil {
-		if st.freshAt(s.o.now()) {
-			return st, nil // already fresh: never refresh a fresh token
+	if cur := s.cur.Load(); cur != nil {
+		if cur.freshAt(s.o.now()) {
+			return cur, nil, nil // already fresh: never refresh a fresh token
 		}
-		mem = st.tok
+		mem = cur.tok
 	}
 	// Look before locking: another process may have refreshed already, and
 	// a cold start of many merchants should not take a lock per merchant.
 	if st, ok, err := s.adopt(ctx, mem); ok || err != nil {
-		return st, err
+		return st, nil, err
 	}
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx, s.key)
 		if err != nil {
-			return nil, &StoreError{Op: "lock", Key: s.key, Err: err}
+			return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
 		}
 		defer unlock()
 		// Under the lock, look again: the holder we waited for has saved.
 		if st, ok, err := s.adopt(ctx, mem); ok || err != nil {
-			return st, err
+			return st, nil, err
 		}
 	}
 	return s.refreshLocked(ctx, mem)
@@ -351,23 +358,23 @@ func (s *TokenSource) adopt(ctx context.Context, mem *oauth2.Token) (*state, boo
 
 // refreshLocked refreshes with the newest refresh token known, from the
 // store or from memory, and saves the result.
-func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*state, error) {
+func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*state, *RefreshEvent, error) {
 	base := mem
 	if stored, err := s.store.Load(ctx, s.key); err == nil && (base == nil || !stored.Expiry.Before(base.Expiry)) {
 		base = stored
 	} else if err != nil && !errors.Is(err, ErrTokenNotFound) {
-		return nil, &StoreError{Op: "load", Key: s.key, Err: err}
+		return nil, nil, &StoreError{Op: "load", Key: s.key, Err: err}
 	}
 	if base == nil {
-		return nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
+		return nil, nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
 	}
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
 		if st := s.newState(base, now); st.validAt(now) {
-			return st, err // serve it while it lasts
+			return st, nil, err // serve it while it lasts
 		}
-		return nil, err
+		return nil, nil, err
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, s.o.timeout)
@@ -379,8 +386,7 @@ func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*st
 	tok, err := retrieveToken(rctx, s.cfg, form, s.o.simpleKey, s.o.now, base.RefreshToken)
 	took := s.o.now().Sub(now)
 	if tok == nil {
-		s.report(RefreshEvent{Key: s.key, Err: err, Duration: took})
-		return nil, err
+		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err
 	}
 	warn := err // ErrBadExpiresIn: keep the token, say so
 	if tok.RefreshToken == "" {
@@ -398,14 +404,13 @@ func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*st
 		if errors.Is(err, ErrSuperseded) {
 			// A newer token won the race; use it instead of ours.
 			if st, ok, lerr := s.adopt(sctx, nil); ok {
-				return st, lerr
+				return st, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, lerr
 			}
 		}
 		warn = errors.Join(warn, err)
 		go s.retrySave(tok)
 	}
-	s.report(RefreshEvent{Key: s.key, Token: tok, Err: warn, Duration: took})
-	return s.newState(tok, s.o.now()), nil
+	return s.newState(tok, s.o.now()), &RefreshEvent{Key: s.key, Token: tok, Err: warn, Duration: took}, nil
 }
 
 // save tries a few times quickly, because a store blip must not cost the

@@ -265,9 +265,9 @@ func TestUnusableLifetimeNeverLoopsNorLivesForever(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotEqual(t, tok.AccessToken, tok2.AccessToken)
 		assert.Equal(t, 2, f.srv.Stats().Refreshes())
+		require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) == 2 }, 5*time.Second, time.Millisecond)
 		mu.Lock()
 		if format(0) != nil && string(format(0)) == `"abc"` {
-			require.NotEmpty(t, events)
 			assert.ErrorIs(t, events[0].Err, ucoauth.ErrBadExpiresIn, "garbage is reported, and the token kept")
 			assert.NotNil(t, events[0].Token)
 		}
@@ -496,6 +496,9 @@ func TestRefreshHookAndLoggerKeepSecrets(t *testing.T) {
 	f.clock.Advance(2 * time.Hour)
 	_, err = src.Token()
 	require.Error(t, err)
+	failed := <-events // reported, and so logged, once the flight is over
+	assert.Nil(t, failed.Token)
+	assert.ErrorIs(t, failed.Err, ucoauth.ErrReauthorizationRequired)
 
 	logger.Info("source", "src", src)
 	mu.Lock()
@@ -630,4 +633,47 @@ func TestDefaultClockNoticesStaleness(t *testing.T) {
 		return err == nil && next.AccessToken != tok.AccessToken
 	}, 10*time.Second, time.Millisecond, "a stale token was never refreshed on the default clock")
 	assert.Equal(t, 1, srv.Stats().Refreshes())
+}
+
+// TestMerchantConnectingLaterIsPickedUp: a missing token does not back off,
+// so a merchant that connects while the app is asking is served at once.
+func TestMerchantConnectingLaterIsPickedUp(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := ucoauth.NewTokenSource(f.cfg, f.store, "later", ucoauth.WithClock(f.clock.Now))
+	for range 5 {
+		_, err := src.Token()
+		require.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
+	}
+	tok := f.srv.Issue("LATER")
+	require.NoError(t, f.store.Save(t.Context(), "later", tok))
+	got, err := src.Token()
+	require.NoError(t, err, "the new connection is seen on the next call")
+	assert.Equal(t, tok.AccessToken, got.AccessToken)
+}
+
+// TestRefreshHookSeesTheLiveToken: when the hook runs, the source already
+// serves the new token and the store's lock is free.
+func TestRefreshHookSeesTheLiveToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	var src *ucoauth.TokenSource
+	checked := make(chan error, 1)
+	src = f.source(ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) {
+		got, err := src.Token()
+		if err == nil && got.AccessToken != e.Token.AccessToken {
+			err = fmt.Errorf("hook ran before the new token was served")
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			var unlock func()
+			if unlock, err = f.store.Lock(ctx, "m"); err == nil {
+				unlock()
+			}
+		}
+		checked <- err
+	}))
+	f.clock.Advance(2 * time.Hour)
+	_, err := src.Token()
+	require.NoError(t, err)
+	assert.NoError(t, <-checked)
 }

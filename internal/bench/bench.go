@@ -146,6 +146,7 @@ type Latencies struct {
 	Requests      int
 }
 
+// String renders the latencies for the table.
 func (l Latencies) String() string {
 	return fmt.Sprintf("p50 %s, p99 %s, max %s (%d calls, %d token requests)", l.P50, l.P99, l.Max, l.Calls, l.Requests)
 }

@@ -125,11 +125,7 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		case err != nil:
 			return err
 		}
-		tok, err := merge(old, tok)
-		if err != nil {
-			return err
-		}
-		b, err := Marshal(key, tok)
+		b, err := encodeOver(key, old, tok)
 		if err != nil {
 			return err
 		}

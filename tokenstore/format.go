@@ -110,6 +110,16 @@ func merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// encodeOver returns the record Save writes for tok over old: merged by
+// merge, then marshalled.
+func encodeOver(key string, old, tok *oauth2.Token) ([]byte, error) {
+	merged, err := merge(old, tok)
+	if err != nil {
+		return nil, err
+	}
+	return Marshal(key, merged)
+}
+
 func checkKey(key string) error {
 	if key == "" {
 		return ErrInvalidKey

@@ -56,11 +56,7 @@ func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	if b, ok := m.data[key]; ok {
 		old, _ = Unmarshal(key, b)
 	}
-	tok, err := merge(old, tok)
-	if err != nil {
-		return err
-	}
-	b, err := Marshal(key, tok)
+	b, err := encodeOver(key, old, tok)
 	if err != nil {
 		return err
 	}

@@ -151,11 +151,7 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			case !errors.Is(err, redis.Nil):
 				return err
 			}
-			merged, err := merge(old, tok)
-			if err != nil {
-				return err
-			}
-			nb, err := Marshal(key, merged)
+			nb, err := encodeOver(key, old, tok)
 			if err != nil {
 				return err
 			}

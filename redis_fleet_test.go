@@ -263,3 +263,49 @@ func (h slowHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		return next(ctx, cmds)
 	}
 }
+
+// TestRedisOutagePolicy shows the documented policy against a Redis that is
+// killed: the cached token keeps being served, no refresh happens without
+// the lock, an expired token gives a temporary StoreError, and once Redis is
+// back (empty, for a real server) the in-memory refresh token carries on.
+func TestRedisOutagePolicy(t *testing.T) {
+	rs := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	srv.SetClock(now)
+	store := tokenstore.NewRedis(c)
+	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
+	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO", ucoauth.WithClock(now), ucoauth.WithBackoff(time.Second, time.Second))
+	first, err := src.Token()
+	require.NoError(t, err)
+
+	rs.Kill()
+	skew.Add(int64(56 * time.Minute)) // stale: a refresh is due, and cannot lock
+	for range 50 {
+		tok, err := src.Token()
+		require.NoError(t, err, "a still-valid token is served through the outage")
+		assert.Equal(t, first.AccessToken, tok.AccessToken)
+		time.Sleep(2 * time.Millisecond)
+	}
+	skew.Add(int64(10 * time.Minute)) // expired
+	_, err = src.Token()
+	var se *ucoauth.StoreError
+	require.ErrorAs(t, err, &se, "an expired token with Redis down: a typed error")
+	assert.True(t, se.Temporary())
+	assert.Zero(t, srv.Stats().Refreshes(), "no lock, no refresh")
+
+	require.NoError(t, rs.Restart())
+	skew.Add(int64(2 * time.Second)) // past the backoff
+	tok, err := src.Token()
+	require.NoError(t, err, "Redis is back: the source recovers without the merchant reconnecting")
+	assert.NotEqual(t, first.AccessToken, tok.AccessToken)
+	assert.Equal(t, 1, srv.Stats().Refreshes())
+	assert.Zero(t, srv.Stats().InvalidGrant)
+	stored, err := store.Load(t.Context(), "DEMO")
+	require.NoError(t, err)
+	assert.Equal(t, tok.RefreshToken, stored.RefreshToken, "the new refresh token is back in Redis")
+}

@@ -2,7 +2,6 @@ package tokenstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,16 +12,24 @@ import (
 // FormatVersion is the version of the JSON record that Marshal writes.
 const FormatVersion = 1
 
-// Errors shared by the stores.
+// Errors shared by the stores. None is temporary: retrying cannot fix them.
 var (
 	// ErrCorrupt means a stored record could not be read. The record is left
 	// in place for inspection and is never replaced by an empty token.
-	ErrCorrupt = errors.New("tokenstore: corrupt token record")
+	ErrCorrupt error = permanent("tokenstore: corrupt token record")
 	// ErrInvalidKey means the key is empty.
-	ErrInvalidKey = errors.New("tokenstore: empty key")
+	ErrInvalidKey error = permanent("tokenstore: empty key")
 	// ErrInvalidToken means Save was given a token with no access token.
-	ErrInvalidToken = errors.New("tokenstore: token has no access token")
+	ErrInvalidToken error = permanent("tokenstore: token has no access token")
 )
+
+// permanent is an error that says retrying will not help, so that a
+// ucoauth.StoreError wrapping it is not Temporary.
+type permanent string
+
+func (p permanent) Error() string { return string(p) }
+
+func (permanent) Temporary() bool { return false }
 
 // record is the stored form. The key is kept so that a file can be checked
 // against the key it was loaded for.

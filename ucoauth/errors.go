@@ -149,14 +149,24 @@ func (e *StoreError) Error() string {
 // Unwrap returns the store's own error.
 func (e *StoreError) Unwrap() error { return e.Err }
 
-// Temporary reports whether the store may work if tried again: anything but a
-// missing token or a corrupt record is assumed to be an outage.
+// Temporary reports whether the store may work if tried again. Network
+// errors are outages, whatever net.Error's deprecated Temporary says
+// ("connection refused" says false); a missing token is not temporary, and
+// nor is an error that says so itself (tokenstore.ErrCorrupt). Anything
+// else is assumed to be an outage.
 func (e *StoreError) Temporary() bool {
+	if errors.Is(e.Err, ErrTokenNotFound) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(e.Err, &ne) {
+		return true
+	}
 	var t interface{ Temporary() bool }
 	if errors.As(e.Err, &t) {
 		return t.Temporary()
 	}
-	return !errors.Is(e.Err, ErrTokenNotFound)
+	return true
 }
 
 // temporary reports whether err says it is temporary.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -676,4 +678,13 @@ func TestRefreshHookSeesTheLiveToken(t *testing.T) {
 	_, err := src.Token()
 	require.NoError(t, err)
 	assert.NoError(t, <-checked)
+}
+
+func TestStoreErrorTemporary(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	assert.True(t, (&ucoauth.StoreError{Op: "lock", Err: fmt.Errorf("redis: %w", refused)}).Temporary(), "a store that is down is an outage")
+	assert.True(t, (&ucoauth.StoreError{Op: "load", Err: context.DeadlineExceeded}).Temporary())
+	assert.False(t, (&ucoauth.StoreError{Op: "load", Err: ucoauth.ErrTokenNotFound}).Temporary())
+	assert.False(t, (&ucoauth.StoreError{Op: "load", Err: fmt.Errorf("x: %w", tokenstore.ErrCorrupt)}).Temporary(), "a corrupt record will not heal")
+	assert.Contains(t, (&ucoauth.StoreError{Op: "load", Key: "m\n1", Err: refused}).Error(), `"m\n1"`, "keys are quoted, so a hostile key cannot forge log lines")
 }

@@ -22,7 +22,8 @@ import (
 // serialized with OS file locks, which the OS releases when a process dies,
 // and files are replaced atomically, so a reader never sees half a token.
 //
-// Files are created 0600 inside a 0700 directory. Names are derived from the
+// Create it with NewFile; the zero value is not usable. Files are created
+// 0600 inside a 0700 directory. Names are derived from the
 // key so that no key can leave the directory; see [File.Path].
 type File struct {
 	dir string

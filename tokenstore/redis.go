@@ -27,7 +27,7 @@ const (
 )
 
 // Redis is a TokenStore and Locker on Redis, for a fleet of processes that
-// share merchants. It takes a redis.UniversalClient, so a single node,
+// share merchants. Create it with NewRedis; the zero value is not usable. It takes a redis.UniversalClient, so a single node,
 // Sentinel and Cluster all work.
 //
 // # Key layout

@@ -12,7 +12,8 @@ import (
 // guarantees what a TokenSource alone cannot: that two parts of a program
 // asking for the same merchant share one source, and so one refresh.
 //
-// Sources live in sharded maps: a sync.Map node per merchant costs more
+// Create it with NewManager; the zero value is not usable. Sources live in
+// sharded maps: a sync.Map node per merchant costs more
 // memory, and one lock would make Source a point of contention.
 type Manager struct {
 	sh     *shared

@@ -25,7 +25,8 @@ import (
 // refresh replaces it. Once expired it is invalid: callers wait for that one
 // refresh, or for their own context.
 //
-// Create one TokenSource per key and share it; it is safe for concurrent use.
+// Create one TokenSource per key with NewTokenSource (or a Manager) and
+// share it; it is safe for concurrent use. The zero value is not usable.
 // The returned tokens are shared and must not be modified.
 type TokenSource struct {
 	*shared

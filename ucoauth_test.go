@@ -101,22 +101,25 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // TestXOAuth2AloneChokes pins the README's claim: bare x/oauth2 fails the
-// whole response on an empty expires_in, where ucoauth does not.
+// whole response on an expires_in of "", " 3600" or "3600.0", where ucoauth
+// does not.
 func TestXOAuth2AloneChokes(t *testing.T) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
-	srv.SetExpiresIn(ucoauthtest.ExpiresInEmpty)
 	cfg := srv.Config()
-	code, err := srv.Authorize(t.Context(), cfg, "s", "")
-	require.NoError(t, err)
-	_, err = cfg.Exchange(t.Context(), code)
-	assert.Error(t, err, "x/oauth2 rejects expires_in \"\"")
+	for _, f := range []ucoauthtest.ExpiresInFormat{ucoauthtest.ExpiresInEmpty, ucoauthtest.ExpiresInPadded, ucoauthtest.ExpiresInDecimal} {
+		srv.SetExpiresIn(f)
+		code, err := srv.Authorize(t.Context(), cfg, "s", "")
+		require.NoError(t, err)
+		_, err = cfg.Exchange(t.Context(), code)
+		assert.Error(t, err, "x/oauth2 rejects expires_in %s", f(time.Hour))
 
-	code, err = srv.Authorize(t.Context(), cfg, "s", "")
-	require.NoError(t, err)
-	tok, err := ucoauth.Exchange(t.Context(), cfg, code)
-	require.NoError(t, err)
-	assert.NotEmpty(t, tok.RefreshToken)
+		code, err = srv.Authorize(t.Context(), cfg, "s", "")
+		require.NoError(t, err)
+		tok, err := ucoauth.Exchange(t.Context(), cfg, code)
+		require.NoError(t, err, "ucoauth reads expires_in %s", f(time.Hour))
+		assert.NotEmpty(t, tok.RefreshToken)
+	}
 }
 
 func TestDeviceFlow(t *testing.T) {

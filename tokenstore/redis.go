@@ -20,10 +20,11 @@ import (
 const (
 	DefaultRedisPrefix = "ucoauth:"
 	// DefaultLockTTL bounds how long a dead holder can keep a refresh lock.
-	// It must exceed the time a refresh can hold it: the token request and
-	// the save, each bounded by the TokenSource's refresh timeout (30 s by
-	// default).
-	DefaultLockTTL = 75 * time.Second
+	// It must exceed the longest a refresh can hold it: the store read and
+	// the token request share a deadline of twice the TokenSource's refresh
+	// timeout, and the save has one more refresh timeout: 90 s with the
+	// default 30 s.
+	DefaultLockTTL = 100 * time.Second
 )
 
 // Redis is a TokenStore and Locker on Redis, for a fleet of processes that
@@ -90,7 +91,8 @@ func WithKeyPrefix(p string) RedisOption { return func(r *Redis) { r.prefix = p 
 func WithRecordTTL(d time.Duration) RedisOption { return func(r *Redis) { r.ttl = max(d, 0) } }
 
 // WithLockTTL sets how long a refresh lock lives if its holder dies without
-// releasing it. Keep it above twice the TokenSource's refresh timeout.
+// releasing it. Keep it above three times the TokenSource's refresh timeout
+// (see DefaultLockTTL).
 func WithLockTTL(d time.Duration) RedisOption {
 	return func(r *Redis) {
 		if d > 0 {

@@ -167,9 +167,6 @@ func (s *TokenSource) wait(ctx context.Context, c *call, now int64) (*oauth2.Tok
 		if c.err != nil && (c.st == nil || now >= c.st.expire) {
 			return nil, c.err
 		}
-		if c.st == nil {
-			return nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
-		}
 		return c.st.tok, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("ucoauth: waiting for token %q: %w", s.key, ctx.Err())
@@ -184,7 +181,13 @@ func (s *TokenSource) beginLocked() *call {
 	return c
 }
 
-// endLocked ends flight c with its result, releasing s.mu.
+// notFound is the error for a key the store does not hold.
+func (s *TokenSource) notFound() error {
+	return &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
+}
+
+// endLocked ends flight c with its result, releasing s.mu. Every flight
+// ends with a state or an error, never neither.
 func (s *TokenSource) endLocked(c *call, st *state, err error) {
 	s.inflight = nil
 	s.busy.Store(false)
@@ -313,8 +316,9 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	}
 	// Look before locking: another process may have refreshed already, and
 	// a cold start of many merchants should not take a lock per merchant.
-	if st, ok, err := s.adopt(ctx, mem); ok || err != nil {
-		return st, nil, err
+	stored, fresh, err := s.look(ctx, mem)
+	if fresh != nil || err != nil {
+		return fresh, nil, err
 	}
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx, s.key)
@@ -323,52 +327,46 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 		}
 		defer unlock()
 		// Under the lock, look again: the holder we waited for has saved.
-		if st, ok, err := s.adopt(ctx, mem); ok || err != nil {
-			return st, nil, err
+		if stored, fresh, err = s.look(ctx, mem); fresh != nil || err != nil {
+			return fresh, nil, err
 		}
 	}
-	return s.refreshLocked(ctx, mem)
+	base := mem // refresh with the newest refresh token known
+	if stored != nil && (base == nil || !stored.Expiry.Before(base.Expiry)) {
+		base = stored
+	}
+	return s.refreshFrom(ctx, base)
 }
 
-// adopt loads the stored token and returns it when it is fresh. ok is false
-// when a refresh is needed.
-func (s *TokenSource) adopt(ctx context.Context, mem *oauth2.Token) (*state, bool, error) {
-	stored, err := s.store.Load(ctx, s.key)
+// look reads the stored token. fresh is set when that token is news worth
+// adopting: a different, fresh token, which another process saved.
+func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oauth2.Token, fresh *state, err error) {
+	stored, err = s.store.Load(ctx, s.key)
 	switch {
 	case errors.Is(err, ErrTokenNotFound):
 		if mem == nil {
-			return nil, false, &StoreError{Op: "load", Key: s.key, Err: err}
+			return nil, nil, s.notFound()
 		}
 		// The store lost the token (a Redis restart without persistence)
 		// or another process deleted it. Go on from the copy in memory: it
 		// may hold the only live refresh token, and a revoked grant will
 		// fail its refresh with ErrReauthorizationRequired anyway.
-		stored = nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, false, &StoreError{Op: "load", Key: s.key, Err: err}
-	}
-	now := s.o.now()
-	// Only a different token is news; the one we hold is stale already.
-	if stored != nil && (mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry))) {
-		if st := s.newState(stored, now); st.freshAt(now) {
-			return st, true, nil
-		}
-	}
-	return nil, false, nil
-}
-
-// refreshLocked refreshes with the newest refresh token known, from the
-// store or from memory, and saves the result.
-func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*state, *RefreshEvent, error) {
-	base := mem
-	if stored, err := s.store.Load(ctx, s.key); err == nil && (base == nil || !stored.Expiry.Before(base.Expiry)) {
-		base = stored
-	} else if err != nil && !errors.Is(err, ErrTokenNotFound) {
 		return nil, nil, &StoreError{Op: "load", Key: s.key, Err: err}
 	}
-	if base == nil {
-		return nil, nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound}
+	// Only a different token is news; the one we hold is stale already.
+	if mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry)) {
+		now := s.o.now()
+		if st := s.newState(stored, now); st.freshAt(now) {
+			return stored, st, nil
+		}
 	}
+	return stored, nil, nil
+}
+
+// refreshFrom refreshes with base's refresh token and saves the result.
+func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*state, *RefreshEvent, error) {
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
@@ -404,8 +402,8 @@ func (s *TokenSource) refreshLocked(ctx context.Context, mem *oauth2.Token) (*st
 	if err := s.save(sctx, tok); err != nil {
 		if errors.Is(err, ErrSuperseded) {
 			// A newer token won the race; use it instead of ours.
-			if st, ok, lerr := s.adopt(sctx, nil); ok {
-				return st, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, lerr
+			if _, fresh, _ := s.look(sctx, nil); fresh != nil {
+				return fresh, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, nil
 			}
 		}
 		warn = errors.Join(warn, err)
@@ -485,13 +483,19 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	if err := s.revokeHeld(ctx, tok, gone); err != nil {
 		s.mu.Lock()
-		s.endLocked(c, s.cur.Load(), nil) // nothing changed: waiters get the current token
+		// Nothing changed: waiters get the current token, or the error
+		// when there is none.
+		cur, werr := s.cur.Load(), error(nil)
+		if cur == nil {
+			werr = err
+		}
+		s.endLocked(c, cur, werr)
 		return err
 	}
 	s.mu.Lock()
 	s.cur.Store(nil)
 	s.fail.Store(nil)
-	s.endLocked(c, nil, &StoreError{Op: "load", Key: s.key, Err: ErrTokenNotFound})
+	s.endLocked(c, nil, s.notFound())
 	s.o.logger.Info("ucoauth: revoked", "key", s.key)
 	return nil
 }

@@ -86,6 +86,15 @@ func newFixture(t *testing.T, lifetime time.Duration) *fixture {
 	return f
 }
 
+// loaded returns a source that has loaded the stored token.
+func (f *fixture) loaded(t *testing.T, opts ...ucoauth.Option) *ucoauth.TokenSource {
+	t.Helper()
+	src := f.source(opts...)
+	_, err := src.Token()
+	require.NoError(t, err, "precondition: the stored token loads")
+	return src
+}
+
 func (f *fixture) source(opts ...ucoauth.Option) *ucoauth.TokenSource {
 	return ucoauth.NewTokenSource(f.cfg, f.store, "m", append([]ucoauth.Option{ucoauth.WithClock(f.clock.Now)}, opts...)...)
 }
@@ -111,9 +120,7 @@ func TestHotPathHasNoStoreIOAndNoAllocation(t *testing.T) {
 func TestBackgroundRefreshInsideEarlyWindow(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	events := make(chan ucoauth.RefreshEvent, 4)
-	src := f.source(ucoauth.WithEarlyRefresh(5*time.Minute), ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { events <- e }))
-	_, err := src.Token()
-	require.NoError(t, err)
+	src := f.loaded(t, ucoauth.WithEarlyRefresh(5*time.Minute), ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { events <- e }))
 
 	f.srv.SetLatency(500 * time.Millisecond)
 	f.clock.Advance(56 * time.Minute) // inside the 5-minute window, still valid
@@ -140,9 +147,7 @@ func TestBackgroundRefreshInsideEarlyWindow(t *testing.T) {
 
 func TestStampedeAtExpiryMakesOneRefresh(t *testing.T) {
 	f := newFixture(t, time.Hour)
-	src := f.source()
-	_, err := src.Token()
-	require.NoError(t, err)
+	src := f.loaded(t)
 	f.srv.SetLatency(100 * time.Millisecond)
 	f.clock.Advance(2 * time.Hour)
 
@@ -176,15 +181,13 @@ func TestStampedeAtExpiryMakesOneRefresh(t *testing.T) {
 
 func TestWaitingCallerHonoursItsContextWithoutCancellingTheRefresh(t *testing.T) {
 	f := newFixture(t, time.Hour)
-	src := f.source()
-	_, err := src.Token()
-	require.NoError(t, err)
+	src := f.loaded(t)
 	f.srv.SetLatency(400 * time.Millisecond)
 	f.clock.Advance(2 * time.Hour)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	_, err = src.TokenContext(ctx)
+	_, err := src.TokenContext(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	tok, err := src.Token() // joins the refresh the first caller started
@@ -198,9 +201,7 @@ func TestWaitingCallerHonoursItsContextWithoutCancellingTheRefresh(t *testing.T)
 
 func TestNewTokenIsSavedBeforeItIsHandedOut(t *testing.T) {
 	f := newFixture(t, time.Hour)
-	src := f.source()
-	_, err := src.Token()
-	require.NoError(t, err)
+	src := f.loaded(t)
 	f.clock.Advance(2 * time.Hour)
 
 	var handedOut atomic.Int32
@@ -279,9 +280,7 @@ func TestUnusableLifetimeNeverLoopsNorLivesForever(t *testing.T) {
 
 func TestFailuresBackOffAndKeepServingTheValidToken(t *testing.T) {
 	f := newFixture(t, time.Hour)
-	src := f.source(ucoauth.WithEarlyRefresh(10*time.Minute), ucoauth.WithBackoff(time.Second, time.Minute))
-	_, err := src.Token()
-	require.NoError(t, err)
+	src := f.loaded(t, ucoauth.WithEarlyRefresh(10*time.Minute), ucoauth.WithBackoff(time.Second, time.Minute))
 	f.srv.FailNext(-1, ucoauthtest.Failure{Status: 500, Body: "<html>down</html>"})
 
 	f.clock.Advance(51 * time.Minute) // stale, valid for 9 more minutes
@@ -300,7 +299,7 @@ func TestFailuresBackOffAndKeepServingTheValidToken(t *testing.T) {
 	assert.LessOrEqual(t, n, 12, "1000 calls must not become 1000 requests: backoff")
 
 	f.clock.Advance(10 * time.Minute) // expired now: callers get the error, fast
-	_, err = src.Token()
+	_, err := src.Token()
 	var e *ucoauth.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, 500, e.StatusCode)

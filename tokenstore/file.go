@@ -32,6 +32,7 @@ type File struct {
 var (
 	_ ucoauth.TokenStore = (*File)(nil)
 	_ ucoauth.Locker     = (*File)(nil)
+	_ ucoauth.Lister     = (*File)(nil)
 )
 
 // lockPoll is how often a blocked Lock retries. OS file locks cannot be
@@ -132,6 +133,37 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		}
 		return writeAtomic(f.dir, f.Path(key), b)
 	})
+}
+
+// Keys returns every key that holds a token. File names hold only a digest
+// of the key, so each record is read for the key it names; a record that
+// cannot be read is an error matching ErrCorrupt.
+func (f *File) Keys(ctx context.Context) ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(f.dir, "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	keys := make([]string, 0, len(names))
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tokenstore: %w", err)
+		}
+		key, err := recordKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w (file %s)", err, name)
+		}
+		if f.Path(key) == name {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
 }
 
 // Delete removes key's file.

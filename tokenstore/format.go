@@ -92,10 +92,24 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// merge decides what Save writes over old (nil when the key is empty): never
-// a token that expires before the stored one, and never an empty refresh
-// token over a real one.
-func merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
+// recordKey returns the key a record was written for.
+func recordKey(data []byte) (string, error) {
+	var r struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil || r.Key == "" {
+		return "", fmt.Errorf("%w: no key in record (%d bytes)", ErrCorrupt, len(data))
+	}
+	return r.Key, nil
+}
+
+// Merge is the rule every store's Save applies: it returns what to write
+// when tok is saved over old (nil when the key holds nothing). It refuses a
+// token with no access token (ErrInvalidToken) and one that expires before
+// old (ucoauth.ErrSuperseded), and it keeps old's refresh token when tok has
+// none. A store of your own calls it inside its compare-and-set: read old,
+// Merge, write the result only if old is still what is stored.
+func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, ErrInvalidToken
 	}
@@ -118,9 +132,9 @@ func merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 }
 
 // encodeOver returns the record Save writes for tok over old: merged by
-// merge, then marshalled.
+// Merge, then marshalled.
 func encodeOver(key string, old, tok *oauth2.Token) ([]byte, error) {
-	merged, err := merge(old, tok)
+	merged, err := Merge(old, tok)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type Memory struct {
 var (
 	_ ucoauth.TokenStore = (*Memory)(nil)
 	_ ucoauth.Locker     = (*Memory)(nil)
+	_ ucoauth.Lister     = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory store.
@@ -62,6 +63,17 @@ func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	}
 	m.data[key] = b
 	return nil
+}
+
+// Keys returns every key that holds a token.
+func (m *Memory) Keys(ctx context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.data))
+	for k := range m.data {
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // Delete removes key.

@@ -16,14 +16,19 @@ var (
 	// token for the key, and by a TokenSource whose merchant never connected.
 	ErrTokenNotFound = errors.New("ucoauth: token not found")
 
-	// ErrReauthorizationRequired means the grant is dead: UltraCart answered
-	// invalid_grant, 401 on the token endpoint or 410 (application disabled),
-	// or there is no refresh token left to use. Retrying cannot help; the
-	// merchant has to connect again. A source that got it backs off for its
-	// maximum backoff before looking at the store again; after saving the
-	// reconnected merchant's token, call Manager.Forget (or make a new
-	// TokenSource) to pick it up at once.
+	// ErrReauthorizationRequired means the merchant's grant is dead: UltraCart
+	// answered invalid_grant or 410 (application disabled), or there is no
+	// refresh token left to use. Retrying cannot help; the merchant has to
+	// connect again.
 	ErrReauthorizationRequired = errors.New("ucoauth: reauthorization required")
+
+	// ErrInvalidClient means UltraCart refused the application itself, not
+	// the merchant's grant: invalid_client or unauthorized_client, or a 401
+	// from the token endpoint with no other code (RFC 6749 section 5.2). The
+	// client ID or secret is wrong, for every merchant at once. It is not
+	// temporary, but the merchant's refresh token is kept for when the
+	// configuration is fixed.
+	ErrInvalidClient = errors.New("ucoauth: the application's client credentials were refused")
 
 	// ErrSuperseded is returned by a TokenStore's Save when the store already
 	// holds a token that expires later, so that a refresh finishing late never
@@ -42,7 +47,8 @@ var (
 // Error is a failed call to one of UltraCart's OAuth endpoints. It carries
 // what UltraCart said and never the tokens or secrets that were sent.
 //
-// Error wraps [ErrReauthorizationRequired] when the grant is dead, and the
+// Error wraps [ErrReauthorizationRequired] when the grant is dead,
+// [ErrInvalidClient] when the application's credentials were refused, and the
 // underlying network or parse error, if any.
 type Error struct {
 	// Op names the call: "token", "revoke" or "device authorize".
@@ -102,22 +108,37 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the cause and, for a dead grant, ErrReauthorizationRequired.
+// Unwrap returns the cause and, for a dead grant, ErrReauthorizationRequired,
+// or for refused client credentials, ErrInvalidClient.
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, 2)
 	if e.Err != nil {
 		errs = append(errs, e.Err)
 	}
-	if e.reauth() {
+	switch {
+	case e.invalidClient():
+		errs = append(errs, ErrInvalidClient)
+	case e.reauth():
 		errs = append(errs, ErrReauthorizationRequired)
 	}
 	return errs
 }
 
+// invalidClient reports a refusal of the application, not of the grant. A
+// 401 from the token endpoint means failed client authentication unless the
+// server says otherwise (RFC 6749 section 5.2).
+func (e *Error) invalidClient() bool {
+	switch e.Code {
+	case "invalid_client", "unauthorized_client":
+		return true
+	case "":
+		return e.Op == opToken && e.StatusCode == http.StatusUnauthorized
+	}
+	return false
+}
+
 func (e *Error) reauth() bool {
-	return e.Code == "invalid_grant" ||
-		(e.Op == opToken && e.StatusCode == http.StatusUnauthorized) ||
-		e.StatusCode == http.StatusGone
+	return e.Code == "invalid_grant" || e.StatusCode == http.StatusGone
 }
 
 // Temporary reports whether trying again later may succeed: network errors

@@ -32,3 +32,12 @@ type Locker interface {
 	// A lock whose holder dies must not stay held forever.
 	Lock(ctx context.Context, key string) (unlock func(), err error)
 }
+
+// Lister is implemented by stores that can enumerate their keys, for tools
+// that walk every merchant: re-sealing records under a new key
+// (tokenstore.Reseal) and the ucoauth command's status table. All of the
+// tokenstore package's stores implement it.
+type Lister interface {
+	// Keys returns every key that holds a token, in no particular order.
+	Keys(ctx context.Context) ([]string, error)
+}

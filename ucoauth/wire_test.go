@@ -215,6 +215,7 @@ func TestResponseErrors(t *testing.T) {
 		code      string
 		temporary bool
 		reauth    bool
+		client    bool
 	}{
 		{name: "error in a 200 body", status: 200, body: `{"error":"invalid_grant","error_description":"gone"}`,
 			contains: []string{"invalid_grant", "gone"}, code: "invalid_grant", reauth: true},
@@ -232,7 +233,10 @@ func TestResponseErrors(t *testing.T) {
 		{name: "empty 200", status: 200, body: "", contains: []string{"not JSON"}},
 		{name: "no access token", status: 200, body: `{"token_type":"bearer","expires_in":"3600"}`, contains: []string{"no access_token"}},
 		{name: "wrong shape", status: 200, body: `{"access_token":{"nested":true}}`, contains: []string{"unexpected shape"}},
-		{name: "401 on token endpoint", status: 401, body: `{"error":"invalid_client"}`, code: "invalid_client", reauth: true},
+		{name: "401 invalid_client", status: 401, body: `{"error":"invalid_client"}`, code: "invalid_client", client: true},
+		{name: "400 unauthorized_client", status: 400, body: `{"error":"unauthorized_client"}`, code: "unauthorized_client", client: true},
+		{name: "401 with no code", status: 401, body: ``, client: true},
+		{name: "401 invalid_grant", status: 401, body: `{"error":"invalid_grant"}`, code: "invalid_grant", reauth: true},
 		{name: "410 app disabled", status: 410, body: `{"error":{"developer_message":"application disabled"}}`, contains: []string{"application disabled"}, reauth: true},
 		{name: "408", status: 408, body: ``, temporary: true},
 		{name: "429 with Retry-After", status: 429, body: `{}`, header: []string{"Retry-After", "7"}, contains: []string{"retry after 7s"}, temporary: true},
@@ -257,6 +261,7 @@ func TestResponseErrors(t *testing.T) {
 			}
 			assert.Equal(t, tc.temporary, e.Temporary(), "Temporary()")
 			assert.Equal(t, tc.reauth, errors.Is(err, ucoauth.ErrReauthorizationRequired), "ErrReauthorizationRequired")
+			assert.Equal(t, tc.client, errors.Is(err, ucoauth.ErrInvalidClient), "ErrInvalidClient")
 			for _, secret := range []string{"client-secret-xyz", "code-secret-xyz", "leaky"} {
 				assert.NotContains(t, err.Error(), secret)
 			}

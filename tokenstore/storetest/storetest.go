@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentSaves", func(t *testing.T) { testConcurrentSaves(t, h) })
 	t.Run("OddKeys", func(t *testing.T) { testOddKeys(t, h) })
 	t.Run("LargeValues", func(t *testing.T) { testLargeValues(t, h) })
+	t.Run("Keys", func(t *testing.T) { testKeys(t, h) })
 	t.Run("LockMutualExclusion", func(t *testing.T) { testLockExclusion(t, h) })
 	t.Run("LockHonoursContext", func(t *testing.T) { testLockContext(t, h) })
 	t.Run("LockExpiresWhenHolderDies", func(t *testing.T) { testLockExpiry(t, h) })
@@ -219,6 +220,31 @@ func testLargeValues(t *testing.T, h Harness) {
 	got, err := s.Load(ctx(t), "big")
 	require.NoError(t, err)
 	requireSame(t, tok, got)
+}
+
+func testKeys(t *testing.T, h Harness) {
+	s := h.New(t)
+	l, ok := s.(ucoauth.Lister)
+	if !ok {
+		t.Skipf("%T is not a ucoauth.Lister", s)
+	}
+	keys, err := l.Keys(ctx(t))
+	require.NoError(t, err)
+	assert.Empty(t, keys, "a new store lists no keys")
+
+	want := append([]string{"m1", "m2"}, OddKeys...)
+	exp := time.Now().Add(time.Hour)
+	for i, k := range want {
+		require.NoError(t, s.Save(ctx(t), k, Token(fmt.Sprintf("at-%d", i), exp)), "key %q", k)
+	}
+	keys, err = l.Keys(ctx(t))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want, keys, "every saved key, exactly, once each")
+
+	require.NoError(t, s.Delete(ctx(t), "m1"))
+	peerKeys, err := h.Peer(t, s).(ucoauth.Lister).Keys(ctx(t))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want[1:], peerKeys, "a deleted key is not listed, by any handle")
 }
 
 func locker(t *testing.T, s ucoauth.TokenStore) ucoauth.Locker {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -106,6 +108,45 @@ func tokenGone(err error) bool {
 		}
 	}
 	return false
+}
+
+// DeviceAuth starts UltraCart's device flow (RFC 8628): it asks for a device
+// code and the user code to show the merchant, for [DeviceAccessToken] to
+// poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as
+// cfg.Endpoint.AuthStyle says, never follows a redirect, honours
+// [SimpleKeyContext], and reads numbers sent as strings. opts may carry extra
+// form fields.
+func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
+	form := optionValues(opts)
+	if len(cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(cfg.Scopes, " "))
+	}
+	red := newRedactor()
+	now := time.Now()
+	r, err := postForm(ctx, opDeviceReq, cfg, cfg.Endpoint.DeviceAuthURL, form, wireCall{red: red})
+	if err != nil {
+		return nil, err
+	}
+	w, err := decode(opDeviceReq, r, red)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(w.DeviceCode.s) == "" {
+		return nil, &Error{Op: opDeviceReq, StatusCode: r.status, Err: errors.New("response has no device_code"), red: red}
+	}
+	da := &oauth2.DeviceAuthResponse{
+		DeviceCode:              w.DeviceCode.s,
+		UserCode:                w.UserCode.s,
+		VerificationURI:         w.VerificationURI.s,
+		VerificationURIComplete: w.VerificationURIComplete.s,
+	}
+	if d, ok, _ := parseExpiresIn(w.ExpiresIn); ok {
+		da.Expiry = now.Add(d)
+	}
+	if n, err := strconv.ParseFloat(strings.TrimSpace(w.Interval.s), 64); err == nil && n > 0 {
+		da.Interval = int64(min(n, maxPollInterval.Seconds()))
+	}
+	return da, nil
 }
 
 // maxPollInterval bounds the wait between device-flow polls, whatever the

@@ -324,6 +324,13 @@ type wireBody struct {
 
 	Successful flexString // revoke: "true" or "false"
 	Message    flexString // revoke
+
+	// Device authorization (RFC 8628 section 3.2).
+	DeviceCode              flexString
+	UserCode                flexString
+	VerificationURI         flexString
+	VerificationURIComplete flexString
+	Interval                flexString
 }
 
 // fields maps the exact JSON keys (case-sensitive: ACCESS_TOKEN is not
@@ -339,6 +346,12 @@ func (w *wireBody) fields() map[string]*flexString {
 		"error_uri":         &w.ErrorURI,
 		"successful":        &w.Successful,
 		"message":           &w.Message,
+
+		"device_code":               &w.DeviceCode,
+		"user_code":                 &w.UserCode,
+		"verification_uri":          &w.VerificationURI,
+		"verification_uri_complete": &w.VerificationURIComplete,
+		"interval":                  &w.Interval,
 	}
 }
 

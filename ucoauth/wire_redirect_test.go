@@ -94,7 +94,10 @@ func TestNoRedirectIsFollowed(t *testing.T) {
 					assert.NoError(t, err, "a refused revoke keeps the token")
 				})
 				t.Run("device flow", func(t *testing.T) {
-					da, err := cfg.DeviceAuth(ctx)
+					uc.FailNext(1, ucoauthtest.Redirect("/oauth/device/authorize", status, loc))
+					_, err := ucoauth.DeviceAuth(ctx, cfg)
+					checkRefused(t, err)
+					da, err := ucoauth.DeviceAuth(ctx, cfg)
 					require.NoError(t, err)
 					uc.FailNext(1, ucoauthtest.Redirect("", status, loc))
 					tok, err := ucoauth.DeviceAccessToken(ctx, cfg, da)

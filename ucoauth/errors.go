@@ -40,8 +40,10 @@ var (
 	ErrInsecureEndpoint = errors.New("ucoauth: refusing plain-http endpoint that is not loopback")
 
 	// ErrBadExpiresIn means expires_in could not be read as a number of
-	// seconds. The token was kept, with [FallbackLifetime]; the anomaly is
-	// logged, never returned with the token (see [LoggerContext]).
+	// seconds. The token is kept, with [FallbackLifetime]: [Exchange] and
+	// [DeviceAccessToken] log the anomaly (see [LoggerContext]) rather than
+	// return it with the token; a TokenSource reports it to its logger and in
+	// [RefreshEvent].Err.
 	ErrBadExpiresIn = errors.New("ucoauth: unusable expires_in")
 
 	// ErrBadTokenType means token_type held bytes that are not RFC 7230

@@ -417,8 +417,22 @@ func parseBody(body []byte, red *redactor) (*wireBody, error) {
 // secretKey reports whether a response key may hold a token.
 func secretKey(k string) bool {
 	l := strings.ToLower(k)
-	return l != "token_type" && (strings.Contains(l, "token") || strings.Contains(l, "code") ||
-		strings.Contains(l, "secret") || strings.Contains(l, "key"))
+	switch l {
+	case "token_type":
+		return false
+	case "code", "device_code", "user_code":
+		return true
+	}
+	return strings.Contains(l, "token") || strings.Contains(l, "secret")
+}
+
+// knownCodes are the error codes of RFC 6749, 7009 and 8628. They are never
+// scrubbed: they are not secrets, and the library decides on them.
+var knownCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true, "unsupported_response_type": true,
+	"server_error": true, "temporarily_unavailable": true, "invalid_token": true, "unsupported_token_type": true,
+	"authorization_pending": true, "slow_down": true, "expired_token": true,
 }
 
 func sameJSON(a, b json.RawMessage) bool {
@@ -489,7 +503,9 @@ func decode(op string, r *response, red *redactor) (*wireBody, error) {
 // scrubFields scrubs and clips every string e took from a server's answer.
 func (e *Error) scrubFields() {
 	for _, p := range []*string{&e.Code, &e.Description, &e.URI, &e.Message, &e.ErrorCode, &e.MerchantID} {
-		*p = clip(e.red.scrub(*p))
+		if !knownCodes[*p] {
+			*p = clip(e.red.scrub(*p))
+		}
 	}
 	if e.Err != nil && !errors.Is(e.Err, ErrRedirect) {
 		e.Err = e.red.wrap(e.Err)

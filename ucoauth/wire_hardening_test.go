@@ -168,3 +168,11 @@ func TestKeysMatchExactly(t *testing.T) {
 		})
 	}
 }
+
+// A server whose refresh token reads like an OAuth error code cannot hide
+// the code from the library's decisions.
+func TestKnownCodesSurviveRedaction(t *testing.T) {
+	rs := newRaw(t, 400, `{"error":"invalid_grant","refresh_token":"invalid_grant","error_code":"invalid_grant"}`)
+	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "invalid_grant")
+	assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -24,7 +25,11 @@ const minSecretLen = 4
 // found in the answer) and scrubs each, in every encoding it can take, from
 // text the library builds out of a server's answer. A nil redactor scrubs
 // nothing.
+//
+// It is safe for concurrent use: an *Error holding it may be printed by
+// every caller that waited for the same refresh.
 type redactor struct {
+	mu      sync.Mutex
 	secrets []string
 	rep     *strings.Replacer // built on first use after an add
 }
@@ -37,6 +42,8 @@ func newRedactor(secrets ...string) *redactor {
 
 // add makes r scrub each secret too.
 func (r *redactor) add(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, s := range secrets {
 		if len(s) >= minSecretLen && !slices.Contains(r.secrets, s) {
 			r.secrets = append(r.secrets, s)
@@ -66,6 +73,8 @@ func encodings(s string) []string {
 }
 
 func (r *redactor) replacer() *strings.Replacer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.rep != nil {
 		return r.rep
 	}
@@ -91,7 +100,7 @@ func (r *redactor) replacer() *strings.Replacer {
 
 // scrub returns s with every secret, in every encoding, replaced by [Redacted].
 func (r *redactor) scrub(s string) string {
-	if r == nil || len(r.secrets) == 0 || s == "" {
+	if r == nil || s == "" {
 		return s
 	}
 	return r.replacer().Replace(s)

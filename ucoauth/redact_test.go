@@ -216,3 +216,16 @@ func TestTokenPrintsSafely(t *testing.T) {
 	assert.Contains(t, fmt.Sprint(ev), `Key: "m"`)
 	assert.Contains(t, fmt.Sprint(ucoauth.LogToken(tok)), "scope=\"order_read\"")
 }
+
+// Every caller that waited for one refresh gets the same *Error, and may
+// print it at the same time.
+func TestErrorPrintsConcurrently(t *testing.T) {
+	rs := newRaw(t, 400, `{}`, "UC-REST-ERROR", "")
+	_, err := ucoauth.Exchange(t.Context(), rs.config("client-secret-1"), "code-1")
+	require.Error(t, err)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { assert.NotEmpty(t, fmt.Sprintf("%v %q", err, err)) })
+	}
+	wg.Wait()
+}

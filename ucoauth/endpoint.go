@@ -29,9 +29,15 @@ const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 
 // Endpoint is UltraCart's OAuth 2 endpoint.
 //
-// AuthStyle is fixed to [oauth2.AuthStyleInParams]: UltraCart reads credentials
-// from the form, and x/oauth2's auto-detection would try HTTP Basic first and
-// re-send on failure, which can post a single-use refresh token twice.
+// Its AuthStyle is [oauth2.AuthStyleInParams]: UltraCart reads client_id and
+// client_secret from the form (the secret is left out when empty). The token,
+// revoke and device calls honour whatever a config's Endpoint.AuthStyle says:
+// [oauth2.AuthStyleInHeader] sends HTTP Basic, with id and secret
+// form-encoded first (RFC 6749 section 2.3.1). [oauth2.AuthStyleAutoDetect]
+// tries Basic first and, when that is refused with 400 or 401, re-sends in
+// the form, remembering per endpoint URL and client ID what worked, as
+// x/oauth2 does: that first call can post a single-use refresh token twice,
+// so set the style explicitly.
 var Endpoint = EndpointAt(BaseURL)
 
 // EndpointAt returns UltraCart's endpoint paths under another base URL, such

@@ -40,8 +40,23 @@ var (
 	ErrInsecureEndpoint = errors.New("ucoauth: refusing plain-http endpoint that is not loopback")
 
 	// ErrBadExpiresIn means expires_in could not be read as a number of
-	// seconds. It comes together with a usable token; see [Exchange].
+	// seconds. The token is kept, with [FallbackLifetime]: [Exchange] and
+	// [DeviceAccessToken] log the anomaly (see [LoggerContext]) rather than
+	// return it with the token; a TokenSource reports it to its logger and in
+	// [RefreshEvent].Err.
 	ErrBadExpiresIn = errors.New("ucoauth: unusable expires_in")
+
+	// ErrBadTokenType means token_type held bytes that are not RFC 7230
+	// token characters (CR, LF, spaces...). Such a value could split a
+	// header, so it is never stored or served: the token is kept, because
+	// the refresh token in it may be the only live one, with token_type
+	// "bearer", the only value UltraCart documents.
+	ErrBadTokenType = errors.New("ucoauth: unusable token_type")
+
+	// ErrRedirect means an OAuth endpoint answered with a redirect. It is
+	// never followed: the form carries the client secret and a refresh token
+	// or code, which must reach only the configured URL.
+	ErrRedirect = errors.New("ucoauth: the endpoint answered with a redirect, which is never followed")
 )
 
 // Error is a failed call to one of UltraCart's OAuth endpoints. It carries
@@ -69,7 +84,10 @@ type Error struct {
 	// RetryAfter is the Retry-After header of a 429 or 503, or 0.
 	RetryAfter time.Duration
 	// Err is the underlying cause: a network, timeout or decoding error.
+	// Its text is scrubbed; it still unwraps to the original cause.
 	Err error
+
+	red *redactor // the call's secrets, scrubbed from Error() once more
 }
 
 // Error describes the failure with what UltraCart said, never with what was
@@ -105,8 +123,12 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		b.WriteString(": " + e.Err.Error())
 	}
-	return b.String()
+	return e.red.scrub(b.String())
 }
+
+// Format prints [Error.Error] under every verb (%q quotes it, %x hex-encodes
+// it), so that %#v or %d never reach the fields of a wrapped cause.
+func (e *Error) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
 
 // Unwrap returns the cause and, for a dead grant, ErrReauthorizationRequired,
 // or for refused client credentials, ErrInvalidClient.

@@ -10,6 +10,7 @@ import (
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"golang.org/x/oauth2"
 )
 
 // A merchant's life: connect, call the API, and let the TokenSource keep the
@@ -57,7 +58,7 @@ func ExampleNewConfig() {
 func ExampleWithRefreshHook() {
 	uc := ucoauthtest.NewServer()
 	defer uc.Close()
-	uc.SetLifetime(time.Second)
+	uc.SetLifetime(ucoauth.MinLifetime) // the shortest lifetime ucoauth accepts
 	store := tokenstore.NewMemory()
 	_ = store.Save(context.Background(), "m", uc.Issue("DEMO"))
 
@@ -65,7 +66,7 @@ func ExampleWithRefreshHook() {
 	src := ucoauth.NewTokenSource(uc.Config(), store, "m",
 		ucoauth.WithEarlyRefresh(0),
 		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { refreshed <- e.Key }))
-	time.Sleep(time.Second)
+	time.Sleep(ucoauth.MinLifetime)
 	if _, err := src.Token(); err != nil {
 		log.Fatal(err)
 	}
@@ -88,6 +89,26 @@ func ExampleManager() {
 	// Output:
 	// A true
 	// B true
+}
+
+// Revoke at a server whose revoke endpoint is not UltraCart's sibling of
+// the token URL, such as an RFC 7009 server.
+func ExampleRevoke() {
+	uc := ucoauthtest.NewServer()
+	defer uc.Close()
+	uc.SetRevokeAnswer(ucoauthtest.RevokeRFC7009) // an empty 200
+	tok := uc.Issue("DEMO")
+	err := ucoauth.Revoke(context.Background(), uc.Config(), tok.AccessToken,
+		ucoauth.WithRevokeURL(uc.BaseURL()+"/oauth/revoke"))
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+// Tokens print as fingerprints, under every verb and in every log format.
+func ExampleLogToken() {
+	tok := &oauth2.Token{AccessToken: "at-secret", RefreshToken: "rt-secret", TokenType: "bearer"}
+	fmt.Printf("%v\n", ucoauth.LogToken(tok))
+	// Output: token{type=Bearer access=9d69d392 refresh=20444ddc expiry=0001-01-01T00:00:00Z}
 }
 
 func ExampleSecret() {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -15,10 +16,10 @@ import (
 // token, with UltraCart's tolerant parsing. opts may carry extra form fields,
 // such as oauth2.VerifierOption for PKCE.
 //
-// If UltraCart's answer is usable but its expires_in is not a number,
-// Exchange returns the token (expiring after [FallbackLifetime]) together
-// with an error matching [ErrBadExpiresIn]. Check for a non-nil token before
-// discarding the result; the refresh token in it is valid.
+// It returns a token or an error, never both. An answer whose expires_in or
+// token_type is unusable still gives its token (expiring after
+// [FallbackLifetime], typed "bearer"), because the refresh token in it is
+// valid; the anomaly is logged to the context's logger (see [LoggerContext]).
 func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
 	form := optionValues(opts)
 	form.Set("grant_type", "authorization_code")
@@ -26,7 +27,8 @@ func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oaut
 	if cfg.RedirectURL != "" {
 		form.Set("redirect_uri", cfg.RedirectURL)
 	}
-	return retrieveToken(ctx, cfg, form, "", nil, code)
+	tok, err := retrieveToken(ctx, cfg, form, "", nil, code)
+	return settle(ctx, tok, err)
 }
 
 // optionValues extracts the form fields that opts set. oauth2.AuthCodeOption
@@ -47,53 +49,123 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 	return v
 }
 
-// Revoke revokes an access token at UltraCart. UltraCart then revokes the
-// application's whole grant for that merchant: the merchant has to connect
-// again. An answer of {"successful": false} is an error.
-func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string) error {
-	return revoke(ctx, cfg, accessToken, "")
+// Revoke revokes an access token. At UltraCart, that revokes the
+// application's whole grant for the merchant: the merchant has to connect
+// again. [WithRevokeURL], [WithSimpleKey] and [WithHTTPClient] apply; other
+// options are ignored. The revoke URL defaults to the token URL's sibling
+// ".../oauth/revoke", UltraCart's layout.
+//
+// UltraCart answers {"successful": true|false}; when the body says so, that
+// decides. Any other 2xx answer (RFC 7009's empty 200) is success. Every other
+// answer, 404 and 405 included, is an error: nothing was revoked.
+func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...Option) error {
+	return revoke(ctx, cfg, accessToken, newOptions(opts))
 }
 
-func revoke(ctx context.Context, cfg *oauth2.Config, accessToken, simpleKey string) error {
+func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options) error {
+	endpoint := o.revokeURL
+	if endpoint == "" {
+		endpoint = revokeURL(cfg.Endpoint)
+	}
+	red := newRedactor(accessToken)
 	form := url.Values{"token": {accessToken}}
-	r, err := postForm(ctx, opRevoke, cfg, revokeURL(cfg.Endpoint), form, simpleKey)
+	r, err := postForm(ctx, opRevoke, cfg, endpoint, form, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
 	if err != nil {
 		return err
 	}
-	w, err := decode(opRevoke, r, accessToken, cfg.ClientSecret)
+	if r.status >= 200 && r.status < 300 {
+		if _, perr := parseBody(r.body, newRedactor()); perr != nil {
+			return nil // RFC 7009: a 2xx revokes, whatever the body
+		}
+	}
+	w, err := decode(opRevoke, r, red)
 	if err != nil {
 		return err
 	}
-	if w.Successful == nil || !*w.Successful {
-		return &Error{Op: opRevoke, StatusCode: r.status, Message: scrub(w.Message.s, []string{accessToken}),
-			Err: errors.New(`UltraCart did not answer {"successful": true}`)}
+	if w.Successful.present && w.Successful.s != "true" {
+		e := &Error{Op: opRevoke, StatusCode: r.status, Message: w.Message.s, red: red,
+			Err: errors.New(`UltraCart answered {"successful": false}`)}
+		e.scrubFields()
+		return e
 	}
 	return nil
 }
 
 // tokenGone reports whether a revoke failed because the token was already
-// dead: UltraCart no longer knows it, so there is nothing left to revoke.
+// invalid, so that there is nothing left to revoke: only the OAuth codes
+// invalid_token and invalid_grant say so, as the RFC 6749 code or UltraCart's
+// error_code. A 401 without them may be a refused client, a 404 or 405 a
+// wrong URL, and a 410 a disabled application whose grants may come back:
+// none of them says the token is dead.
 func tokenGone(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	switch e.StatusCode {
-	case http.StatusUnauthorized, http.StatusNotFound, http.StatusGone:
-		return true
+	for _, c := range []string{e.Code, e.ErrorCode} {
+		if c == "invalid_token" || c == "invalid_grant" {
+			return true
+		}
 	}
-	return e.Code == "invalid_token" || e.Code == "invalid_grant"
+	return false
 }
+
+// DeviceAuth starts UltraCart's device flow (RFC 8628): it asks for a device
+// code and the user code to show the merchant, for [DeviceAccessToken] to
+// poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as
+// cfg.Endpoint.AuthStyle says, never follows a redirect, honours
+// [SimpleKeyContext], and reads numbers sent as strings. opts may carry extra
+// form fields.
+func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
+	form := optionValues(opts)
+	if len(cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(cfg.Scopes, " "))
+	}
+	red := newRedactor()
+	now := time.Now()
+	r, err := postForm(ctx, opDeviceReq, cfg, cfg.Endpoint.DeviceAuthURL, form, wireCall{red: red})
+	if err != nil {
+		return nil, err
+	}
+	w, err := decode(opDeviceReq, r, red)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(w.DeviceCode.s) == "" {
+		return nil, &Error{Op: opDeviceReq, StatusCode: r.status, Err: errors.New("response has no device_code"), red: red}
+	}
+	da := &oauth2.DeviceAuthResponse{
+		DeviceCode:              w.DeviceCode.s,
+		UserCode:                w.UserCode.s,
+		VerificationURI:         w.VerificationURI.s,
+		VerificationURIComplete: w.VerificationURIComplete.s,
+	}
+	if d, ok, _ := parseExpiresIn(w.ExpiresIn); ok {
+		da.Expiry = now.Add(d)
+	}
+	if n, err := strconv.ParseFloat(strings.TrimSpace(w.Interval.s), 64); err == nil && n > 0 {
+		da.Interval = int64(min(n, maxPollInterval.Seconds()))
+	}
+	return da, nil
+}
+
+// maxPollInterval bounds the wait between device-flow polls, whatever the
+// server asks for.
+const maxPollInterval = MaxRetryAfter
 
 // DeviceAccessToken polls UltraCart's token endpoint for a device
 // authorization obtained with cfg.DeviceAuth, honouring the interval and
 // slow_down, until the merchant approves, denies, the code expires or ctx
 // ends. It parses the answer with the same tolerance as [Exchange], which
-// x/oauth2's own DeviceAccessToken lacks.
+// x/oauth2's own DeviceAccessToken lacks, and like Exchange it returns a
+// token or an error, never both.
 func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse) (*oauth2.Token, error) {
-	interval := time.Duration(da.Interval) * time.Second
-	if interval <= 0 {
-		interval = 5 * time.Second
+	interval := 5 * time.Second
+	switch {
+	case da.Interval > int64(maxPollInterval/time.Second):
+		interval = maxPollInterval
+	case da.Interval > 0:
+		interval = time.Duration(da.Interval) * time.Second
 	}
 	if !da.Expiry.IsZero() {
 		var cancel context.CancelFunc
@@ -105,14 +177,14 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 		tok, err := retrieveToken(ctx, cfg, form, "", nil, da.DeviceCode)
 		var e *Error
 		switch {
-		case err == nil:
-			return tok, nil
+		case tok != nil:
+			return settle(ctx, tok, err)
 		case !errors.As(err, &e):
-			return tok, err
+			return nil, err
 		case e.Code == "slow_down":
-			interval += 5 * time.Second
+			interval = min(interval+5*time.Second, maxPollInterval)
 		case e.Code != "authorization_pending":
-			return tok, err
+			return nil, err
 		}
 		t := time.NewTimer(interval)
 		select {

@@ -34,6 +34,7 @@ type options struct {
 	now        func() time.Time
 	custom     bool // now is not time.Now: the coarse clock does not apply
 	client     *http.Client
+	revokeURL  string
 }
 
 func newOptions(opts []Option) *options {
@@ -127,7 +128,16 @@ func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) { o.client = c }
 }
 
-// RefreshEvent describes one refresh that reached UltraCart.
+// WithRevokeURL sets the revoke endpoint, for a server whose layout differs
+// from UltraCart's (where it is the token URL's sibling ".../oauth/revoke").
+// Like every OAuth endpoint it must be https, or plain http to loopback.
+func WithRevokeURL(url string) Option {
+	return func(o *options) { o.revokeURL = url }
+}
+
+// RefreshEvent describes one refresh that reached UltraCart. It prints and
+// marshals (fmt, log/slog, encoding/json) with its token as fingerprints
+// only; the fields themselves hold the real values.
 type RefreshEvent struct {
 	// Key is the store key whose token was refreshed.
 	Key string

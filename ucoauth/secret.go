@@ -45,8 +45,10 @@ func Fingerprint(secret string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// LogToken returns a log/slog value describing tok without its secrets: its
-// type, expiry, scope and the fingerprints of its access and refresh tokens.
+// LogToken returns a value describing tok without its secrets: its type,
+// expiry, scope and the fingerprints of its access and refresh tokens. It
+// prints so under log/slog (text and JSON), every fmt verb and
+// encoding/json.
 func LogToken(tok *oauth2.Token) slog.LogValuer { return logToken{tok} }
 
 type logToken struct{ t *oauth2.Token }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"net"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -28,6 +31,10 @@ const (
 	// hundred bytes, and a proxy's error page must not exhaust memory.
 	maxBody = 1 << 20
 
+	// maxText caps each piece of server text kept in an *Error, so that a
+	// hostile answer cannot blow up every log line that prints it.
+	maxText = 1 << 10
+
 	// DefaultTimeout bounds a call to UltraCart whose context has no deadline.
 	DefaultTimeout = 30 * time.Second
 
@@ -38,9 +45,21 @@ const (
 	// refreshing (never living forever) without spending the rate limit.
 	FallbackLifetime = 15 * time.Minute
 
+	// MinLifetime is the shortest lifetime a token is given: a positive
+	// expires_in below it ("0.001", "1e-300") is raised to it. With the early
+	// refresh window capped at half the lifetime, a TokenSource then
+	// refreshes at most once a second (one minimum backoff step), whatever
+	// the server says, instead of once per Token call.
+	MinLifetime = 2 * time.Second
+
 	// MaxLifetime caps an absurdly large expires_in, so that no token is
 	// trusted for longer than a day without a refresh.
 	MaxLifetime = 24 * time.Hour
+
+	// MaxRetryAfter caps a Retry-After header, given in seconds or as a
+	// date: UltraCart's rate limit window is an hour, so no answer can park
+	// a merchant longer, and no value can overflow into the past.
+	MaxRetryAfter = time.Hour
 )
 
 type simpleKeyCtx struct{}
@@ -52,16 +71,48 @@ func SimpleKeyContext(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, simpleKeyCtx{}, key)
 }
 
+type loggerCtx struct{}
+
+// LoggerContext returns a context that makes [Exchange] and
+// [DeviceAccessToken] log to l the anomalies of an answer they still accept
+// (an unusable expires_in or token_type): they return the token without an
+// error, because its refresh token may be the only live one. Without it they
+// log to slog.Default(). A TokenSource logs to [WithLogger] instead.
+func LoggerContext(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerCtx{}, l)
+}
+
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerCtx{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// refuseRedirect keeps every OAuth call on the URL it was configured with.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // defaultClient is used when the context carries no oauth2.HTTPClient. It has
 // its own transport, so that a caller mutating http.DefaultTransport (or a
 // test swapping it) does not change how tokens travel.
-var defaultClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+var defaultClient = &http.Client{
+	Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+	CheckRedirect: refuseRedirect,
+}
 
-func contextClient(ctx context.Context) *http.Client {
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		return c
+// wireClient returns c, or the context's oauth2.HTTPClient, as a shallow
+// copy that never follows a redirect: a redirect would re-send the client
+// secret and a refresh token to wherever the answer points.
+func wireClient(ctx context.Context, c *http.Client) *http.Client {
+	if c == nil {
+		c, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
 	}
-	return defaultClient
+	if c == nil {
+		return defaultClient
+	}
+	cc := *c
+	cc.CheckRedirect = refuseRedirect
+	return &cc
 }
 
 // checkURL refuses plain http unless the host is loopback.
@@ -97,45 +148,123 @@ type response struct {
 	body   []byte
 }
 
-// postForm sends form to endpoint with client credentials and reads the
-// capped response. secrets are scrubbed from any error it returns.
-func postForm(ctx context.Context, op string, cfg *oauth2.Config, endpoint string, form url.Values, simpleKey string) (*response, error) {
-	if err := checkURL(endpoint); err != nil {
-		return nil, &Error{Op: op, Err: err}
+// wireCall is what one call to an OAuth endpoint needs beyond the config.
+type wireCall struct {
+	simpleKey string       // "" means the context's, if any
+	client    *http.Client // nil means the context's, or the default
+	red       *redactor    // the call's secrets; postForm adds the credentials
+}
+
+// styleKey names an endpoint and client whose auth style was detected.
+type styleKey struct{ url, clientID string }
+
+// detectedStyles remembers, per endpoint URL and client ID, the style that
+// worked under oauth2.AuthStyleAutoDetect, as x/oauth2 does.
+var detectedStyles sync.Map // styleKey -> oauth2.AuthStyle
+
+// postForm sends form to endpoint with the client credentials placed as
+// cfg.Endpoint.AuthStyle says, and reads the capped response. It never
+// follows a redirect: a 3xx is an *Error wrapping ErrRedirect.
+//
+// Under oauth2.AuthStyleAutoDetect it tries HTTP Basic first and, when that
+// is refused with 400 or 401, the form: the request (a refresh token
+// included) is then sent twice. A network error or any other status says
+// nothing about the style, so it is not retried.
+func postForm(ctx context.Context, op string, cfg *oauth2.Config, endpoint string, form url.Values, wc wireCall) (*response, error) {
+	red := wc.red
+	if red == nil {
+		red = newRedactor()
 	}
-	form.Set("client_id", cfg.ClientID)
+	simpleKey := wc.simpleKey
+	if simpleKey == "" {
+		simpleKey, _ = ctx.Value(simpleKeyCtx{}).(string)
+	}
+	basic := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)
+	red.add(cfg.ClientSecret, simpleKey)
 	if cfg.ClientSecret != "" {
-		form.Set("client_secret", cfg.ClientSecret)
+		red.add(basic)
+	}
+	if err := checkURL(endpoint); err != nil {
+		return nil, &Error{Op: op, Err: red.wrap(err), red: red}
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	client := wireClient(ctx, wc.client)
+
+	style, probe := cfg.Endpoint.AuthStyle, false
+	key := styleKey{endpoint, cfg.ClientID}
+	if style == oauth2.AuthStyleAutoDetect {
+		if s, ok := detectedStyles.Load(key); ok {
+			style = s.(oauth2.AuthStyle)
+		} else {
+			style, probe = oauth2.AuthStyleInHeader, true
+		}
+	}
+	send := func(style oauth2.AuthStyle) (*response, error) {
+		v := make(url.Values, len(form)+2)
+		for k, vs := range form {
+			v[k] = append([]string(nil), vs...)
+		}
+		if style != oauth2.AuthStyleInHeader {
+			if cfg.ClientID != "" {
+				v.Set("client_id", cfg.ClientID)
+			}
+			if cfg.ClientSecret != "" {
+				v.Set("client_secret", cfg.ClientSecret)
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(v.Encode()))
+		if err != nil {
+			return nil, &Error{Op: op, Err: red.wrap(err), red: red}
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		if style == oauth2.AuthStyleInHeader {
+			// RFC 6749 section 2.3.1: both are form-encoded first.
+			req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+		}
+		if simpleKey != "" {
+			req.Header.Set(HeaderSimpleKey, simpleKey)
+		}
+		return do(client, req, op, red)
+	}
+
+	r, err := send(style)
+	if probe && err == nil && (r.status == http.StatusBadRequest || r.status == http.StatusUnauthorized) {
+		style = oauth2.AuthStyleInParams
+		r, err = send(style)
+	}
 	if err != nil {
-		return nil, &Error{Op: op, Err: err}
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if simpleKey == "" {
-		simpleKey, _ = ctx.Value(simpleKeyCtx{}).(string)
+	if probe && r.status >= 200 && r.status < 300 {
+		detectedStyles.Store(key, style)
 	}
-	if simpleKey != "" {
-		req.Header.Set(HeaderSimpleKey, simpleKey)
-	}
-	resp, err := contextClient(ctx).Do(req)
+	return r, nil
+}
+
+// do sends req and reads the capped answer; a redirect is an error.
+func do(client *http.Client, req *http.Request, op string, red *redactor) (*response, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		// url.Error holds the URL only; the secrets travel in the body.
-		return nil, &Error{Op: op, Err: err}
+		// It is scrubbed all the same: a transport may say anything.
+		return nil, &Error{Op: op, Err: red.wrap(err), red: red}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("reading response: %w", err)}
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: red.wrap(fmt.Errorf("reading response: %w", err)), red: red}
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Nothing in a redirect is used: not its body, not its Location.
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: ErrRedirect, red: red}
 	}
 	if len(body) > maxBody {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("response body exceeds %d bytes", maxBody)}
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("response body exceeds %d bytes", maxBody), red: red}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
@@ -148,64 +277,208 @@ type flexString struct {
 	present bool // the field was there and not null
 }
 
-func (f *flexString) UnmarshalJSON(b []byte) error {
+// errShape is a field whose JSON value is neither a string, a number, a
+// boolean nor null. The value itself is never quoted: it may hold a token.
+type errShape struct{ field, got string }
+
+func (e *errShape) Error() string {
+	return fmt.Sprintf("field %q: want a string or a number, got %s", e.field, e.got)
+}
+
+func (f *flexString) set(field string, b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
+	case len(b) == 0:
+		return &errShape{field, "nothing"}
 	case string(b) == "null":
 		return nil
-	case len(b) > 0 && b[0] == '"':
+	case b[0] == '"':
+		if err := json.Unmarshal(b, &f.s); err != nil {
+			return &errShape{field, "a malformed string"}
+		}
 		f.present = true
-		return json.Unmarshal(b, &f.s)
-	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == 't' || b[0] == 'f'):
+		return nil
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == 't' || b[0] == 'f':
 		f.s, f.present = string(b), true
 		return nil
+	case b[0] == '[':
+		return &errShape{field, "an array"}
+	case b[0] == '{':
+		return &errShape{field, "an object"}
 	}
-	return fmt.Errorf("want a string or a number, got %.20s", b)
+	return &errShape{field, "something else"}
 }
 
 // wireBody holds every field any of UltraCart's OAuth responses may carry,
 // including the RFC 6749 error fields and an ErrorResponse envelope.
 type wireBody struct {
-	AccessToken  flexString `json:"access_token"`
-	TokenType    flexString `json:"token_type"`
-	RefreshToken flexString `json:"refresh_token"`
-	ExpiresIn    flexString `json:"expires_in"`
-	Scope        flexString `json:"scope"`
+	AccessToken  flexString
+	TokenType    flexString
+	RefreshToken flexString
+	ExpiresIn    flexString
+	Scope        flexString
 
-	Error            json.RawMessage `json:"error"` // a code string, or an ErrorResponse object
-	ErrorDescription flexString      `json:"error_description"`
-	ErrorURI         flexString      `json:"error_uri"`
+	Error            json.RawMessage // a code string, or an ErrorResponse object
+	ErrorDescription flexString
+	ErrorURI         flexString
 
-	Successful *bool      `json:"successful"` // revoke
-	Message    flexString `json:"message"`    // revoke
+	Successful flexString // revoke: "true" or "false"
+	Message    flexString // revoke
+
+	// Device authorization (RFC 8628 section 3.2).
+	DeviceCode              flexString
+	UserCode                flexString
+	VerificationURI         flexString
+	VerificationURIComplete flexString
+	Interval                flexString
+}
+
+// fields maps the exact JSON keys (case-sensitive: ACCESS_TOKEN is not
+// access_token) to where they are decoded.
+func (w *wireBody) fields() map[string]*flexString {
+	return map[string]*flexString{
+		"access_token":      &w.AccessToken,
+		"token_type":        &w.TokenType,
+		"refresh_token":     &w.RefreshToken,
+		"expires_in":        &w.ExpiresIn,
+		"scope":             &w.Scope,
+		"error_description": &w.ErrorDescription,
+		"error_uri":         &w.ErrorURI,
+		"successful":        &w.Successful,
+		"message":           &w.Message,
+
+		"device_code":               &w.DeviceCode,
+		"user_code":                 &w.UserCode,
+		"verification_uri":          &w.VerificationURI,
+		"verification_uri_complete": &w.VerificationURIComplete,
+		"interval":                  &w.Interval,
+	}
+}
+
+var errNotObject = errors.New("the body is not a JSON object")
+
+// parseBody decodes a JSON object through exact keys. Every string under a
+// key that names a token (access_token, refresh_token, ACCESS_TOKEN,
+// device_code...) is added to red before anything can fail, so that no
+// error can quote it. A key given twice with different values makes the
+// whole answer ambiguous and is refused: guessing which refresh token is the
+// live one could store the dead one.
+func parseBody(body []byte, red *redactor) (*wireBody, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return nil, errNotObject
+	}
+	raw := map[string]json.RawMessage{}
+	var dup string
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if secretKey(k) {
+			red.add(jsonTokenStrings(v)...)
+		}
+		if prev, ok := raw[k]; ok && !sameJSON(prev, v) && dup == "" {
+			dup = k
+		}
+		raw[k] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &json.SyntaxError{Offset: dec.InputOffset()}
+	}
+	if dup != "" {
+		return nil, fmt.Errorf("conflicting duplicate %q fields", clip(dup))
+	}
+	w := &wireBody{}
+	for k, f := range w.fields() {
+		if v, ok := raw[k]; ok {
+			if err := f.set(k, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	w.Error = raw["error"]
+	return w, nil
+}
+
+// secretKey reports whether a response key may hold a token.
+func secretKey(k string) bool {
+	l := strings.ToLower(k)
+	switch l {
+	case "token_type":
+		return false
+	case "code", "device_code", "user_code":
+		return true
+	}
+	return strings.Contains(l, "token") || strings.Contains(l, "secret")
+}
+
+// knownCodes are the error codes of RFC 6749, 7009 and 8628. They are never
+// scrubbed: they are not secrets, and the library decides on them.
+var knownCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true, "unsupported_response_type": true,
+	"server_error": true, "temporarily_unavailable": true, "invalid_token": true, "unsupported_token_type": true,
+	"authorization_pending": true, "slow_down": true, "expired_token": true,
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 type ucErrorObject struct {
-	DeveloperMessage string `json:"developer_message"`
-	UserMessage      string `json:"user_message"`
-	ErrorCode        string `json:"error_code"`
+	DeveloperMessage flexString
+	UserMessage      flexString
+	ErrorCode        flexString
 }
 
-// decode parses a response body as JSON and turns any error it or the status
-// carries into an *Error. secrets are scrubbed from server-supplied text, in
-// case the server echoes what it was sent.
-func decode(op string, r *response, secrets ...string) (*wireBody, error) {
-	e := &Error{Op: op}
+func parseErrorObject(raw json.RawMessage) (o ucErrorObject, ok bool) {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+		return o, false
+	}
+	// Tolerant: a field of the wrong shape is skipped, not fatal.
+	_ = o.DeveloperMessage.set("developer_message", m["developer_message"])
+	_ = o.UserMessage.set("user_message", m["user_message"])
+	_ = o.ErrorCode.set("error_code", m["error_code"])
+	return o, true
+}
+
+// decode parses a response body and turns any error it or the status
+// carries into an *Error. Every string taken from the answer is scrubbed of
+// the call's secrets (red), in case the server echoes what it was sent.
+func decode(op string, r *response, red *redactor) (*wireBody, error) {
+	e := &Error{Op: op, red: red}
 	e.Message = r.header.Get(HeaderRESTError)
 	e.MerchantID = r.header.Get(HeaderRESTErrorMerchantID)
 	if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
-		e.RetryAfter = retryAfter(r.header.Get("Retry-After"))
+		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
 	}
 
-	var w wireBody
-	jsonErr := json.Unmarshal(r.body, &w)
+	w, jsonErr := parseBody(r.body, red)
 	if jsonErr == nil {
 		e.Code, e.Description, e.URI = w.errorCode(), w.ErrorDescription.s, w.ErrorURI.s
-		var obj ucErrorObject
-		if len(w.Error) > 0 && w.Error[0] == '{' && json.Unmarshal(w.Error, &obj) == nil {
-			e.ErrorCode = obj.ErrorCode
+		if obj, ok := parseErrorObject(w.Error); ok {
+			e.ErrorCode = obj.ErrorCode.s
 			if e.Message == "" {
-				e.Message = firstNonEmpty(obj.DeveloperMessage, obj.UserMessage)
+				e.Message = firstNonEmpty(obj.DeveloperMessage.s, obj.UserMessage.s)
 			}
 		}
 	}
@@ -216,19 +489,38 @@ func decode(op string, r *response, secrets ...string) (*wireBody, error) {
 		e.StatusCode = r.status
 		e.Err = notJSON(r, jsonErr)
 	case ok && e.Code == "" && e.Message == "" && e.ErrorCode == "":
-		return &w, nil
-	case ok:
-		e.StatusCode = r.status // an error inside a 200 body
+		return w, nil
 	default:
-		e.StatusCode = r.status
+		e.StatusCode = r.status // an error status, or an error inside a 2xx body
 		if jsonErr != nil && e.Message == "" && len(bytes.TrimSpace(r.body)) > 0 {
 			e.Err = notJSON(r, jsonErr)
 		}
 	}
-	e.Description = scrub(e.Description, secrets)
-	e.Message = scrub(e.Message, secrets)
-	e.URI = scrub(e.URI, secrets)
+	e.scrubFields()
 	return nil, e
+}
+
+// scrubFields scrubs and clips every string e took from a server's answer.
+func (e *Error) scrubFields() {
+	for _, p := range []*string{&e.Code, &e.Description, &e.URI, &e.Message, &e.ErrorCode, &e.MerchantID} {
+		if !knownCodes[*p] {
+			*p = clip(e.red.scrub(*p))
+		}
+	}
+	if e.Err != nil && !errors.Is(e.Err, ErrRedirect) {
+		e.Err = e.red.wrap(e.Err)
+	}
+}
+
+// clip caps server text at maxText bytes of valid UTF-8.
+func clip(s string) string {
+	if len(s) > maxText {
+		s = s[:maxText] + "..."
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
 }
 
 func (w *wireBody) errorCode() string {
@@ -248,19 +540,10 @@ func notJSON(r *response, err error) error {
 		ct = mt
 	}
 	var se *json.SyntaxError
-	if errors.As(err, &se) || len(bytes.TrimSpace(r.body)) == 0 {
-		return fmt.Errorf("response is not JSON (Content-Type %q, %d bytes)", ct, len(r.body))
+	if errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(r.body)) == 0 {
+		return fmt.Errorf("response is not JSON (Content-Type %q, %d bytes)", clip(ct), len(r.body))
 	}
 	return fmt.Errorf("response JSON has an unexpected shape: %w", err)
-}
-
-func scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, Redacted)
-		}
-	}
-	return s
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -272,71 +555,135 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// retryAfter reads a Retry-After header given in seconds or as an HTTP date.
-func retryAfter(v string) time.Duration {
+// retryAfter reads a Retry-After header given in seconds or as an HTTP date,
+// relative to now. The result is within [0, MaxRetryAfter], whatever v says.
+func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+	if v[0] >= '0' && v[0] <= '9' {
+		digits := strings.TrimLeft(v, "0123456789")
+		if digits != "" {
+			return 0 // "1.5", "10s": not delay-seconds
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n >= int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter // only digits: too many of them
+		}
 		return time.Duration(n) * time.Second
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
 	}
-	return 0
+	// Compare before subtracting: t.Sub(now) saturates, but a date past
+	// the cap needs no arithmetic at all.
+	if t.After(now.Add(MaxRetryAfter)) {
+		return MaxRetryAfter
+	}
+	return t.Sub(now)
 }
 
 // parseExpiresIn reads expires_in. ok is false when the value gives no usable
 // lifetime (missing, empty, null, zero or negative); err is set, with ok
-// false, when it is not a number at all.
+// false, when it is not a number at all. A usable lifetime is within
+// [MinLifetime, MaxLifetime].
 func parseExpiresIn(f flexString) (d time.Duration, ok bool, err error) {
 	s := strings.TrimSpace(f.s)
 	if !f.present || s == "" {
 		return 0, false, nil
 	}
 	secs, perr := strconv.ParseFloat(s, 64)
-	if perr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
-		return 0, false, fmt.Errorf("%w: %.32q is not a number of seconds", ErrBadExpiresIn, s)
+	// A range error is a number too large or too small: saturate it below.
+	// A literal "NaN" or "Inf" is not a number of seconds.
+	if (perr != nil && !errors.Is(perr, strconv.ErrRange)) || (perr == nil && (math.IsNaN(secs) || math.IsInf(secs, 0))) {
+		return 0, false, fmt.Errorf("%w: a %d-byte value that is not a number of seconds", ErrBadExpiresIn, len(s))
 	}
-	if secs <= 0 {
+	switch {
+	case secs <= 0:
 		return 0, false, nil
-	}
-	if secs >= MaxLifetime.Seconds() {
+	case secs >= MaxLifetime.Seconds(): // +Inf from a huge value included
 		return MaxLifetime, true, nil
+	case secs <= MinLifetime.Seconds():
+		return MinLifetime, true, nil
 	}
 	return time.Duration(secs * float64(time.Second)), true, nil
+}
+
+// isTokenChar reports whether c is an RFC 7230 tchar.
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// headerSafe reports whether s can travel in an Authorization header.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenFromResponse builds a token from a successful token response. sent is
 // when the request was sent: expiry counts from then, so that time spent on
 // the wire can only make the token look older, never younger.
 //
-// A response whose expires_in is garbage still yields its token, with
-// FallbackLifetime, together with an error matching ErrBadExpiresIn: the
-// access token works, and the refresh token in it may be the only live one.
-func tokenFromResponse(w *wireBody, sent time.Time) (*oauth2.Token, error) {
-	if strings.TrimSpace(w.AccessToken.s) == "" {
-		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.New("response has no access_token")}
+// An answer with an anomaly the token survives (an unusable expires_in or
+// token_type) yields the token together with an error saying what was
+// wrong: the access token works, and the refresh token in it may be the only
+// live one. Callers log that warning; they never return both.
+func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Token, error) {
+	at := w.AccessToken.s
+	if strings.TrimSpace(at) == "" {
+		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.New("response has no access_token"), red: red}
 	}
+	if !headerSafe(at) {
+		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.New("access_token holds control characters and cannot be sent"), red: red}
+	}
+	var warns []error
 	lifetime, ok, expErr := parseExpiresIn(w.ExpiresIn)
 	if !ok {
 		lifetime = FallbackLifetime
 	}
+	if expErr != nil {
+		warns = append(warns, expErr)
+	}
+	tt := w.TokenType.s
+	if !isToken(tt) {
+		warns = append(warns, fmt.Errorf("%w: %d bytes, some not RFC 7230 token characters; using \"bearer\"", ErrBadTokenType, len(tt)))
+		tt = "bearer"
+	}
+	rt := w.RefreshToken.s
+	if strings.TrimSpace(rt) == "" {
+		rt = "" // blank is absent: it must never replace a stored one
+	}
 	tok := &oauth2.Token{
-		AccessToken:  w.AccessToken.s,
-		TokenType:    w.TokenType.s,
-		RefreshToken: w.RefreshToken.s,
+		AccessToken:  at,
+		TokenType:    tt,
+		RefreshToken: rt,
 		Expiry:       sent.Add(lifetime),
 		ExpiresIn:    int64(lifetime / time.Second),
 	}
 	if w.Scope.s != "" {
 		tok = tok.WithExtra(map[string]any{"scope": w.Scope.s})
 	}
-	if expErr != nil {
-		return tok, &Error{Op: opToken, StatusCode: http.StatusOK, Err: expErr}
+	if len(warns) > 0 {
+		return tok, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.Join(warns...), red: red}
 	}
 	return tok, nil
 }
@@ -358,19 +705,43 @@ func withScope(t *oauth2.Token, scope string) *oauth2.Token {
 // clock lets the TokenSource and the wire share one notion of now.
 type clock func() time.Time
 
-// retrieveToken posts a token request and parses the answer.
+// formSecrets are the form fields that carry a secret.
+var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token"}
+
+// retrieveToken posts a token request and parses the answer. A token may
+// come with an error: a warning about an anomaly it survived (see
+// tokenFromResponse). secrets are scrubbed from every error, with the
+// client secret, the simple key, the form's secrets and every token in the
+// answer.
 func retrieveToken(ctx context.Context, cfg *oauth2.Config, form url.Values, simpleKey string, now clock, secrets ...string) (*oauth2.Token, error) {
 	if now == nil {
 		now = time.Now
 	}
+	red := newRedactor(secrets...)
+	for _, k := range formSecrets {
+		red.add(form[k]...)
+	}
 	sent := now()
-	r, err := postForm(ctx, opToken, cfg, cfg.Endpoint.TokenURL, form, simpleKey)
+	r, err := postForm(ctx, opToken, cfg, cfg.Endpoint.TokenURL, form, wireCall{simpleKey: simpleKey, red: red})
 	if err != nil {
 		return nil, err
 	}
-	w, err := decode(opToken, r, append(secrets, cfg.ClientSecret)...)
+	w, err := decode(opToken, r, red)
 	if err != nil {
 		return nil, err
 	}
-	return tokenFromResponse(w, sent)
+	return tokenFromResponse(w, sent, red)
+}
+
+// settle returns a token or an error, never both: a warning that came with
+// a token is logged to the context's logger (see [LoggerContext]).
+func settle(ctx context.Context, tok *oauth2.Token, err error) (*oauth2.Token, error) {
+	switch {
+	case tok == nil:
+		return nil, err
+	case err != nil:
+		loggerFrom(ctx).WarnContext(ctx, "ucoauth: token accepted despite an anomaly in UltraCart's answer",
+			"token", LogToken(tok), "err", err)
+	}
+	return tok, nil
 }

@@ -57,6 +57,9 @@ type Server struct {
 	devices   map[string]*device
 	stats     Stats
 	simpleKey string
+
+	clientAuth   oauth2.AuthStyle // see answers.go
+	revokeAnswer RevokeAnswer
 }
 
 type grant struct {
@@ -429,17 +432,7 @@ func (s *Server) issueLocked(g *grant, withRT bool) (at, rt string, expiry time.
 	return at, rt, expiry
 }
 
-func (s *Server) clientOK(w http.ResponseWriter, r *http.Request) bool {
-	if r.PostForm.Get("client_id") != s.ClientID {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Unknown client_id.")
-		return false
-	}
-	if sec, ok := r.PostForm["client_secret"]; ok && (len(sec) != 1 || sec[0] != s.ClientSecret) {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Wrong client_secret.")
-		return false
-	}
-	return true
-}
+func (s *Server) clientOK(w http.ResponseWriter, r *http.Request) bool { return s.clientAuthOK(w, r) }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
@@ -455,6 +448,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.access[r.PostForm.Get("token")]
+	if s.revokeAnswer == RevokeRFC7009 {
+		if ok {
+			a.g.revoked = true
+		}
+		w.WriteHeader(http.StatusOK) // RFC 7009 2.2: known or not
+		return
+	}
 	if !ok || a.g.revoked {
 		writeUCError(w, http.StatusUnauthorized, "Invalid or revoked access token.", "invalid_token")
 		return

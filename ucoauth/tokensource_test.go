@@ -575,8 +575,8 @@ func TestNewClientAuthorizesRequests(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
-	// A plain x/oauth2 source works too.
-	client = ucoauth.NewClient(t.Context(), oauth2.StaticTokenSource(f.tok))
+	// A plain x/oauth2 source works too, given the API's origin.
+	client = &http.Client{Transport: &ucoauth.Transport{Source: oauth2.StaticTokenSource(f.tok), Origin: f.srv.URL}}
 	resp, err = client.Get(f.srv.BaseURL() + "/item/items")
 	require.NoError(t, err)
 	resp.Body.Close()

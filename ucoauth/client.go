@@ -182,4 +182,3 @@ func port(u *url.URL) string {
 	}
 	return ""
 }
-

@@ -77,7 +77,7 @@ const lookEvery = time.Second
 const rejectStreak = time.Minute
 
 func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
-func (h *health) isClosed() bool             { return h != nil && h.closed }
+func (h *health) isClosed() bool            { return h != nil && h.closed }
 
 // mayLook reports whether a source whose grant is dead may read the store
 // again for a reconnect.

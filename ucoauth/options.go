@@ -34,6 +34,7 @@ type options struct {
 	now        func() time.Time
 	custom     bool // now is not time.Now: the coarse clock does not apply
 	client     *http.Client
+	idle       time.Duration // Manager: drop sources idle this long; <= 0 never
 }
 
 func newOptions(opts []Option) *options {
@@ -44,6 +45,7 @@ func newOptions(opts []Option) *options {
 		maxBackoff: DefaultMaxBackoff,
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
+		idle:       DefaultIdleTimeout,
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -125,6 +127,15 @@ func WithClock(now func() time.Time) Option {
 // [WithRefreshTimeout].
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) { o.client = c }
+}
+
+// Options of the lifetime of sources.
+
+// WithIdleTimeout sets how long a Manager keeps a source that Source was not
+// asked for; the default is [DefaultIdleTimeout]. Zero or less keeps every
+// source until Forget or Close. It does not apply to a lone TokenSource.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) { o.idle = d }
 }
 
 // RefreshEvent describes one refresh that reached UltraCart.

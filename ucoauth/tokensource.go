@@ -57,6 +57,7 @@ type health struct {
 	rejects   int    // API rejections in a row of tokens this source just refreshed
 	deadRT    string // a refresh token UltraCart refused: never sent again
 	rejected  string // an access token the API refused: never served again
+	notFound  bool   // the last look found no token
 	closed    bool
 	bg        *background // nil until the first background goroutine
 }
@@ -309,10 +310,11 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 	case err == nil || errors.Is(err, ErrTokenNotFound):
 		// A missing token costs UltraCart nothing and may appear any
 		// moment (the merchant connects): no backoff.
-		if refreshed || (h != nil && (h.err != nil || h.deadRT != "")) {
+		missing := err != nil
+		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
 			now := s.nowNanos()
 			s.update(func(h *health) {
-				h.err, h.count, h.nextTry, h.deadRT = nil, 0, 0, ""
+				h.err, h.count, h.nextTry, h.deadRT, h.notFound = nil, 0, 0, "", missing
 				if refreshed {
 					h.refreshed = now
 				}

@@ -691,8 +691,15 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 			s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the refreshed token", "key", s.key)
 		}
 	case errors.Is(err, ErrSuperseded):
-		// A newer token won the race; use it instead of ours.
-		if _, fresh, _, _ := s.look(sctx, nil); fresh != nil {
+		stored, fresh, _, _ := s.look(sctx, nil)
+		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {
+			// What "expires later" is the very token we refreshed from:
+			// its expiry is bogus (year 3000). Ours is newer; replace it.
+			if err = s.replace(sctx, tok); err == nil {
+				break
+			}
+		} else if fresh != nil {
+			// A newer token won the race; use it instead of ours.
 			return fresh, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, nil
 		}
 		warn = errors.Join(warn, err)
@@ -706,6 +713,16 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 		warn = errors.Join(warn, err)
 	}
 	return s.newState(tok, s.o.now()), &RefreshEvent{Key: s.key, Token: tok, Err: warn, Duration: took}, nil
+}
+
+// replace saves tok over a stored record whose expiry lies beyond
+// MaxLifetime, which the store's newer-wins rule would otherwise keep.
+func (s *TokenSource) replace(ctx context.Context, tok *oauth2.Token) error {
+	s.o.logger.Warn("ucoauth: the stored token claimed an expiry beyond MaxLifetime; replacing it with the refreshed one", "key", s.key)
+	if err := s.store.Delete(ctx, s.key); err != nil {
+		return &StoreError{Op: "delete", Key: s.key, Err: err}
+	}
+	return s.save(ctx, tok)
 }
 
 // spawn runs fn in a goroutine that Close stops (by closing stop) and

@@ -126,10 +126,11 @@ func TestFarPastExpiryLooksExpired(t *testing.T) {
 func TestHugeBackoffSaturates(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	const century = 100 * 365 * 24 * time.Hour
-	src := f.source(ucoauth.WithBackoff(2*century, 2*century))
+	const backoff = 280 * 365 * 24 * time.Hour // near the largest Duration
+	src := f.source(ucoauth.WithBackoff(backoff, backoff))
 	defer src.Close()
 	f.srv.FailNext(-1, ucoauthtest.Failure{Status: 500, Body: "down"})
-	f.clock.Advance(century / 4) // year ~2050: plus 100-200 years is past 2262
+	f.clock.Advance(century) // year ~2126: plus 140-280 years is past 2262
 	for range 20 {
 		_, err := src.Token()
 		require.Error(t, err)

@@ -620,11 +620,12 @@ func TestNeverRefreshesAFreshToken(t *testing.T) {
 func TestDefaultClockNoticesStaleness(t *testing.T) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
-	srv.SetLifetime(time.Second)
+	srv.SetLifetime(2 * time.Second) // MinLifetime
 	store := tokenstore.NewMemory()
 	tok := srv.Issue("DEMO")
 	require.NoError(t, store.Save(t.Context(), "m", tok))
 	src := ucoauth.NewTokenSource(srv.Config(), store, "m")
+	defer src.Close()
 	_, err := src.Token()
 	require.NoError(t, err)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = src.Token() }), "the coarse-clock hot path allocates")

@@ -65,8 +65,9 @@ type health struct {
 // background tracks the goroutines a source started, so Close can stop and
 // wait for them.
 type background struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	running int // guarded by the source's mu
 }
 
 // lookEvery is how often, at most, a source whose grant is dead reads the
@@ -218,7 +219,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	if st == nil {
 		fn = s.cold
 	}
-	s.goLocked(func() { fn(c) }) // not closed: checked above, under the lock
+	s.goLocked(func(<-chan struct{}) { fn(c) }) // not closed: checked above, under the lock
 	s.mu.Unlock()
 	return s.wait(ctx, c, now)
 }
@@ -238,22 +239,42 @@ func (s *TokenSource) refreshSoon(st *state) {
 		return
 	}
 	c := s.beginLocked()
-	s.goLocked(func() { s.run(c) })
+	s.goLocked(func(<-chan struct{}) { s.run(c) })
 }
 
 // goLocked runs fn in a goroutine that Close waits for. s.mu must be held
 // and the source not closed.
-func (s *TokenSource) goLocked(fn func()) {
+func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 	bg := s.h.Load().bgOrNil()
 	if bg == nil {
 		bg = &background{stop: make(chan struct{})}
 		s.update(func(h *health) { h.bg = bg })
 	}
 	bg.wg.Add(1)
+	bg.running++
 	go func() {
 		defer bg.wg.Done()
-		fn()
+		fn(bg.stop)
+		s.mu.Lock()
+		// The last one out drops the tracker, so that 100,000 idle
+		// sources do not each keep one.
+		if bg.running--; bg.running == 0 {
+			if h := s.h.Load(); !h.closed && h.bg == bg {
+				if h.idle() {
+					s.h.Store(nil)
+				} else {
+					s.update(func(h *health) { h.bg = nil })
+				}
+			}
+		}
+		s.mu.Unlock()
 	}()
+}
+
+// idle reports whether h records nothing but its tracker.
+func (h *health) idle() bool {
+	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
+		h.rejects == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
 }
 
 func (h *health) bgOrNil() *background {
@@ -356,7 +377,7 @@ func (s *TokenSource) coldInline(ctx context.Context, c *call, now int64) (*oaut
 			s.mu.Unlock()
 			s.finish(c, nil, s.closedErr(), false)
 		} else {
-			s.goLocked(func() { s.run(c) })
+			s.goLocked(func(<-chan struct{}) { s.run(c) })
 			s.mu.Unlock()
 		}
 		return s.wait(ctx, c, now)
@@ -733,7 +754,7 @@ func (s *TokenSource) spawn(fn func(stop <-chan struct{})) {
 	if s.h.Load().isClosed() {
 		return
 	}
-	s.goLocked(func() { fn(s.h.Load().bg.stop) })
+	s.goLocked(fn)
 }
 
 // save tries a few times quickly, because a store blip must not cost the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"golang.org/x/oauth2"
 )
 
 func get(t *testing.T, c *http.Client, url string) (int, error) {
@@ -251,4 +253,59 @@ func TestTransportAPIRefusingEverythingBacksOff(t *testing.T) {
 	assert.GreaterOrEqual(t, refreshes, 2, "refused tokens are refreshed")
 	assert.LessOrEqual(t, refreshes, 6, "backoff: 1 s, 2 s, 4 s ... not one refresh per call")
 	assert.LessOrEqual(t, int(apiCalls.Load()), 2*refreshes+2, "no request loop")
+}
+
+// recorder is a base transport that records what it was asked to send.
+type recorder struct{ got *http.Request }
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.got = req
+	return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: req}, nil
+}
+
+// FuzzTransportOrigin: whatever the URL and the configured origin, the
+// token goes only to the origin's host, and the caller's request is never
+// modified.
+func FuzzTransportOrigin(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"https://secure.ultracart.com/rest/v2/x", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com:443/x", "https://secure.ultracart.com"},
+		{"https://SECURE.ultracart.com/x", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com.evil.example/x", "https://secure.ultracart.com"},
+		{"https://evil.example/x?u=https://secure.ultracart.com", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com@evil.example/x", "https://secure.ultracart.com"},
+		{"http://secure.ultracart.com/x", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com:8443/x", "https://secure.ultracart.com"},
+		{"http://127.0.0.1:8080/x", "http://127.0.0.1:8080"},
+		{"http://[::1]:80/x", "http://[::1]"},
+		{"https://a/x", ""},
+		{"https://a/x", "::not a url"},
+		{"https://a/x", "/relative"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	const secret = "at-fuzz-secret"
+	f.Fuzz(func(t *testing.T, rawURL, origin string) {
+		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+		if err != nil || req.URL.Host == "" {
+			return
+		}
+		rec := &recorder{}
+		tr := &ucoauth.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: secret}), Origin: origin, Base: rec}
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		assert.Empty(t, req.Header.Get("Authorization"), "the caller's request was modified")
+		if rec.got == nil || rec.got.Header.Get("Authorization") == "" {
+			return
+		}
+		o, err := url.Parse(origin)
+		if origin == "" {
+			o, err = url.Parse(ucoauth.BaseURL)
+		}
+		require.NoError(t, err, "a token went out for an unparsable origin")
+		assert.True(t, strings.EqualFold(rec.got.URL.Hostname(), o.Hostname()), "token sent to %q for origin %q", rawURL, origin)
+		assert.True(t, strings.EqualFold(rec.got.URL.Scheme, o.Scheme), "token sent to %q for origin %q", rawURL, origin)
+	})
 }

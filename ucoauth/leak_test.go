@@ -111,3 +111,76 @@ func TestClosedSourceServesItsTokenThenErrClosed(t *testing.T) {
 	assert.ErrorIs(t, err, ucoauth.ErrClosed)
 	assert.Zero(t, f.srv.Stats().Refreshes())
 }
+
+// TestEvictionStopsBackgroundWork: an idle source the Manager drops has its
+// background work (here, saves being retried) stopped too.
+func TestEvictionStopsBackgroundWork(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	srv.SetRotation(false)
+	mem := tokenstore.NewMemory()
+	clk := &clock{}
+	srv.SetClock(clk.Now)
+	for i := range 5 {
+		require.NoError(t, mem.Save(t.Context(), fmt.Sprint("m", i), srv.Issue("DEMO")))
+	}
+	m := ucoauth.NewManager(srv.Config(), failingSaves{mem}, ucoauth.WithClock(clk.Now),
+		ucoauth.WithBackoff(time.Hour, time.Hour), ucoauth.WithIdleTimeout(time.Minute))
+	defer m.Close()
+	clk.Advance(2 * time.Hour)
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			_, err := m.Source(fmt.Sprint("m", i)).Token()
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.Positive(t, libraryGoroutines(), "precondition: the saves are being retried")
+
+	clk.Advance(2 * time.Minute)
+	for i := range 1000 {
+		m.Source(fmt.Sprint("new", i)) // sweeps every shard
+	}
+	for i := range 5 {
+		assert.NotContains(t, m.Keys(), fmt.Sprint("m", i), "evicted")
+	}
+	require.Eventually(t, func() bool { return libraryGoroutines() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"an evicted source's background work kept running")
+}
+
+// TestCoarseClockStopsWhenIdle: the hot path's clock runs on a lease, so
+// nothing is left running once sources are idle, and it restarts on demand.
+func TestCoarseClockStopsWhenIdle(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	store := tokenstore.NewMemory()
+	tok := srv.Issue("DEMO")
+	require.NoError(t, store.Save(t.Context(), "m", tok))
+	src := ucoauth.NewTokenSource(srv.Config(), store, "m") // the real clock
+	defer src.Close()
+	_, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, 1, goroutinesIn("ucoauth.coarseRun"), "precondition: the coarse clock runs")
+	require.Eventually(t, func() bool { return goroutinesIn("ucoauth.coarseRun") == 0 }, 10*time.Second, 10*time.Millisecond,
+		"the coarse clock outlived its use")
+	for range 1000 {
+		got, err := src.Token()
+		require.NoError(t, err)
+		require.Equal(t, tok.AccessToken, got.AccessToken)
+	}
+	assert.Equal(t, 1, goroutinesIn("ucoauth.coarseRun"), "restarted on demand, once")
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = src.Token() }))
+}
+
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}

@@ -22,8 +22,20 @@ import (
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 )
+
+// Nothing the library starts outlives its owner, across stores, servers and
+// processes: no ignore options.
+// Child processes (of TestProcessesShareOneRefresh and the Redis fleet) are
+// not checked: they keep connections to the parent's server, and exit.
+func TestMain(m *testing.M) {
+	if os.Getenv(envChildDir) != "" || os.Getenv(envFleetRedis) != "" {
+		os.Exit(m.Run())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func apiGet(t *testing.T, c *http.Client, url string) (int, error) {
 	t.Helper()
@@ -95,7 +107,8 @@ func TestEndToEnd(t *testing.T) {
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
 	_, err = apiGet(t, ucoauth.NewClient(ctx, src2), srv.BaseURL()+"/order/orders")
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
-	status, err = apiGet(t, ucoauth.NewClient(ctx, oauth2.StaticTokenSource(current)), srv.BaseURL()+"/order/orders")
+	static := &http.Client{Transport: &ucoauth.Transport{Source: oauth2.StaticTokenSource(current), Origin: srv.URL}}
+	status, err = apiGet(t, static, srv.BaseURL()+"/order/orders")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, status, "the revoked token is dead at UltraCart")
 }
@@ -198,7 +211,12 @@ func fileStoreChild(t *testing.T, dir string) {
 	require.NoError(t, err)
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envChildBase))
-	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(0))
+	// The child's own client, so that its keep-alive connections to the
+	// parent's server can be closed before goleak looks.
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(0), ucoauth.WithHTTPClient(hc))
+	defer src.Close()
 	old := os.Getenv(envChildOld)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

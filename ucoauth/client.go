@@ -3,15 +3,18 @@ package ucoauth
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
 
 // NewClient returns an HTTP client for UltraCart's API that sends src's token
 // as "Authorization: Bearer ..." and X-UltraCart-Api-Version on every
-// request. Like oauth2.NewClient, it takes its base transport from an
-// oauth2.HTTPClient value in ctx, if any.
+// request to the API's origin (see [Transport]). Like oauth2.NewClient, it
+// takes its base transport from an oauth2.HTTPClient value in ctx, if any.
 func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	var base http.RoundTripper
 	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
@@ -21,18 +24,46 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 }
 
 // Transport authorizes requests to UltraCart's API. It refuses to send a
-// token over plain http to anything but a loopback address.
+// token over plain http to anything but a loopback address, and sends it
+// only to the API's origin: a request anywhere else (say, a redirect the
+// http.Client follows to another host) goes out as it came, without
+// Authorization.
+//
+// When the API answers 401 and Source can be told so (it has an Invalidate
+// method, as *TokenSource does), the token is invalidated, one refresh is
+// shared by every request refused with it, and the request is sent once
+// more with the new token if its body can be replayed (no body, or
+// GetBody set); otherwise the 401 is returned and the next request uses the
+// new token. If the refresh finds the grant dead, the request fails with an
+// error matching [ErrReauthorizationRequired]. Other sources get no retry.
 type Transport struct {
 	// Source supplies tokens. When it has a TokenContext method, as
 	// *TokenSource does, the request's context bounds the wait for a refresh.
 	Source oauth2.TokenSource
 	// Base sends the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
+	// Origin is the scheme, host and optional port that get the token, such
+	// as "https://secure.ultracart.com". Empty means the origin of the
+	// Source's token endpoint when it is a *TokenSource (or a Manager's
+	// client), and UltraCart's otherwise.
+	Origin string
 }
 
 type contextSource interface {
 	TokenContext(context.Context) (*oauth2.Token, error)
 }
+
+// invalidator is a source that can be told the API refused a token.
+type invalidator interface {
+	Invalidate(*oauth2.Token) bool
+}
+
+// originSource is a source that knows its API's origin.
+type originSource interface {
+	origin() string
+}
+
+func (s *TokenSource) origin() string { return s.cfg.Endpoint.TokenURL }
 
 // RoundTrip authorizes req and sends it with the base transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -45,31 +76,109 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, errors.New("ucoauth: Transport has no Source")
 	}
-	if req.URL.Scheme != "https" && !isLoopback(req.URL.Hostname()) {
-		closeBody()
-		return nil, ErrInsecureEndpoint
-	}
-	var (
-		tok *oauth2.Token
-		err error
-	)
-	if cs, ok := t.Source.(contextSource); ok {
-		tok, err = cs.TokenContext(req.Context())
-	} else {
-		tok, err = t.Source.Token()
-	}
-	if err != nil {
-		closeBody()
-		return nil, err
-	}
-	r2 := req.Clone(req.Context()) // a RoundTripper must not modify req
-	tok.SetAuthHeader(r2)
-	if r2.Header.Get(HeaderAPIVersion) == "" {
-		r2.Header.Set(HeaderAPIVersion, APIVersion)
-	}
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return base.RoundTrip(r2)
+	if !sameOrigin(req.URL, t.origin()) {
+		return base.RoundTrip(req) // not the API: no token, no API header
+	}
+	if req.URL.Scheme != "https" && !isLoopback(req.URL.Hostname()) {
+		closeBody()
+		return nil, ErrInsecureEndpoint
+	}
+	tok, err := t.token(req)
+	if err != nil {
+		closeBody()
+		return nil, err
+	}
+	resp, err := base.RoundTrip(authorized(req, req.Body, tok))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	inv, ok := t.Source.(invalidator)
+	if !ok {
+		return resp, nil
+	}
+	inv.Invalidate(tok) // no-op when tok was already replaced
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil // the body is spent: the next request uses a new token
+	}
+	next, err := t.token(req)
+	if err != nil {
+		discard(resp)
+		return nil, err
+	}
+	if next.AccessToken == tok.AccessToken {
+		return resp, nil
+	}
+	body := req.Body
+	if req.GetBody != nil {
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	discard(resp)
+	return base.RoundTrip(authorized(req, body, next)) // once: no loop
+}
+
+func (t *Transport) token(req *http.Request) (*oauth2.Token, error) {
+	if cs, ok := t.Source.(contextSource); ok {
+		return cs.TokenContext(req.Context())
+	}
+	return t.Source.Token()
+}
+
+func (t *Transport) origin() string {
+	if t.Origin != "" {
+		return t.Origin
+	}
+	if o, ok := t.Source.(originSource); ok {
+		return o.origin()
+	}
+	return BaseURL
+}
+
+// authorized is a copy of req with body and tok's Authorization: a
+// RoundTripper must not modify req.
+func authorized(req *http.Request, body io.ReadCloser, tok *oauth2.Token) *http.Request {
+	r2 := req.Clone(req.Context())
+	r2.Body = body
+	tok.SetAuthHeader(r2)
+	if r2.Header.Get(HeaderAPIVersion) == "" {
+		r2.Header.Set(HeaderAPIVersion, APIVersion)
+	}
+	return r2
+}
+
+// discard drains a little of a response we drop, so its connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// sameOrigin reports whether u has the scheme, host and port of the URL
+// origin (RFC 6454), with default ports made explicit.
+func sameOrigin(u *url.URL, origin string) bool {
+	o, err := url.Parse(origin)
+	if err != nil || o.Host == "" {
+		return false // fail closed: no token to an unknown origin
+	}
+	return strings.EqualFold(u.Scheme, o.Scheme) &&
+		strings.EqualFold(u.Hostname(), o.Hostname()) &&
+		port(u) == port(o)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }

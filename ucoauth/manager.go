@@ -1,29 +1,56 @@
 package ucoauth
 
 import (
+	"context"
 	"hash/maphash"
+	"math"
+	"net/http"
+	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/oauth2"
 )
+
+// DefaultIdleTimeout is how long a Manager keeps a source nobody asked it
+// for. A dropped source costs one store read when its merchant comes back.
+const DefaultIdleTimeout = time.Hour
 
 // Manager hands out one TokenSource per key, all sharing one config, store
 // and set of options: the way to serve many merchants from one process. It
 // guarantees what a TokenSource alone cannot: that two parts of a program
 // asking for the same merchant share one source, and so one refresh.
 //
-// Create it with NewManager; the zero value is not usable. Sources live in
-// sharded maps: a sync.Map node per merchant costs more
-// memory, and one lock would make Source a point of contention.
+// A process fed arbitrary merchant IDs must not grow forever, so a source
+// that Source was not asked for during the idle timeout
+// ([DefaultIdleTimeout], see [WithIdleTimeout]) is dropped and closed. The
+// sweeps that find them are amortised over Source calls: the Manager starts
+// no goroutine of its own, and TokenSource.Token is untouched. Ask Source
+// for the key each time (or use Client), rather than keeping a source.
+//
+// Create it with NewManager and Close it when done; the zero value is not
+// usable. Sources live in sharded maps: a sync.Map node per merchant costs
+// more memory, and one lock would make Source a point of contention.
 type Manager struct {
 	sh     *shared
 	seed   maphash.Seed
+	closed atomic.Bool
+	wg     sync.WaitGroup // closings of evicted sources still waiting on work
 	shards [64]shard
 }
 
 type shard struct {
-	mu sync.RWMutex
-	m  map[string]*TokenSource
+	mu        sync.RWMutex
+	m         map[string]*entry
+	nextSweep atomic.Int64 // unix nanos
+}
+
+// entry is a source and when Source last handed it out (unix nanos, written
+// only when it moved by an eighth of the idle timeout).
+type entry struct {
+	src  *TokenSource
+	used atomic.Int64
 }
 
 // NewManager returns a Manager. The options apply to every source it creates.
@@ -35,33 +62,202 @@ func (m *Manager) shard(key string) *shard {
 	return &m.shards[maphash.String(m.seed, key)%uint64(len(m.shards))]
 }
 
+// now is a cheap reading of the sources' clock: the coarse clock when it
+// runs, which is ahead by at most 20 ms.
+func (m *Manager) now() int64 {
+	if m.sh.o.custom {
+		return unixNanos(m.sh.o.now())
+	}
+	if n := coarseNanos.Load(); n != math.MaxInt64 {
+		return n
+	}
+	n := time.Now().UnixNano()
+	coarseRenew(n)
+	return n
+}
+
 // Source returns the TokenSource for key, creating it on first use. It does
-// no I/O.
+// no I/O. After Close it returns a closed source.
 func (m *Manager) Source(key string) *TokenSource {
+	now := m.now()
 	sh := m.shard(key)
+	if now >= sh.nextSweep.Load() {
+		m.sweep(sh, now)
+	}
+	idle := m.sh.o.idle
 	sh.mu.RLock()
-	s := sh.m[key]
+	e := sh.m[key]
+	if e != nil && idle > 0 && now-e.used.Load() > int64(idle/8) {
+		e.used.Store(now) // under the read lock: a sweep cannot interleave
+	}
 	sh.mu.RUnlock()
-	if s != nil {
-		return s
+	if e != nil {
+		return e.src
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if s = sh.m[key]; s == nil {
-		if sh.m == nil {
-			sh.m = map[string]*TokenSource{}
+	if e = sh.m[key]; e == nil {
+		s := m.sh.source(key)
+		if m.closed.Load() {
+			s.shutdown()
+			return s
 		}
-		s = m.sh.source(key)
-		sh.m[key] = s
+		if sh.m == nil {
+			sh.m = map[string]*entry{}
+		}
+		e = &entry{src: s}
+		e.used.Store(now)
+		sh.m[key] = e
 	}
-	return s
+	return e.src
 }
 
-// Forget drops key's source, for a merchant that disconnected. The stored
-// token is left alone; use the source's Revoke to remove it.
+// sweep drops the shard's sources that were idle for the idle timeout. It
+// runs at most every quarter of that per shard.
+func (m *Manager) sweep(sh *shard, now int64) {
+	idle := m.sh.o.idle
+	if idle <= 0 {
+		sh.nextSweep.Store(math.MaxInt64)
+		return
+	}
+	sh.mu.Lock()
+	if now < sh.nextSweep.Load() {
+		sh.mu.Unlock()
+		return
+	}
+	sh.nextSweep.Store(now + int64(max(idle/4, time.Millisecond)))
+	var gone []*TokenSource
+	for k, e := range sh.m {
+		if now-e.used.Load() > int64(idle) {
+			delete(sh.m, k)
+			gone = append(gone, e.src)
+		}
+	}
+	sh.mu.Unlock()
+	for _, s := range gone {
+		m.retire(s)
+	}
+}
+
+// retire closes an evicted source without making the caller of Source wait
+// for its work; Close waits for it.
+func (m *Manager) retire(s *TokenSource) {
+	bg := s.shutdown()
+	if bg == nil {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		bg.wg.Wait()
+	}()
+}
+
+// Forget drops key's source, for a merchant that disconnected, and stops
+// its background work, waiting for it. The stored token is left alone; use
+// Revoke to remove it.
 func (m *Manager) Forget(key string) {
 	sh := m.shard(key)
 	sh.mu.Lock()
+	e := sh.m[key]
 	delete(sh.m, key)
 	sh.mu.Unlock()
+	if e != nil {
+		e.src.Close()
+	}
 }
+
+// Revoke revokes key's grant at UltraCart, deletes its token from the store
+// (see [TokenSource.Revoke]) and forgets its source.
+func (m *Manager) Revoke(ctx context.Context, key string) error {
+	if err := m.Source(key).Revoke(ctx); err != nil {
+		return err
+	}
+	m.Forget(key)
+	return nil
+}
+
+// Client returns an HTTP client for key's API calls (see [NewClient]). It
+// asks the Manager for the source on every request, so it survives idle
+// eviction and Forget.
+func (m *Manager) Client(ctx context.Context, key string) *http.Client {
+	return NewClient(ctx, keySource{m, key})
+}
+
+// Len returns how many sources the Manager holds.
+func (m *Manager) Len() int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Keys returns the keys of the sources the Manager holds, sorted.
+func (m *Manager) Keys() []string {
+	var keys []string
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for k := range sh.m {
+			keys = append(keys, k)
+		}
+		sh.mu.RUnlock()
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Status returns the health of key's source without creating one: a key
+// the Manager does not hold is [StateNotLoaded].
+func (m *Manager) Status(key string) Status {
+	sh := m.shard(key)
+	sh.mu.RLock()
+	e := sh.m[key]
+	sh.mu.RUnlock()
+	if e == nil {
+		return Status{Key: key, State: StateNotLoaded}
+	}
+	return e.src.Status()
+}
+
+// Close closes every source and waits for their background work. Sources
+// asked for afterwards are closed from the start. It always returns nil.
+func (m *Manager) Close() error {
+	m.closed.Store(true)
+	var all []*TokenSource
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			all = append(all, e.src)
+		}
+		sh.m = nil
+		sh.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, s := range all {
+		if bg := s.shutdown(); bg != nil {
+			wg.Go(bg.wg.Wait)
+		}
+	}
+	wg.Wait()
+	m.wg.Wait()
+	return nil
+}
+
+// keySource is key's source in a Manager, looked up on every use.
+type keySource struct {
+	m   *Manager
+	key string
+}
+
+func (k keySource) Token() (*oauth2.Token, error) { return k.m.Source(k.key).Token() }
+func (k keySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	return k.m.Source(k.key).TokenContext(ctx)
+}
+func (k keySource) Invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).Invalidate(tok) }
+func (k keySource) origin() string                    { return k.m.sh.cfg.Endpoint.TokenURL }

@@ -35,6 +35,7 @@ type options struct {
 	custom     bool // now is not time.Now: the coarse clock does not apply
 	client     *http.Client
 	revokeURL  string
+	idle       time.Duration // Manager: drop sources idle this long; <= 0 never
 }
 
 func newOptions(opts []Option) *options {
@@ -45,6 +46,7 @@ func newOptions(opts []Option) *options {
 		maxBackoff: DefaultMaxBackoff,
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
+		idle:       DefaultIdleTimeout,
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -133,6 +135,13 @@ func WithHTTPClient(c *http.Client) Option {
 // Like every OAuth endpoint it must be https, or plain http to loopback.
 func WithRevokeURL(url string) Option {
 	return func(o *options) { o.revokeURL = url }
+}
+
+// WithIdleTimeout sets how long a Manager keeps a source that Source was not
+// asked for; the default is [DefaultIdleTimeout]. Zero or less keeps every
+// source until Forget or Close. It does not apply to a lone TokenSource.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) { o.idle = d }
 }
 
 // RefreshEvent describes one refresh that reached UltraCart. It prints and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"sync"
@@ -26,31 +27,76 @@ import (
 // refresh, or for their own context.
 //
 // Create one TokenSource per key with NewTokenSource (or a Manager) and
-// share it; it is safe for concurrent use. The zero value is not usable.
-// The returned tokens are shared and must not be modified.
+// share it; it is safe for concurrent use. Close it when done: that stops
+// its background work. The zero value is not usable. The returned tokens are
+// shared and must not be modified.
 type TokenSource struct {
 	*shared
 	key string
 
-	cur  atomic.Pointer[state]   // nil until loaded
-	fail atomic.Pointer[failure] // nil while healthy
-	busy atomic.Bool             // a flight is running: the stale path need not lock
+	cur  atomic.Pointer[state]  // nil until loaded
+	h    atomic.Pointer[health] // nil while nothing worth recording happened
+	busy atomic.Bool            // a flight is running: the stale path need not lock
 
 	// A flight is the one load, refresh or revoke in progress; everyone
 	// else waits for it. The struct stays at 64 bytes: a process may hold
-	// 100,000 sources.
+	// 100,000 sources, so whatever is rarely needed lives behind h.
 	mu       sync.Mutex
 	inflight *call
 }
 
-// failure records refreshes that failed in a row.
-type failure struct {
-	err     error
-	count   int
-	nextTry int64 // unix nanos: no refresh starts before it
+// health is the rarely-changing part of a source: failures, backoff, the
+// tokens UltraCart refused, and its background work. It is never modified
+// once published; writers copy it under mu (see update).
+type health struct {
+	err       error  // the last refresh's failure; nil after a success
+	count     int    // failures in a row
+	nextTry   int64  // unix nanos: no refresh starts before it
+	lastLook  int64  // unix nanos: when a dead grant last looked at the store
+	refreshed int64  // unix nanos of this source's last successful refresh
+	rejects   int    // API rejections in a row of tokens this source just refreshed
+	deadRT    string // a refresh token UltraCart refused: never sent again
+	rejected  string // an access token the API refused: never served again
+	notFound  bool   // the last look found no token
+	closed    bool
+	bg        *background // nil until the first background goroutine
 }
 
-func (f *failure) backingOff(now int64) bool { return f != nil && now < f.nextTry }
+// background tracks the goroutines a source started, so Close can stop and
+// wait for them.
+type background struct {
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	running int // guarded by the source's mu
+}
+
+// lookEvery is how often, at most, a source whose grant is dead reads the
+// store on demand for a reconnect saved by another process.
+const lookEvery = time.Second
+
+// rejectStreak is how young a refreshed token must be for the API refusing
+// it to count as a repeated rejection, which backs off.
+const rejectStreak = time.Minute
+
+func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
+func (h *health) isClosed() bool            { return h != nil && h.closed }
+
+// mayLook reports whether a source whose grant is dead may read the store
+// again for a reconnect.
+func (h *health) mayLook(now int64) bool {
+	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && now-h.lastLook >= int64(lookEvery)
+}
+
+// update replaces the health record with a modified copy. s.mu must be held.
+func (s *TokenSource) update(fn func(*health)) *health {
+	var n health
+	if old := s.h.Load(); old != nil {
+		n = *old
+	}
+	fn(&n)
+	s.h.Store(&n)
+	return &n
+}
 
 // shared is what every source of a Manager has in common.
 type shared struct {
@@ -73,6 +119,11 @@ type call struct {
 	err  error
 }
 
+// ErrClosed is returned by a TokenSource that was closed (by Close, or by
+// its Manager's Forget, Close or idle eviction) once it has no valid token
+// left to serve. Ask the Manager for the key again.
+var ErrClosed = errors.New("ucoauth: token source is closed")
+
 // NewTokenSource returns a TokenSource for key in store, refreshing through
 // cfg's token endpoint. It does no I/O: the token is loaded on first use.
 func NewTokenSource(cfg *oauth2.Config, store TokenStore, key string, opts ...Option) *TokenSource {
@@ -83,11 +134,7 @@ func newShared(cfg *oauth2.Config, store TokenStore, opts []Option) *shared {
 	if cfg == nil || store == nil {
 		panic("ucoauth: a TokenSource needs a non-nil config and store")
 	}
-	sh := &shared{cfg: cfg, store: store, o: newOptions(opts)}
-	if !sh.o.custom {
-		startCoarseClock()
-	}
-	return sh
+	return &shared{cfg: cfg, store: store, o: newOptions(opts)}
 }
 
 func (sh *shared) source(key string) *TokenSource { return &TokenSource{shared: sh, key: key} }
@@ -105,7 +152,9 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 }
 
 // TokenContext is Token with a context that bounds how long the caller is
-// willing to wait for a refresh. Cancelling it does not cancel the refresh.
+// willing to wait for a load or refresh. Cancelling it cancels neither: they
+// go on in the background (bounded by the refresh timeout) and serve later
+// callers, because a refresh cut short could lose a rotated refresh token.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: two atomic loads and a compare. No lock, no clock read,
 	// no allocation, no store I/O.
@@ -115,8 +164,19 @@ func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return s.slow(ctx)
 }
 
+// nowNanos reads the precise clock. On the real clock it also keeps the
+// coarse clock running, which stops itself when nobody comes here.
+func (s *TokenSource) nowNanos() int64 {
+	if s.o.custom {
+		return unixNanos(s.o.now())
+	}
+	now := time.Now().UnixNano()
+	coarseRenew(now)
+	return now
+}
+
 func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
-	now := s.o.now().UnixNano()
+	now := s.nowNanos()
 	st := s.cur.Load()
 	if st != nil && now < st.stale {
 		return st.tok, nil // fresh by the precise clock
@@ -124,14 +184,8 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	if st != nil && now < st.expire {
 		// Stale but valid: serve it, and start a refresh unless one is
 		// running or the last one failed too recently.
-		if !s.busy.Load() && !s.fail.Load().backingOff(now) {
-			s.mu.Lock()
-			// Only if no refresh replaced st since we loaded it; otherwise
-			// a fresh token would be refreshed again.
-			if s.inflight == nil && s.cur.Load() == st {
-				go s.run(s.beginLocked())
-			}
-			s.mu.Unlock()
+		if !s.busy.Load() && !s.h.Load().backingOff(now) {
+			s.refreshSoon(st)
 		}
 		return st.tok, nil
 	}
@@ -141,24 +195,93 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		s.mu.Unlock() // a flight finished while we were getting here
 		return cur.tok, nil
 	}
-	c := s.inflight
-	if c != nil {
+	if c := s.inflight; c != nil {
 		s.mu.Unlock()
 		return s.wait(ctx, c, now)
 	}
-	if f := s.fail.Load(); f.backingOff(now) {
+	h := s.h.Load()
+	if h.backingOff(now) && !h.mayLook(now) {
 		s.mu.Unlock()
-		return nil, f.err
+		return nil, h.err
 	}
-	c = s.beginLocked()
-	s.mu.Unlock()
+	if h.isClosed() {
+		s.mu.Unlock()
+		return nil, s.closedErr()
+	}
+	c := s.beginLocked()
+	if st == nil && ctx.Done() == nil {
+		// A cold start for a caller that will wait however long it takes:
+		// one store read in its own goroutine, cheaper than a new one.
+		s.mu.Unlock()
+		return s.coldInline(ctx, c, now)
+	}
+	fn := s.run
 	if st == nil {
-		if tok, done, err := s.firstLoad(c); done {
-			return tok, err
-		}
+		fn = s.cold
 	}
-	go s.run(c)
+	s.goLocked(func(<-chan struct{}) { fn(c) }) // not closed: checked above, under the lock
+	s.mu.Unlock()
 	return s.wait(ctx, c, now)
+}
+
+func (s *TokenSource) closedErr() error {
+	return fmt.Errorf("%w (key %q)", ErrClosed, s.key)
+}
+
+// refreshSoon starts a background refresh of st, the stale token served,
+// unless a flight runs, st was replaced meanwhile, or the source is closed.
+func (s *TokenSource) refreshSoon(st *state) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Only if no refresh replaced st since we loaded it; otherwise a fresh
+	// token would be refreshed again.
+	if s.inflight != nil || s.cur.Load() != st || s.h.Load().isClosed() {
+		return
+	}
+	c := s.beginLocked()
+	s.goLocked(func(<-chan struct{}) { s.run(c) })
+}
+
+// goLocked runs fn in a goroutine that Close waits for. s.mu must be held
+// and the source not closed.
+func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
+	bg := s.h.Load().bgOrNil()
+	if bg == nil {
+		bg = &background{stop: make(chan struct{})}
+		s.update(func(h *health) { h.bg = bg })
+	}
+	bg.wg.Add(1)
+	bg.running++
+	go func() {
+		defer bg.wg.Done()
+		fn(bg.stop)
+		s.mu.Lock()
+		// The last one out drops the tracker, so that 100,000 idle
+		// sources do not each keep one.
+		if bg.running--; bg.running == 0 {
+			if h := s.h.Load(); !h.closed && h.bg == bg {
+				if h.idle() {
+					s.h.Store(nil)
+				} else {
+					s.update(func(h *health) { h.bg = nil })
+				}
+			}
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// idle reports whether h records nothing but its tracker.
+func (h *health) idle() bool {
+	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
+		h.rejects == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
+}
+
+func (h *health) bgOrNil() *background {
+	if h == nil {
+		return nil
+	}
+	return h.bg
 }
 
 func (s *TokenSource) wait(ctx context.Context, c *call, now int64) (*oauth2.Token, error) {
@@ -197,51 +320,95 @@ func (s *TokenSource) endLocked(c *call, st *state, err error) {
 }
 
 // finish ends a load or refresh: it installs st and records the outcome
-// for backoff.
-func (s *TokenSource) finish(c *call, st *state, err error) {
+// for backoff. refreshed says st came from UltraCart just now.
+func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 	s.mu.Lock()
 	if st != nil {
 		s.cur.Store(st)
 	}
-	if err == nil || errors.Is(err, ErrTokenNotFound) {
+	h := s.h.Load()
+	switch {
+	case err == nil || errors.Is(err, ErrTokenNotFound):
 		// A missing token costs UltraCart nothing and may appear any
 		// moment (the merchant connects): no backoff.
-		s.fail.Store(nil)
-	} else {
-		f := &failure{err: err, count: 1}
-		if prev := s.fail.Load(); prev != nil {
-			f.count = prev.count + 1
+		missing := err != nil
+		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
+			now := s.nowNanos()
+			s.update(func(h *health) {
+				h.err, h.count, h.nextTry, h.deadRT, h.notFound = nil, 0, 0, "", missing
+				if refreshed {
+					h.refreshed = now
+				}
+			})
 		}
-		f.nextTry = s.o.now().Add(s.backoff(f.count, err)).UnixNano()
-		s.fail.Store(f)
+	default:
+		now := s.o.now()
+		s.update(func(h *health) {
+			h.err = err
+			h.count++
+			h.nextTry = unixNanos(now.Add(s.backoff(h.count, err)))
+			if errors.Is(err, ErrReauthorizationRequired) {
+				h.lastLook = unixNanos(now)
+			}
+		})
 	}
 	s.endLocked(c, st, err)
 }
 
-// firstLoad reads the store in the caller's goroutine: a cold start is one
-// store read, and a goroutine of its own would cost more than the read. done
-// is false when the stored token has expired and needs a refresh.
-func (s *TokenSource) firstLoad(c *call) (tok *oauth2.Token, done bool, err error) {
+// cold is a cold start in the background, for a caller whose context may
+// give up first: the load goes on and serves later callers.
+func (s *TokenSource) cold(c *call) {
+	st, again := s.coldLoad(c)
+	if again {
+		s.run(c)
+		return
+	}
+	if st != nil && !st.freshAt(s.o.now()) {
+		s.refreshSoon(st)
+	}
+}
+
+// coldInline is a cold start in the caller's goroutine.
+func (s *TokenSource) coldInline(ctx context.Context, c *call, now int64) (*oauth2.Token, error) {
+	st, again := s.coldLoad(c)
+	if again {
+		s.mu.Lock()
+		if s.h.Load().isClosed() {
+			s.mu.Unlock()
+			s.finish(c, nil, s.closedErr(), false)
+		} else {
+			s.goLocked(func(<-chan struct{}) { s.run(c) })
+			s.mu.Unlock()
+		}
+		return s.wait(ctx, c, now)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	if !st.freshAt(s.o.now()) {
+		s.refreshSoon(st)
+	}
+	return st.tok, nil
+}
+
+// coldLoad reads the store for a source that has no token yet and ends
+// flight c with what it found, unless the stored token has expired: then
+// again is true and c is still running, for a refresh.
+func (s *TokenSource) coldLoad(c *call) (st *state, again bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-	tok, err = s.store.Load(ctx, s.key)
+	tok, err := s.store.Load(ctx, s.key)
 	cancel()
 	if err != nil {
-		err = &StoreError{Op: "load", Key: s.key, Err: err}
-		s.finish(c, nil, err)
-		return nil, true, err
+		s.finish(c, nil, &StoreError{Op: "load", Key: s.key, Err: err}, false)
+		return nil, false
 	}
 	now := s.o.now()
-	st := s.newState(tok, now)
-	switch {
-	case st.freshAt(now):
-		s.finish(c, st, nil)
-		return tok, true, nil
-	case st.validAt(now):
-		s.cur.Store(st) // serve it while the refresh runs
-		go s.run(c)
-		return tok, true, nil
+	st = s.newState(tok, now)
+	if !st.validAt(now) {
+		return nil, true
 	}
-	return nil, false, nil
+	s.finish(c, st, nil, false)
+	return st, false
 }
 
 func (s *TokenSource) run(c *call) {
@@ -249,7 +416,7 @@ func (s *TokenSource) run(c *call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
 	defer cancel()
 	st, ev, err := s.refresh(ctx)
-	s.finish(c, st, err)
+	s.finish(c, st, err, ev != nil && ev.Token != nil)
 	if ev != nil {
 		// Reported once the token is live and the store's lock released,
 		// so that a slow hook holds up nobody.
@@ -257,17 +424,46 @@ func (s *TokenSource) run(c *call) {
 	}
 }
 
+// Close stops the source's background work: a refresh in flight is allowed
+// to finish (cutting it short could lose a rotated refresh token), a save
+// still being retried gets one last attempt. Close waits for both. After
+// Close the source serves its token while it is valid, then returns
+// [ErrClosed]. Close is safe to call more than once and always returns nil.
+func (s *TokenSource) Close() error {
+	if bg := s.shutdown(); bg != nil {
+		bg.wg.Wait()
+	}
+	return nil
+}
+
+// shutdown marks the source closed and signals its goroutines to stop,
+// without waiting. It returns what to wait for, if anything.
+func (s *TokenSource) shutdown() *background {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.h.Load()
+	if h.isClosed() {
+		return h.bg
+	}
+	h = s.update(func(h *health) { h.closed = true })
+	if h.bg != nil {
+		close(h.bg.stop)
+	}
+	return h.bg
+}
+
 // backoff is the wait after the n-th failure in a row: exponential with
-// equal jitter, so a fleet that failed together does not retry together.
+// equal jitter, so a fleet that failed together does not retry together. It
+// saturates at the maximum, whatever the options.
 func (s *TokenSource) backoff(n int, err error) time.Duration {
 	d := s.o.maxBackoff
-	if !errors.Is(err, ErrReauthorizationRequired) && n < 32 {
-		d = min(s.o.minBackoff<<(n-1), s.o.maxBackoff)
+	if !errors.Is(err, ErrReauthorizationRequired) && n < 63 && s.o.minBackoff <= s.o.maxBackoff>>(n-1) {
+		d = s.o.minBackoff << (n - 1)
 	}
 	d = d/2 + rand.N(d/2+1)
 	var e *Error
 	if errors.As(err, &e) && e.RetryAfter > d {
-		d = e.RetryAfter
+		d = min(e.RetryAfter, MaxLifetime) // bounded, whatever the wire said
 	}
 	return d
 }
@@ -277,30 +473,99 @@ func (s *TokenSource) backoff(n int, err error) time.Duration {
 // capped at half the lifetime and the expiry margin at a tenth of it, so that
 // a short or unknown lifetime never causes a refresh loop. A token without an
 // expiry (saved by hand) is served but refreshed at once, never trusted
-// forever.
+// forever; nor is one whose expiry lies beyond MaxLifetime (year 3000 in a
+// hand-edited record): it counts as expiring after MaxLifetime.
 func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 	if tok.Expiry.IsZero() {
 		return newStateAt(tok, now, now.Add(FallbackLifetime))
 	}
-	remaining := tok.Expiry.Sub(now)
-	if remaining <= 0 {
-		return newStateAt(tok, tok.Expiry, tok.Expiry)
+	expiry := tok.Expiry
+	if limit := now.Add(MaxLifetime); expiry.After(limit) {
+		expiry = limit
 	}
-	lifetime := time.Duration(tok.ExpiresIn) * time.Second
-	if lifetime <= 0 {
-		lifetime = remaining
+	remaining := expiry.Sub(now)
+	if remaining <= 0 {
+		return newStateAt(tok, expiry, expiry)
+	}
+	lifetime := remaining
+	if tok.ExpiresIn > 0 && tok.ExpiresIn <= int64(MaxLifetime/time.Second) {
+		lifetime = time.Duration(tok.ExpiresIn) * time.Second
 	}
 	margin := min(10*time.Second, lifetime/10)
 	window := max(min(s.o.early, lifetime/2), margin)
-	return newStateAt(tok, tok.Expiry.Add(-window), tok.Expiry.Add(-margin))
+	return newStateAt(tok, expiry.Add(-window), expiry.Add(-margin))
 }
 
 func newStateAt(tok *oauth2.Token, staleAt, expireAt time.Time) *state {
-	return &state{tok: tok, stale: staleAt.UnixNano(), expire: expireAt.UnixNano()}
+	return &state{tok: tok, stale: unixNanos(staleAt), expire: unixNanos(expireAt)}
 }
 
-func (st *state) freshAt(now time.Time) bool { return now.UnixNano() < st.stale }
-func (st *state) validAt(now time.Time) bool { return now.UnixNano() < st.expire }
+// rejectedState holds a token the API refused: never served, but its
+// refresh token is kept for the refresh.
+func rejectedState(tok *oauth2.Token) *state {
+	return &state{tok: tok, stale: math.MinInt64, expire: math.MinInt64}
+}
+
+// Time far outside int64 nanoseconds (before 1678, after 2262) saturates.
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+// unixNanos is t.UnixNano, saturating instead of overflowing.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+func (st *state) freshAt(now time.Time) bool { return unixNanos(now) < st.stale }
+func (st *state) validAt(now time.Time) bool { return unixNanos(now) < st.expire }
+
+// Invalidate tells the source that UltraCart's API refused tok (it answered
+// 401). If tok is still the token the source serves, the source stops
+// serving it, even though its expiry says it is valid and even if the store
+// still holds it, and the next caller refreshes; Invalidate reports whether
+// it did so. A token that was already replaced is left alone, so that many
+// callers refused the same token cause one refresh. The refresh token is
+// kept. Tokens that the API refuses again right after their refresh back off
+// like failed refreshes, so a server refusing everything causes no storm.
+// [Transport] calls it.
+func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
+	if tok == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	if cur == nil || cur.tok.AccessToken != tok.AccessToken {
+		return false
+	}
+	if cur.expire == math.MinInt64 {
+		return true // already invalidated
+	}
+	now := s.o.now()
+	s.cur.Store(rejectedState(cur.tok))
+	h := s.update(func(h *health) {
+		h.rejected = tok.AccessToken
+		if h.refreshed != 0 && unixNanos(now)-h.refreshed < int64(rejectStreak) {
+			h.rejects++
+		} else {
+			h.rejects = 1
+		}
+		if h.rejects > 1 {
+			h.err = fmt.Errorf("ucoauth: UltraCart's API refused %d freshly refreshed tokens of %q in a row", h.rejects, s.key)
+			h.count = h.rejects - 1
+			h.nextTry = unixNanos(now.Add(s.backoff(h.count, h.err)))
+		}
+	})
+	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok), "in_a_row", h.rejects)
+	return true
+}
 
 // refresh brings the token up to date: it adopts a fresh token another
 // process stored, or refreshes under the store's lock and saves the result
@@ -316,9 +581,12 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	}
 	// Look before locking: another process may have refreshed already, and
 	// a cold start of many merchants should not take a lock per merchant.
-	stored, fresh, err := s.look(ctx, mem)
+	stored, fresh, corrupt, err := s.look(ctx, mem)
 	if fresh != nil || err != nil {
 		return fresh, nil, err
+	}
+	if err := s.dead(newest(mem, stored)); err != nil {
+		return nil, nil, err // no request for a grant known dead
 	}
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx, s.key)
@@ -327,49 +595,83 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 		}
 		defer unlock()
 		// Under the lock, look again: the holder we waited for has saved.
-		if stored, fresh, err = s.look(ctx, mem); fresh != nil || err != nil {
+		if stored, fresh, corrupt, err = s.look(ctx, mem); fresh != nil || err != nil {
 			return fresh, nil, err
 		}
 	}
-	base := mem // refresh with the newest refresh token known
-	if stored != nil && (base == nil || !stored.Expiry.Before(base.Expiry)) {
-		base = stored
+	base := newest(mem, stored) // refresh with the newest refresh token known
+	if err := s.dead(base); err != nil {
+		return nil, nil, err
 	}
-	return s.refreshFrom(ctx, base)
+	return s.refreshFrom(ctx, base, corrupt)
+}
+
+// newest is the stored token when it is at least as recent as mem.
+func newest(mem, stored *oauth2.Token) *oauth2.Token {
+	if stored != nil && (mem == nil || !stored.Expiry.Before(mem.Expiry)) {
+		return stored
+	}
+	return mem
+}
+
+// dead returns the error of the dead grant when base holds the refresh
+// token UltraCart already refused: sending it again cannot help and costs
+// the application's rate limit.
+func (s *TokenSource) dead(base *oauth2.Token) error {
+	h := s.h.Load()
+	if h == nil || h.deadRT == "" || base == nil || base.RefreshToken != h.deadRT {
+		return nil
+	}
+	return h.err
 }
 
 // look reads the stored token. fresh is set when that token is news worth
-// adopting: a different, fresh token, which another process saved.
-func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oauth2.Token, fresh *state, err error) {
+// adopting: a different, fresh token, which another process saved. corrupt
+// says the record could not be read for good, while mem can stand in for it.
+func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oauth2.Token, fresh *state, corrupt bool, err error) {
 	stored, err = s.store.Load(ctx, s.key)
 	switch {
 	case errors.Is(err, ErrTokenNotFound):
 		if mem == nil {
-			return nil, nil, s.notFound()
+			return nil, nil, false, s.notFound()
 		}
 		// The store lost the token (a Redis restart without persistence)
 		// or another process deleted it. Go on from the copy in memory: it
 		// may hold the only live refresh token, and a revoked grant will
 		// fail its refresh with ErrReauthorizationRequired anyway.
-		return nil, nil, nil
+		return nil, nil, false, nil
 	case err != nil:
-		return nil, nil, &StoreError{Op: "load", Key: s.key, Err: err}
+		se := &StoreError{Op: "load", Key: s.key, Err: err}
+		if mem == nil || se.Temporary() {
+			return nil, nil, false, se
+		}
+		// A corrupt record will not heal, and the token in memory is good:
+		// refresh from it; saving the result replaces the record.
+		return nil, nil, true, nil
 	}
 	// Only a different token is news; the one we hold is stale already.
+	// A token the API refused is never news.
+	if rej := s.h.Load(); rej != nil && rej.rejected == stored.AccessToken {
+		return stored, nil, false, nil
+	}
 	if mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry)) {
 		now := s.o.now()
 		if st := s.newState(stored, now); st.freshAt(now) {
-			return stored, st, nil
+			return stored, st, false, nil
 		}
 	}
-	return stored, nil, nil
+	return stored, nil, false, nil
 }
 
 // refreshFrom refreshes with base's refresh token and saves the result.
-func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*state, *RefreshEvent, error) {
+// corrupt says the stored record is unreadable and the save replaces it.
+func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corrupt bool) (*state, *RefreshEvent, error) {
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
+		if h := s.h.Load(); h != nil && h.rejected == base.AccessToken {
+			return nil, nil, err // the API refused it: never serve it again
+		}
 		if st := s.newState(base, now); st.validAt(now) {
 			return st, nil, err // serve it while it lasts
 		}
@@ -385,6 +687,11 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	tok, err := retrieveToken(rctx, s.cfg, form, s.o.simpleKey, s.o.now, base.RefreshToken)
 	took := s.o.now().Sub(now)
 	if tok == nil {
+		if errors.Is(err, ErrReauthorizationRequired) {
+			s.mu.Lock() // remember it, so that it is never sent again
+			s.update(func(h *health) { h.deadRT = base.RefreshToken })
+			s.mu.Unlock()
+		}
 		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err
 	}
 	warn := err // ErrBadExpiresIn: keep the token, say so
@@ -399,30 +706,73 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	// refresh token the store has never seen.
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.timeout)
 	defer scancel()
-	if err := s.save(sctx, tok); err != nil {
-		if errors.Is(err, ErrSuperseded) {
-			// A newer token won the race; use it instead of ours.
-			if _, fresh, _ := s.look(sctx, nil); fresh != nil {
-				return fresh, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, nil
+	switch err := s.save(sctx, tok); {
+	case err == nil:
+		if corrupt {
+			s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the refreshed token", "key", s.key)
+		}
+	case errors.Is(err, ErrSuperseded):
+		stored, fresh, _, _ := s.look(sctx, nil)
+		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {
+			// What "expires later" is the very token we refreshed from:
+			// its expiry is bogus (year 3000). Ours is newer; replace it.
+			if err = s.replace(sctx, tok); err == nil {
+				break
 			}
+		} else if fresh != nil {
+			// A newer token won the race; use it instead of ours.
+			return fresh, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, nil
 		}
 		warn = errors.Join(warn, err)
-		go s.retrySave(tok)
+	case err.(*StoreError).Temporary():
+		warn = errors.Join(warn, err)
+		s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop) })
+	default:
+		// Retrying cannot help (the store refuses the record for good):
+		// the token lives in memory only, and is served.
+		s.o.logger.Error("ucoauth: cannot save the refreshed token, for good; serving it from memory only", "key", s.key, "err", err)
+		warn = errors.Join(warn, err)
 	}
 	return s.newState(tok, s.o.now()), &RefreshEvent{Key: s.key, Token: tok, Err: warn, Duration: took}, nil
 }
 
+// replace saves tok over a stored record whose expiry lies beyond
+// MaxLifetime, which the store's newer-wins rule would otherwise keep.
+func (s *TokenSource) replace(ctx context.Context, tok *oauth2.Token) error {
+	s.o.logger.Warn("ucoauth: the stored token claimed an expiry beyond MaxLifetime; replacing it with the refreshed one", "key", s.key)
+	if err := s.store.Delete(ctx, s.key); err != nil {
+		return &StoreError{Op: "delete", Key: s.key, Err: err}
+	}
+	return s.save(ctx, tok)
+}
+
+// spawn runs fn in a goroutine that Close stops (by closing stop) and
+// waits for. Nothing starts on a closed source.
+func (s *TokenSource) spawn(fn func(stop <-chan struct{})) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h.Load().isClosed() {
+		return
+	}
+	s.goLocked(fn)
+}
+
 // save tries a few times quickly, because a store blip must not cost the
-// refresh token that UltraCart just rotated.
+// refresh token that UltraCart just rotated. An error that says it is
+// permanent is not retried.
 func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 	var err error
 	for i := range 3 {
 		if err = s.store.Save(ctx, s.key, tok); err == nil || errors.Is(err, ErrSuperseded) {
 			return err
 		}
+		se := &StoreError{Op: "save", Key: s.key, Err: err}
+		if !se.Temporary() {
+			return se
+		}
 		select {
 		case <-ctx.Done():
-			return &StoreError{Op: "save", Key: s.key, Err: err}
+			return se
 		case <-time.After(time.Duration(50<<i) * time.Millisecond):
 		}
 	}
@@ -430,19 +780,34 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 }
 
 // retrySave keeps trying to persist tok after the quick retries failed, with
-// backoff, until it is saved, superseded, or no longer the current token.
-func (s *TokenSource) retrySave(tok *oauth2.Token) {
+// backoff, until it is saved, superseded, no longer the current token, or
+// the source is closed: then it tries once more and stops.
+func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}) {
 	d := s.o.minBackoff
 	for {
-		time.Sleep(d/2 + rand.N(d/2+1))
+		t := time.NewTimer(d/2 + rand.N(d/2+1))
+		closing := false
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			closing = true
+		}
 		if st := s.cur.Load(); st == nil || st.tok != tok {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
 		err := s.store.Save(ctx, s.key, tok)
 		cancel()
-		if err == nil || errors.Is(err, ErrSuperseded) {
+		switch {
+		case err == nil || errors.Is(err, ErrSuperseded):
 			s.o.logger.Info("ucoauth: saved refreshed token after retrying", "key", s.key)
+			return
+		case closing:
+			s.o.logger.Error("ucoauth: closed before the refreshed token could be saved; it is lost with this source", "key", s.key, "err", err)
+			return
+		case !(&StoreError{Err: err}).Temporary():
+			s.o.logger.Error("ucoauth: cannot save refreshed token, for good; keeping it in memory", "key", s.key, "err", err)
 			return
 		}
 		s.o.logger.Error("ucoauth: still cannot save refreshed token; keeping it in memory", "key", s.key, "err", err)
@@ -452,6 +817,10 @@ func (s *TokenSource) retrySave(tok *oauth2.Token) {
 
 func (s *TokenSource) report(e RefreshEvent) {
 	switch {
+	case e.Token == nil && errors.Is(e.Err, ErrInvalidClient):
+		// Every merchant fails alike until the configuration is fixed;
+		// logged once per backoff step, the refresh token kept.
+		s.o.logger.Error("ucoauth: UltraCart refused the application's client credentials; the merchant's refresh token is kept", "key", e.Key, "err", e.Err)
 	case e.Token == nil:
 		s.o.logger.Warn("ucoauth: refresh failed", "key", e.Key, "err", e.Err, "temporary", temporary(e.Err))
 	case e.Err != nil:
@@ -494,7 +863,7 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.cur.Store(nil)
-	s.fail.Store(nil)
+	s.update(func(h *health) { *h = health{closed: h.closed, bg: h.bg} })
 	s.endLocked(c, nil, s.notFound())
 	s.o.logger.Info("ucoauth: revoked", "key", s.key)
 	return nil

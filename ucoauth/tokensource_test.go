@@ -575,8 +575,8 @@ func TestNewClientAuthorizesRequests(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
-	// A plain x/oauth2 source works too.
-	client = ucoauth.NewClient(t.Context(), oauth2.StaticTokenSource(f.tok))
+	// A plain x/oauth2 source works too, given the API's origin.
+	client = &http.Client{Transport: &ucoauth.Transport{Source: oauth2.StaticTokenSource(f.tok), Origin: f.srv.URL}}
 	resp, err = client.Get(f.srv.BaseURL() + "/item/items")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -620,11 +620,12 @@ func TestNeverRefreshesAFreshToken(t *testing.T) {
 func TestDefaultClockNoticesStaleness(t *testing.T) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
-	srv.SetLifetime(time.Second)
+	srv.SetLifetime(2 * time.Second) // MinLifetime
 	store := tokenstore.NewMemory()
 	tok := srv.Issue("DEMO")
 	require.NoError(t, store.Save(t.Context(), "m", tok))
 	src := ucoauth.NewTokenSource(srv.Config(), store, "m")
+	defer src.Close()
 	_, err := src.Token()
 	require.NoError(t, err)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = src.Token() }), "the coarse-clock hot path allocates")

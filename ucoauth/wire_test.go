@@ -355,7 +355,7 @@ func TestPlainHTTPRefusedExceptLoopback(t *testing.T) {
 		assert.NotErrorIs(t, err, ucoauth.ErrInsecureEndpoint, host)
 	}
 
-	client := ucoauth.NewClient(t.Context(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}))
+	client := &http.Client{Transport: &ucoauth.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Origin: "http://example.com"}}
 	_, err := client.Get("http://example.com/rest/v2/order/orders")
 	assert.ErrorIs(t, err, ucoauth.ErrInsecureEndpoint, "a bearer token never crosses the network in clear")
 }

@@ -1,0 +1,186 @@
+package ucoauth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"go.uber.org/goleak"
+	"golang.org/x/oauth2"
+)
+
+// Nothing the library starts outlives its owner: not the coarse clock, not a
+// refresh, not a retried save. No ignore options.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// failingSaves is a store whose saves always fail, as an outage would.
+type failingSaves struct{ ucoauth.TokenStore }
+
+func (failingSaves) Save(context.Context, string, *oauth2.Token) error {
+	return errors.New("store is down")
+}
+
+// libraryGoroutines counts goroutines running the library's code.
+func libraryGoroutines() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "ucoauth.(*TokenSource)") || strings.Contains(g, "ucoauth.(*Manager)") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestForgetStopsBackgroundWork: with a store whose saves fail, each
+// refresh leaves a save being retried in the background. Forget stops it,
+// and Close stops what a Manager and a lone source started.
+func TestForgetStopsBackgroundWork(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	srv.SetRotation(false) // the unsaved tokens' refresh tokens stay usable
+	mem := tokenstore.NewMemory()
+	const n = 100
+	for i := range n {
+		require.NoError(t, mem.Save(t.Context(), fmt.Sprint("m", i), srv.Issue("DEMO")))
+	}
+	clk := &clock{}
+	m := ucoauth.NewManager(srv.Config(), failingSaves{mem}, ucoauth.WithClock(clk.Now), ucoauth.WithBackoff(time.Hour, time.Hour))
+	clk.Advance(2 * time.Hour)
+	srv.SetClock(clk.Now)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := m.Source(fmt.Sprint("m", i)).Token()
+			assert.NoError(t, err, "served though its save failed")
+		})
+	}
+	wg.Wait()
+	require.Equal(t, n, srv.Stats().Refreshes())
+	require.GreaterOrEqual(t, libraryGoroutines(), n, "precondition: the saves are being retried")
+
+	for i := range n {
+		m.Forget(fmt.Sprint("m", i))
+	}
+	assert.Zero(t, libraryGoroutines(), "Forget left background work running")
+	assert.Zero(t, m.Len())
+
+	// Close does the same for every source a Manager holds.
+	for i := range 10 {
+		wg.Go(func() {
+			_, err := m.Source(fmt.Sprint("m", i)).Token()
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.Positive(t, libraryGoroutines())
+	require.NoError(t, m.Close())
+	assert.Zero(t, libraryGoroutines(), "Close left background work running")
+	_, err := m.Source("m1").Token()
+	assert.ErrorIs(t, err, ucoauth.ErrClosed, "a closed Manager hands out closed sources")
+}
+
+// TestClosedSourceServesItsTokenThenErrClosed: Close stops background
+// work; the valid token is still served, and past it ErrClosed.
+func TestClosedSourceServesItsTokenThenErrClosed(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	require.NoError(t, src.Close())
+	require.NoError(t, src.Close(), "twice is fine")
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, f.tok.AccessToken, tok.AccessToken)
+	f.clock.Advance(56 * time.Minute) // stale: no background refresh starts
+	_, err = src.Token()
+	require.NoError(t, err)
+	f.clock.Advance(time.Hour)
+	_, err = src.Token()
+	assert.ErrorIs(t, err, ucoauth.ErrClosed)
+	assert.Zero(t, f.srv.Stats().Refreshes())
+}
+
+// TestEvictionStopsBackgroundWork: an idle source the Manager drops has its
+// background work (here, saves being retried) stopped too.
+func TestEvictionStopsBackgroundWork(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	srv.SetRotation(false)
+	mem := tokenstore.NewMemory()
+	clk := &clock{}
+	srv.SetClock(clk.Now)
+	for i := range 5 {
+		require.NoError(t, mem.Save(t.Context(), fmt.Sprint("m", i), srv.Issue("DEMO")))
+	}
+	m := ucoauth.NewManager(srv.Config(), failingSaves{mem}, ucoauth.WithClock(clk.Now),
+		ucoauth.WithBackoff(time.Hour, time.Hour), ucoauth.WithIdleTimeout(time.Minute))
+	defer m.Close()
+	clk.Advance(2 * time.Hour)
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			_, err := m.Source(fmt.Sprint("m", i)).Token()
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.Positive(t, libraryGoroutines(), "precondition: the saves are being retried")
+
+	clk.Advance(2 * time.Minute)
+	for i := range 1000 {
+		m.Source(fmt.Sprint("new", i)) // sweeps every shard
+	}
+	for i := range 5 {
+		assert.NotContains(t, m.Keys(), fmt.Sprint("m", i), "evicted")
+	}
+	require.Eventually(t, func() bool { return libraryGoroutines() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"an evicted source's background work kept running")
+}
+
+// TestCoarseClockStopsWhenIdle: the hot path's clock runs on a lease, so
+// nothing is left running once sources are idle, and it restarts on demand.
+func TestCoarseClockStopsWhenIdle(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	defer srv.Close()
+	store := tokenstore.NewMemory()
+	tok := srv.Issue("DEMO")
+	require.NoError(t, store.Save(t.Context(), "m", tok))
+	src := ucoauth.NewTokenSource(srv.Config(), store, "m") // the real clock
+	defer src.Close()
+	_, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, 1, goroutinesIn("ucoauth.coarseRun"), "precondition: the coarse clock runs")
+	require.Eventually(t, func() bool { return goroutinesIn("ucoauth.coarseRun") == 0 }, 10*time.Second, 10*time.Millisecond,
+		"the coarse clock outlived its use")
+	for range 1000 {
+		got, err := src.Token()
+		require.NoError(t, err)
+		require.Equal(t, tok.AccessToken, got.AccessToken)
+	}
+	assert.Equal(t, 1, goroutinesIn("ucoauth.coarseRun"), "restarted on demand, once")
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = src.Token() }))
+}
+
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}

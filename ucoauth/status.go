@@ -1,0 +1,117 @@
+package ucoauth
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// State is a merchant's health, as Status reports it.
+type State int
+
+// The states of a merchant's token, from healthy to needing action.
+const (
+	// StateNotLoaded: nothing asked for the token yet (or the Manager holds
+	// no source for the key).
+	StateNotLoaded State = iota
+	// StateFresh: the token is served from memory.
+	StateFresh
+	// StateStale: the token is served while a refresh replaces it.
+	StateStale
+	// StateExpired: no valid token; the next caller refreshes.
+	StateExpired
+	// StateBackingOff: a refresh failed and is retried after NextAttempt.
+	// A still-valid token is served meanwhile.
+	StateBackingOff
+	// StateNotFound: the store holds no token; the merchant never connected
+	// or was revoked.
+	StateNotFound
+	// StateReauthorizationRequired: the grant is dead; the merchant must
+	// connect again. A reconnect saved anywhere is picked up on demand.
+	StateReauthorizationRequired
+	// StateInvalidClient: UltraCart refuses the application's client ID or
+	// secret; fix the configuration. The refresh token is kept.
+	StateInvalidClient
+	// StateClosed: the source was closed and serves no more.
+	StateClosed
+)
+
+var stateNames = [...]string{"not loaded", "fresh", "stale", "expired", "backing off", "not found",
+	"reauthorization required", "invalid client", "closed"}
+
+// String names the state.
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// Status is a snapshot of one merchant's token health, for dashboards and
+// health checks. It holds no secret: the token appears only as a
+// fingerprint, and errors never carry tokens, so it prints safely with any
+// fmt verb, log/slog or encoding/json.
+type Status struct {
+	Key   string
+	State State
+	// Token is the fingerprint of the access token served (see
+	// [Fingerprint]), or empty.
+	Token string
+	// Expiry is the served token's expiry, or zero.
+	Expiry time.Time
+	// Refreshed is when this source last refreshed the token, or zero.
+	Refreshed time.Time
+	// Failures counts failed refreshes in a row, and Err is the last one.
+	Failures int
+	Err      error
+	// NextAttempt is when a refresh may be tried again after a failure, or
+	// zero when none is held back.
+	NextAttempt time.Time
+}
+
+// Status reports the source's health. It does no I/O and starts nothing.
+func (s *TokenSource) Status() Status {
+	now := unixNanos(s.o.now())
+	st := Status{Key: s.key}
+	cur, h := s.cur.Load(), s.h.Load()
+	if cur != nil {
+		st.Token = Fingerprint(cur.tok.AccessToken)
+		st.Expiry = cur.tok.Expiry
+		if cur.expire == math.MinInt64 {
+			st.Expiry = time.Time{} // refused by the API: not served
+		}
+	}
+	if h != nil {
+		if h.refreshed != 0 {
+			st.Refreshed = time.Unix(0, h.refreshed)
+		}
+		st.Failures, st.Err = h.count, h.err
+		if h.err != nil && now < h.nextTry {
+			st.NextAttempt = time.Unix(0, h.nextTry)
+		}
+	}
+	switch {
+	case h.isClosed():
+		st.State = StateClosed
+	case h != nil && errors.Is(h.err, ErrReauthorizationRequired):
+		st.State = StateReauthorizationRequired
+	case h != nil && errors.Is(h.err, ErrInvalidClient):
+		st.State = StateInvalidClient
+	case h.backingOff(now):
+		st.State = StateBackingOff
+	case cur == nil && s.busy.Load():
+		st.State = StateNotLoaded
+	case cur == nil && h != nil && h.notFound:
+		st.State = StateNotFound
+	case cur == nil:
+		st.State = StateNotLoaded
+	case now < cur.stale:
+		st.State = StateFresh
+	case now < cur.expire:
+		st.State = StateStale
+	default:
+		st.State = StateExpired
+	}
+	return st
+}

@@ -543,7 +543,7 @@ func TestParseSealKeys(t *testing.T) {
 	for _, bad := range []string{
 		"", " , ",
 		"k1",
-		"k1:" + b64[:len(b64)-4],                  // 30 bytes
+		"k1:" + b64[:len(b64)-4], // 30 bytes
 		"k1:" + base64.StdEncoding.EncodeToString(append(bytes.Clone(k1.Secret), 0)), // 33 bytes
 		"k1:" + b64 + "!",
 		":" + b64,

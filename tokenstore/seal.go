@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -392,7 +393,8 @@ func (w *sealed) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 }
 
 // Save seals tok and saves it to the inner store, unless what is stored
-// under key cannot be opened.
+// under key cannot be opened. The check and the save are two steps, so every
+// process sharing the inner store must be given the same keys.
 func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" {
 		return ErrInvalidToken
@@ -404,7 +406,7 @@ func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	switch {
 	case err == nil:
 		if _, err := w.s.openToken(key, old); err != nil {
-			return fmt.Errorf("refusing to overwrite the stored record: %w", err)
+			return fmt.Errorf("tokenstore: Seal refuses to overwrite the stored record: %w", err)
 		}
 	case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
 		// inner's rules decide: a missing or corrupt record may be replaced.
@@ -425,6 +427,7 @@ func (w *sealed) String() string {
 			ids = append(ids, id)
 		}
 	}
+	slices.Sort(ids)
 	if w.s.plaintext {
 		ids = append(ids, PlaintextKeyID)
 	}
@@ -496,12 +499,12 @@ func (w *sealed) resealOne(ctx context.Context, locker ucoauth.Locker, key strin
 	if err != nil {
 		return false, err
 	}
-	if w.s.sealedByPrimary(stored) {
-		return false, nil
-	}
-	tok, err := w.s.openToken(key, stored)
+	tok, err := w.s.openToken(key, stored) // even when sealed by primary: report what does not open
 	if err != nil {
 		return false, err
+	}
+	if w.s.sealedByPrimary(stored) {
+		return false, nil
 	}
 	err = w.inner.Save(ctx, key, w.s.sealToken(key, tok))
 	if errors.Is(err, ucoauth.ErrSuperseded) {

@@ -431,11 +431,16 @@ func TestResealReportsUnopenableAndCarriesOn(t *testing.T) {
 	orphan, err := mem.Load(t.Context(), "orphan")
 	require.NoError(t, err)
 
+	impostor := mustKey("k2") // the primary's ID with another secret
+	require.NoError(t, mustSeal(t, mem, impostor).Save(t.Context(), "impostor", storetest.Token("at-i", exp)))
+
 	s := mustSeal(t, mem, sealK2, sealK1)
 	n, err := tokenstore.Reseal(t.Context(), s)
 	assert.Equal(t, 1, n, "the good record was resealed")
 	requireCannotOpen(t, err, "lost", append(secretForms(lost.Secret), "at-o", "rt-at-o")...)
 	assert.Contains(t, err.Error(), `"orphan"`, "the error names the store key")
+	assert.Contains(t, err.Error(), `"impostor"`, "a record naming the primary key that does not open is reported too")
+	assert.Contains(t, err.Error(), `key ID "k2"`)
 	after, err := mem.Load(t.Context(), "orphan")
 	require.NoError(t, err)
 	assert.Equal(t, orphan, after, "an unopenable record is left as it was")

@@ -705,3 +705,19 @@ func TestSealedFileLeavesNoClearTextBehind(t *testing.T) {
 		assert.NotContains(t, string(b), "secret-at-", "%s holds a token in clear", e.Name())
 	}
 }
+
+// TestSealCorruptRecordFollowsInnerRules: a record the inner store cannot
+// read at all is the inner store's ErrCorrupt, passed through, and is
+// replaced by a real token as the inner store's own rules allow.
+func TestSealCorruptRecordFollowsInnerRules(t *testing.T) {
+	f := newFile(t)
+	s := mustSeal(t, f, sealK1)
+	require.NoError(t, os.WriteFile(f.Path("m"), []byte("{not json"), 0o600))
+	_, err := s.Load(t.Context(), "m")
+	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	assert.NotErrorIs(t, err, tokenstore.ErrCannotOpen)
+	require.NoError(t, s.Save(t.Context(), "m", storetest.Token("at-new", time.Now().Add(time.Hour))))
+	got, err := s.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at-new", got.AccessToken)
+}

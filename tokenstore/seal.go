@@ -15,17 +15,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Sealing: encryption at rest over any TokenStore.
-//
-// The AEAD is the standard library's AES-256-GCM with random 96-bit nonces
-// (cipher.NewGCMWithRandomNonce), chosen over XChaCha20-Poly1305 because it
-// adds no dependency, runs on AES-NI/ARMv8 AES, and is the FIPS 140-3
-// approved random-nonce mode of Go's crypto module. Its limit: random 96-bit
-// nonces keep the chance of a nonce collision under 2^-32 for 2^32 sealed
-// values per key. Each Save seals at most two values, so one key is good for
-// about 2^31 saves: 100,000 merchants refreshing hourly reach that in about
-// 2.4 years. Rotate keys (yearly is ample) and the budget starts again.
-
 // SealKeySize is the length of a SealKey's Secret: 32 bytes, for AES-256.
 const SealKeySize = 32
 
@@ -345,8 +334,8 @@ var (
 // Seal returns a store that encrypts tokens before inner sees them. New records are sealed with
 // primary; records sealed with any of older still open. It keeps inner's Locker when inner has one.
 //
-// Only the access and refresh tokens are sealed, each with AES-256-GCM (see
-// SealKeySize) into ASCII text "ucs1:<key ID>:<base64url>", bound by
+// Only the access and refresh tokens are sealed, each into ASCII text
+// "ucs1:<key ID>:<base64url(nonce|ciphertext|tag)>", bound by
 // additional data to the store key, the field and the key ID: a value copied
 // to another key or field, or tampered with, does not open. Expiry, granted
 // lifetime, token type and scope stay readable, so inner's own rules (no
@@ -358,9 +347,19 @@ var (
 // (matching ErrCannotOpen, never ErrTokenNotFound) for a value it cannot
 // open. Save first loads what is stored and refuses, with that error, to
 // overwrite a record it cannot open; an absent or corrupt (ErrCorrupt)
-// record is handled by inner's own rules. Weak keys are refused with
-// ErrSealConfig. Nothing is sealed or opened on a TokenSource's hot path:
-// only on Load and Save.
+// record is handled by inner's own rules. An unsealed value is refused
+// unless the plaintext pseudo-key is among older (see PlaintextKeyID). Weak
+// keys are refused with ErrSealConfig. Nothing is sealed or opened on a
+// TokenSource's hot path: only on Load and Save.
+//
+// The AEAD is the standard library's AES-256-GCM with random 96-bit nonces
+// (cipher.NewGCMWithRandomNonce), chosen over XChaCha20-Poly1305 because it
+// adds no dependency, runs on hardware AES, and is the FIPS 140-3 approved
+// random-nonce mode of Go's crypto module. Its limit: random 96-bit nonces
+// keep the chance of a nonce collision below 2^-32 for 2^32 sealed values
+// per key. A Save seals at most two values, so a key is good for about 2^31
+// saves (100,000 merchants refreshing hourly: about 2.4 years). Rotate keys
+// yearly, with Reseal, and the budget starts again.
 func Seal(inner ucoauth.TokenStore, primary SealKey, older ...SealKey) (ucoauth.TokenStore, error) {
 	if inner == nil {
 		return nil, fmt.Errorf("%w: no inner store", ErrSealConfig)

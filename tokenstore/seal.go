@@ -51,6 +51,7 @@ var (
 
 // SealKey is a named 256-bit key for Seal. Its Secret never prints: fmt (every
 // verb), log/slog, encoding/json and encoding (text) show it as [REDACTED].
+// Seal keeps no reference to Secret, so the caller may wipe it afterwards.
 type SealKey struct {
 	ID     string // names the key inside every record it seals
 	Secret []byte // exactly 32 bytes

@@ -721,3 +721,15 @@ func TestSealCorruptRecordFollowsInnerRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "at-new", got.AccessToken)
 }
+
+func TestSealKeepsNoReferenceToTheSecret(t *testing.T) {
+	k := newSealKey(t, "k1")
+	keep := bytes.Clone(k.Secret)
+	mem := tokenstore.NewMemory()
+	s := mustSeal(t, mem, k)
+	clear(k.Secret) // the caller wipes its copy
+	require.NoError(t, s.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))))
+	got, err := mustSeal(t, mem, tokenstore.SealKey{ID: "k1", Secret: keep}).Load(t.Context(), "m")
+	require.NoError(t, err, "sealed with the original secret, not the wiped one")
+	assert.Equal(t, "at", got.AccessToken)
+}

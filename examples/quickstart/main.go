@@ -81,7 +81,11 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	store, err := tokenstore.NewFile(dir)
+	file, err := tokenstore.NewFile(dir)
+	if err != nil {
+		return err
+	}
+	store, err := sealFromEnv(file)
 	if err != nil {
 		return err
 	}
@@ -89,7 +93,7 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 	if err := store.Save(ctx, merchant, tok); err != nil {
 		return err
 	}
-	step(3, "saved to a file store: %s (mode 0600)", store.Path(merchant))
+	step(3, "saved to a file store: %s (mode 0600)", file.Path(merchant))
 
 	refreshed := make(chan ucoauth.RefreshEvent, 1)
 	src := ucoauth.NewTokenSource(e.cfg, store, merchant,
@@ -207,4 +211,18 @@ func randomState() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sealFromEnv seals the store with the keys in UCOAUTH_SEAL_KEYS
+// ("k2:BASE64,k1:BASE64", primary first), when it is set.
+func sealFromEnv(store ucoauth.TokenStore) (ucoauth.TokenStore, error) {
+	keys := os.Getenv("UCOAUTH_SEAL_KEYS")
+	if keys == "" {
+		return store, nil
+	}
+	k, err := tokenstore.ParseSealKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("UCOAUTH_SEAL_KEYS: %w", err)
+	}
+	return tokenstore.Seal(store, k[0], k[1:]...)
 }

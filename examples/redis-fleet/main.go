@@ -21,6 +21,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 func main() {
@@ -36,6 +38,13 @@ func main() {
 	}
 	p := fleet.Params{Instances: *instances, Lifetime: *lifetime, Every: 20 * time.Millisecond,
 		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4}
+	if keys := os.Getenv("UCOAUTH_SEAL_KEYS"); keys != "" { // "k2:BASE64,k1:BASE64", primary first
+		k, err := tokenstore.ParseSealKeys(keys)
+		if err != nil {
+			log.Fatalf("UCOAUTH_SEAL_KEYS: %v", err)
+		}
+		p.Wrap = func(s ucoauth.TokenStore) (ucoauth.TokenStore, error) { return tokenstore.Seal(s, k[0], k[1:]...) }
+	}
 	fmt.Printf("%d instances for %s, tokens living %s, refresh-token rotation on, Redis: %s\n\n", p.Instances, p.Duration, p.Lifetime, where)
 
 	ours, bare, err := run(p, newClient)

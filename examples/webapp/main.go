@@ -35,7 +35,11 @@ func main() {
 	dir := flag.String("tokens", "tokens", "token directory")
 	flag.Parse()
 
-	store, err := tokenstore.NewFile(*dir)
+	file, err := tokenstore.NewFile(*dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := sealFromEnv(file)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -157,4 +161,18 @@ func (a *app) disconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mgr.Forget(merchant)
 	fmt.Fprintf(w, "disconnected %s\n", merchant)
+}
+
+// sealFromEnv seals the store with the keys in UCOAUTH_SEAL_KEYS
+// ("k2:BASE64,k1:BASE64", primary first), when it is set.
+func sealFromEnv(store ucoauth.TokenStore) (ucoauth.TokenStore, error) {
+	keys := os.Getenv("UCOAUTH_SEAL_KEYS")
+	if keys == "" {
+		return store, nil
+	}
+	k, err := tokenstore.ParseSealKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("UCOAUTH_SEAL_KEYS: %w", err)
+	}
+	return tokenstore.Seal(store, k[0], k[1:]...)
 }

@@ -27,6 +27,18 @@ type Params struct {
 	Duration time.Duration
 	// Every is the pause between two Token() calls of one instance.
 	Every time.Duration
+	// Wrap, if set, wraps each instance's Redis store (with tokenstore.Seal,
+	// for one).
+	Wrap func(ucoauth.TokenStore) (ucoauth.TokenStore, error)
+}
+
+// store returns a Redis store on a new client, wrapped by p.Wrap.
+func (p Params) store(newClient func() redis.UniversalClient) (ucoauth.TokenStore, error) {
+	var s ucoauth.TokenStore = tokenstore.NewRedis(newClient())
+	if p.Wrap == nil {
+		return s, nil
+	}
+	return p.Wrap(s)
 }
 
 // EarlyRefresh is the early window both libraries get: a quarter lifetime.
@@ -69,13 +81,20 @@ func Ucoauth(p Params, newClient func() redis.UniversalClient) (Result, error) {
 	uc := newFake(p)
 	defer uc.Close()
 	key := fmt.Sprintf("fleet-%d", time.Now().UnixNano())
-	if err := tokenstore.NewRedis(newClient()).Save(context.Background(), key, uc.Issue("DEMO")); err != nil {
+	seed, err := p.store(newClient)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := seed.Save(context.Background(), key, uc.Issue("DEMO")); err != nil {
 		return Result{}, fmt.Errorf("seeding Redis: %w", err)
 	}
 	sources := make([]*ucoauth.TokenSource, p.Instances)
 	for i := range sources {
-		sources[i] = ucoauth.NewTokenSource(uc.Config(), tokenstore.NewRedis(newClient()), key,
-			ucoauth.WithEarlyRefresh(p.EarlyRefresh()))
+		store, err := p.store(newClient)
+		if err != nil {
+			return Result{}, err
+		}
+		sources[i] = ucoauth.NewTokenSource(uc.Config(), store, key, ucoauth.WithEarlyRefresh(p.EarlyRefresh()))
 	}
 	failed := hammer(p, func(i int) error { _, err := sources[i].Token(); return err })
 	st := uc.Stats()

@@ -2,7 +2,6 @@ package main
 
 import "errors"
 
-func runLogin(*env, []string) error   { return errors.New("not built yet") }
 func runToken(*env, []string) error   { return errors.New("not built yet") }
 func runStatus(*env, []string) error  { return errors.New("not built yet") }
 func runRefresh(*env, []string) error { return errors.New("not built yet") }

@@ -140,7 +140,7 @@ func TestLoginRefusedByMerchant(t *testing.T) {
 
 func TestLoginTimesOut(t *testing.T) {
 	f := startFake(t)
-	r := ucoauth(t, f.env(t.TempDir()), "login", "-key", "M3", "-no-browser", "-timeout", "1s")
+	r := runCmd(t, f.env(t.TempDir()), "login", "-key", "M3", "-no-browser", "-timeout", "1s")
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "no answer from UltraCart's redirect")
 }
@@ -148,7 +148,7 @@ func TestLoginTimesOut(t *testing.T) {
 func TestLoginDeviceFlow(t *testing.T) {
 	f := startFake(t)
 	dir := t.TempDir()
-	r := ucoauth(t, f.env(dir), "login", "-key", "D1", "-device", "-scope", "order_read")
+	r := runCmd(t, f.env(dir), "login", "-key", "D1", "-device", "-scope", "order_read")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "enter the code ")
 	assert.Contains(t, r.stderr, f.base()+"/oauth/device")

@@ -84,9 +84,9 @@ func noSecrets(t *testing.T, out string, secrets ...string) {
 	}
 }
 
-// ucoauth runs the binary to completion with env and args. Its output never
+// runCmd runs the binary to completion with env and args. Its output never
 // holds the client secret.
-func ucoauth(t *testing.T, env []string, args ...string) result {
+func runCmd(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()

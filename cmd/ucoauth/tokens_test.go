@@ -44,7 +44,9 @@ func overwrite(t *testing.T, dir, key string, tok *oauth2.Token) {
 	require.NoError(t, store.Save(context.Background(), key, tok))
 }
 
-func tokenRequests(f *fake) int { return strings.Count(f.stderr.String(), `POST "/rest/v2/oauth/token"`) }
+func tokenRequests(f *fake) int {
+	return strings.Count(f.stderr.String(), `POST "/rest/v2/oauth/token"`)
+}
 
 func TestTokenPrintsOnlyTheToken(t *testing.T) {
 	f := startFake(t)

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func connect(t *testing.T, f *fake, dir, key string) *oauth2.Token {
 	cfg := ucoauth.NewConfig(clientID, clientSecret, "http://127.0.0.1:9/callback", ucoauth.ScopeOrderRead)
 	cfg.Endpoint = ucoauth.EndpointAt(f.base())
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(cfg.AuthCodeURL("st") + "&merchant_id=" + key)
+	resp, err := c.Get(cfg.AuthCodeURL("st") + "&merchant_id=" + url.QueryEscape(key))
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err := resp.Location()

@@ -235,7 +235,7 @@ func (c *tokenCommand) replace(ctx context.Context, tok *oauth2.Token) error {
 
 // view is a store as one command's TokenSource should see it: loads report
 // the expiry ahead earlier than stored (capped at half the token's lifetime),
-// or already past when force is set. Saves and locks go to the store
+// or already past when force is set or the token has no expiry. Saves and locks go to the store
 // unchanged, and are counted.
 type view struct {
 	ucoauth.TokenStore
@@ -252,9 +252,12 @@ func (v *view) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	}
 	t := *tok // stores return copies: this one is ours to change
 	switch {
-	case v.force:
+	case v.force, t.Expiry.IsZero():
+		// A token with no expiry is refreshed at once by a TokenSource, in
+		// the background; make it a foreground refresh, which this process
+		// lives to save.
 		t.Expiry = time.Now().Add(-time.Minute)
-	case !t.Expiry.IsZero():
+	default:
 		ahead := v.ahead
 		if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 {
 			ahead = min(ahead, life/2)

@@ -93,6 +93,24 @@ func TestTokenRefreshesAnExpiringTokenFlagsWinOverEnvironment(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status, body)
 }
 
+func TestTokenWithoutExpiryIsRefreshedBeforePrinting(t *testing.T) {
+	f := startFake(t)
+	dir := t.TempDir()
+	old := connect(t, f, dir, "M1")
+	handMade := *old
+	handMade.Expiry, handMade.ExpiresIn = time.Time{}, 0 // saved by hand, say
+	overwrite(t, dir, "M1", &handMade)
+
+	r := runCmd(t, f.env(dir), "token", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	printed := strings.TrimSpace(r.stdout)
+	assert.NotEqual(t, old.AccessToken, printed, "refreshed in the foreground, not in a background the exit would cut off")
+	stored, err := loadToken(t, dir, "M1")
+	require.NoError(t, err)
+	assert.Equal(t, printed, stored.AccessToken)
+	assert.NotEqual(t, old.RefreshToken, stored.RefreshToken, "the rotated refresh token is saved")
+}
+
 func TestRefreshForcesARefresh(t *testing.T) {
 	f := startFake(t)
 	dir := t.TempDir()

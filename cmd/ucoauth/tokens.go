@@ -163,7 +163,7 @@ func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error
 		}))
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
-		return nil, err
+		return nil, c.hint(err)
 	}
 	if v.saves.Load() == 0 {
 		return tok, nil // served as stored
@@ -177,6 +177,27 @@ func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error
 		return nil, fmt.Errorf("waiting for the refresh of %q to report: %w", c.key, ctx.Err())
 	}
 }
+
+// hint makes the errors that mean "log in first" say so. They still match
+// ErrTokenNotFound and ErrReauthorizationRequired (exit status 3).
+func (c *tokenCommand) hint(err error) error {
+	switch {
+	case errors.Is(err, ucoauth.ErrTokenNotFound):
+		return &hinted{fmt.Sprintf("no token for %q: connect it with: ucoauth login -key %q", c.key, c.key), err}
+	case errors.Is(err, ucoauth.ErrReauthorizationRequired):
+		return &hinted{fmt.Sprintf("%v; connect %q again with: ucoauth login -key %q", err, c.key, c.key), err}
+	}
+	return err
+}
+
+// hinted is an error with a better message than its cause.
+type hinted struct {
+	msg string
+	err error
+}
+
+func (h *hinted) Error() string { return h.msg }
+func (h *hinted) Unwrap() error { return h.err }
 
 // settle makes sure the token a refresh got from UltraCart is in the store:
 // the TokenSource retries a failed save in the background, which would die

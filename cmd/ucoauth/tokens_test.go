@@ -143,11 +143,12 @@ func TestRefreshForcesARefresh(t *testing.T) {
 	r = runCmd(t, f.env(dir), "refresh", "M1")
 	assert.Equal(t, 3, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "invalid_grant")
+	assert.Contains(t, r.stderr, `connect "M1" again with: ucoauth login -key "M1"`)
 	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
 
 	r = runCmd(t, f.env(dir), "refresh", "NOBODY")
 	assert.Equal(t, 3, r.code, "no token: connect first")
-	assert.Contains(t, r.stderr, "token not found")
+	assert.Equal(t, "ucoauth refresh: no token for \"NOBODY\": connect it with: ucoauth login -key \"NOBODY\"\n", r.stderr)
 }
 
 func TestRevokeThenTokenFails(t *testing.T) {

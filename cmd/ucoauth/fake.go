@@ -36,6 +36,7 @@ func runFake(e *env, args []string) error {
 	var s settings
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free one")
 	lifetime := fs.Duration("lifetime", ucoauthtest.DefaultLifetime, "lifetime of the tokens it issues")
+	latency := fs.Duration("latency", 0, "delay every answer of the OAuth endpoints by this long, to try timeouts")
 	rotate := fs.Bool("rotate", true, "rotate refresh tokens: each refresh returns a new one and the old one dies (-rotate=false keeps them)")
 	s.clientFlags(fs)
 	if err := fs.parse(args); err != nil {
@@ -43,6 +44,9 @@ func runFake(e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("fake takes no arguments, got %q", fs.Arg(0))
+	}
+	if *latency < 0 {
+		return usageErrorf("-latency must not be negative")
 	}
 	if *lifetime < time.Second {
 		return usageErrorf("-lifetime must be at least 1s, got %s", *lifetime)
@@ -64,6 +68,7 @@ func runFake(e *env, args []string) error {
 	fake.ClientID, fake.ClientSecret = s.clientID, s.clientSecret
 	fake.SetLifetime(*lifetime)
 	fake.SetRotation(*rotate)
+	fake.SetLatency(*latency)
 
 	logger := log.New(e.stderr, "ucoauth fake: ", log.LstdFlags)
 	srv := &http.Server{

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -74,7 +77,33 @@ func parseTokenCommand(e *env, name, help string, args []string, extra func(*fla
 	if err != nil {
 		return nil, err
 	}
-	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store, close: closeStore}, nil
+	unshield := shield(e)
+	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store,
+		close: func() { unshield(); closeStore() }}, nil
+}
+
+// shield keeps the first SIGINT or SIGTERM from killing the process in the
+// middle of a refresh: UltraCart may have rotated the refresh token, and the
+// new one must reach the store. -timeout still bounds the run; a second
+// signal exits at once.
+func shield(e *env) (stop func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintln(e.stderr, "ucoauth: finishing first, so that a refreshed token is saved; interrupt again to abort")
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }
 
 func runToken(e *env, args []string) error {

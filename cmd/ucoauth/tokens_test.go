@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +175,41 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	r = runCmd(t, f.env(dir), "revoke", "M1")
 	assert.Equal(t, 0, r.code, "revoking twice is not an error: %s", r.stderr)
 	assert.Contains(t, r.stderr, "nothing to revoke")
+}
+
+func TestInterruptDuringRefreshStillSaves(t *testing.T) {
+	f := startFake(t, "-latency", "2s")
+	dir := t.TempDir()
+	old := connect(t, f, dir, "M1")
+
+	cmd := exec.Command(bin, "refresh", "M1")
+	cmd.Env = f.env(dir)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	// The refresh holds the store's lock while UltraCart takes its time:
+	// once the lock is seen held, the refresh is under way.
+	store, err := tokenstore.NewFile(dir)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		unlock, err := store.Lock(ctx, "M1")
+		if err != nil {
+			return true
+		}
+		unlock()
+		return false
+	}, hang, 5*time.Millisecond, "the refresh never took the lock")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+
+	assert.Equal(t, 0, exitCode(t, cmd), "the refresh finishes: %s", stderr.String())
+	assert.Contains(t, stderr.String(), "finishing first")
+	stored, err := loadToken(t, dir, "M1")
+	require.NoError(t, err)
+	assert.NotEqual(t, old.RefreshToken, stored.RefreshToken, "the rotated refresh token reached the store")
+	status, body := apiGet(t, f, stored.AccessToken)
+	assert.Equal(t, http.StatusOK, status, body)
 }

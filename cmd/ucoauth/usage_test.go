@@ -56,7 +56,7 @@ func TestHelpDocumentsEveryCommandAndFlag(t *testing.T) {
 	env := baseEnv("ULTRACART_CLIENT_SECRET=" + clientSecret)
 	common := []string{"-store", "-base-url", "-client-id", "-client-secret"}
 	flags := map[string][]string{
-		"fake":    {"-addr", "-client-id", "-client-secret", "-lifetime", "-rotate"},
+		"fake":    {"-addr", "-client-id", "-client-secret", "-lifetime", "-latency", "-rotate"},
 		"login":   append([]string{"-key", "-no-browser", "-device", "-listen", "-scope", "-timeout"}, common...),
 		"token":   append([]string{"-min-validity", "-timeout"}, common...),
 		"status":  {"-store", "-json", "-timeout"},

@@ -43,6 +43,7 @@ type Server struct {
 	ClientID, ClientSecret, RedirectURL string
 
 	srv *httptest.Server
+	mux *http.ServeMux
 
 	mu        sync.Mutex
 	lifetime  time.Duration
@@ -124,6 +125,14 @@ type Failure struct {
 // NewServer starts a Server with a one-hour token lifetime, refresh-token
 // rotation on and string expires_in. Close it when done.
 func NewServer() *Server {
+	s := newServer()
+	s.srv = httptest.NewServer(s.Handler())
+	s.URL = s.srv.URL
+	return s
+}
+
+// newServer returns a Server with its routes, not yet listening.
+func newServer() *Server {
 	s := &Server{
 		ClientID:     DefaultClientID,
 		ClientSecret: DefaultClientSecret,
@@ -144,13 +153,17 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /rest/v2/oauth/revoke", s.revoke)
 	mux.HandleFunc("POST /rest/v2/oauth/device/authorize", s.deviceAuthorize)
 	mux.HandleFunc("/rest/v2/", s.api)
-	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL
+	s.mux = mux
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down. A standalone server (see [NewStandalone]) has
+// nothing to close: shut down the http.Server that serves it.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
 
 // BaseURL is the equivalent of ucoauth.BaseURL on this server.
 func (s *Server) BaseURL() string { return s.URL + "/rest/v2" }

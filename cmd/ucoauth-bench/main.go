@@ -2,7 +2,8 @@
 // (oauth2.ReuseTokenSource over cfg.TokenSource) in one process, in one
 // run, and prints a markdown table: the scenarios of BENCHMARKS.md.
 //
-//	go run ./cmd/ucoauth-bench
+//	go run ./cmd/ucoauth-bench                      # every scenario
+//	go run ./cmd/ucoauth-bench -scenario stampede   # one; -h lists them
 //
 // The token endpoint is the fake UltraCart of ucoauthtest over loopback.
 // Redis is REDIS_URL if set, else a redis-server started on a free port if
@@ -15,6 +16,8 @@ import (
 	"log"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,16 +27,47 @@ import (
 )
 
 func main() {
-	testing.Init() // testing.Benchmark reads the testing flags
+	// testing.Benchmark needs the testing flags' defaults, but they must not
+	// show in -h or be accepted: register them on a throwaway set.
+	cl := flag.CommandLine
+	flag.CommandLine = flag.NewFlagSet("testing", flag.ContinueOnError)
+	testing.Init()
+	flag.CommandLine = cl
+
+	fs := flag.NewFlagSet("ucoauth-bench", flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: ucoauth-bench [flags]
+
+Measures go-ucoauth beside x/oauth2 (oauth2.ReuseTokenSource) in one run and
+prints a markdown table: the scenarios of BENCHMARKS.md. Redis is REDIS_URL
+if set, else a redis-server on a free port if one is on PATH, else an
+in-process miniredis (the output says which).
+
+Scenarios (-scenario): %s
+
+Flags:
+`, strings.Join(bench.Scenarios, ", "))
+		fs.PrintDefaults()
+	}
 	o := bench.Options{}
-	flag.IntVar(&o.Callers, "callers", 1000, "goroutines in the latency, stampede and outage scenarios")
-	flag.IntVar(&o.Merchants, "merchants", 100000, "merchants in the memory-footprint scenario")
-	flag.IntVar(&o.FileKeys, "file-keys", 2000, "keys for the file-store cold start")
-	flag.IntVar(&o.RedisKeys, "redis-keys", 20000, "keys for the Redis cold start")
-	flag.IntVar(&o.Instances, "instances", 8, "instances in the fleet scenario")
-	flag.IntVar(&o.Windows, "windows", 3, "refresh windows in the fleet scenario")
-	flag.IntVar(&o.Seconds, "seconds", 60, "simulated seconds of outage")
-	flag.Parse()
+	fs.StringVar(&o.Only, "scenario", "", "run only this scenario (default: all)")
+	fs.IntVar(&o.Callers, "callers", 1000, "goroutines in the latency, stampede and outage scenarios")
+	fs.IntVar(&o.Merchants, "merchants", 100000, "merchants in the memory-footprint scenario")
+	fs.IntVar(&o.FileKeys, "file-keys", 2000, "keys for the file-store cold start")
+	fs.IntVar(&o.RedisKeys, "redis-keys", 20000, "keys for the Redis cold start")
+	fs.IntVar(&o.Instances, "instances", 8, "instances in the fleet scenario")
+	fs.IntVar(&o.Windows, "windows", 3, "refresh windows in the fleet scenario")
+	fs.IntVar(&o.Seconds, "seconds", 60, "simulated seconds of outage")
+	_ = fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "ucoauth-bench: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		os.Exit(2)
+	}
+	if o.Only != "" && !slices.Contains(bench.Scenarios, o.Only) {
+		fmt.Fprintf(os.Stderr, "ucoauth-bench: no scenario %q; the scenarios are %s\n", o.Only, strings.Join(bench.Scenarios, ", "))
+		os.Exit(2)
+	}
 	log.SetFlags(0)
 	o.Log = func(format string, args ...any) { log.Printf("ucoauth-bench: "+format, args...) }
 

@@ -2,21 +2,38 @@
 // merchants: a merchant clicks "connect", approves at UltraCart, and the app
 // calls UltraCart's API for them from then on, until they disconnect.
 //
-//	go run ./examples/webapp    # then open http://127.0.0.1:8080/connect?merchant=DEMO
+//	go run ./examples/webapp    # then open http://127.0.0.1:8080/
 //
 // Without ULTRACART_CLIENT_ID it runs against an embedded fake UltraCart
 // that approves at once. With ULTRACART_CLIENT_ID, ULTRACART_CLIENT_SECRET
 // and ULTRACART_REDIRECT_URL (pointing at this app's /callback) it uses the
-// real one. Tokens are kept in a file store under ./tokens.
+// real one. Tokens are kept in a file store under ./tokens, which .gitignore
+// keeps out of git: they are live credentials.
+//
+// The habits it teaches:
+//   - The merchant a grant belongs to comes from the grant: after the
+//     exchange the app asks UltraCart's API, with the new token, which
+//     merchant it is. A ?merchant= parameter would let anyone file their
+//     grant under someone else's name.
+//   - The state is random, kept in an HttpOnly cookie and compared in
+//     constant time.
+//   - Who is signed in is a signed session cookie, never a query parameter.
+//   - Disconnecting changes state, so it is a POST only, with a CSRF token
+//     tied to the session, http.CrossOriginProtection and SameSite cookies.
 package main
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"log"
 	"net/http"
@@ -32,7 +49,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	dir := flag.String("tokens", "tokens", "token directory")
+	dir := flag.String("tokens", "tokens", "token directory (ignored by git)")
 	flag.Parse()
 
 	file, err := tokenstore.NewFile(*dir)
@@ -52,8 +69,12 @@ func main() {
 		cfg.RedirectURL = "http://" + *addr + "/callback"
 		log.Printf("no ULTRACART_CLIENT_ID: using an embedded fake UltraCart at %s", fake.URL)
 	}
-	log.Printf("open http://%s/connect?merchant=DEMO", *addr)
-	srv := &http.Server{Addr: *addr, Handler: newApp(cfg, store, apiBase).routes(), ReadHeaderTimeout: 5 * time.Second}
+	a, err := newApp(cfg, store, apiBase)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("open http://%s/", *addr)
+	srv := &http.Server{Addr: *addr, Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }
 
@@ -62,85 +83,160 @@ type app struct {
 	store   ucoauth.TokenStore
 	mgr     *ucoauth.Manager
 	apiBase string
+	// sessionKey signs session cookies and CSRF tokens. It is random per
+	// run here, so sessions end with the process; a real app keeps its own.
+	sessionKey []byte
 }
 
-func newApp(cfg *oauth2.Config, store ucoauth.TokenStore, apiBase string) *app {
-	return &app{cfg: cfg, store: store, mgr: ucoauth.NewManager(cfg, store), apiBase: apiBase}
+func newApp(cfg *oauth2.Config, store ucoauth.TokenStore, apiBase string) (*app, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, store: store, mgr: ucoauth.NewManager(cfg, store), apiBase: apiBase, sessionKey: key}, nil
 }
 
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.home)
 	mux.HandleFunc("GET /connect", a.connect)
 	mux.HandleFunc("GET /callback", a.callback)
 	mux.HandleFunc("GET /orders", a.orders)
-	mux.HandleFunc("POST /disconnect", a.disconnect)
-	return mux
+	mux.HandleFunc("POST /disconnect", a.disconnect) // GET answers 405
+	// The standard library's CSRF guard: a browser's POST from another
+	// origin (Sec-Fetch-Site or Origin) is refused before any handler runs.
+	return http.NewCrossOriginProtection().Handler(mux)
 }
 
-const stateCookie = "ucoauth_state"
+const (
+	stateCookie   = "ucoauth_state"
+	sessionCookie = "ucoauth_session"
+)
+
+var homePage = template.Must(template.New("home").Parse(`<!doctype html>
+<title>UltraCart connect</title>
+{{if .Merchant}}<p>Connected as {{.Merchant}}. <a href="/orders">Orders</a></p>
+<form method="post" action="/disconnect">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<button>Disconnect</button>
+</form>
+{{else}}<p><a href="/connect">Connect your UltraCart account</a></p>
+{{end}}`))
+
+// home shows who is connected, with the disconnect form.
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	merchant, _ := a.session(r)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = homePage.Execute(w, map[string]string{"Merchant": merchant, "CSRF": a.sign("csrf", merchant)})
+}
 
 // connect sends the merchant to UltraCart with a fresh state, remembered in
-// a cookie together with who is connecting.
+// a cookie that only /callback sees. It asks nothing about who is
+// connecting: the grant will say.
 func (a *app) connect(w http.ResponseWriter, r *http.Request) {
-	merchant := r.URL.Query().Get("merchant")
-	if merchant == "" {
-		http.Error(w, "merchant is required", http.StatusBadRequest)
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		http.Error(w, "no randomness", http.StatusInternalServerError)
 		return
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
 	state := hex.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state + "." + hex.EncodeToString([]byte(merchant)),
-		Path: "/callback", MaxAge: 600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: "/callback", MaxAge: 600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, a.cfg.AuthCodeURL(state), http.StatusFound)
 }
 
-// callback checks the state, exchanges the code and stores the token.
+// callback checks the state, exchanges the code, learns from UltraCart
+// which merchant granted it, stores the token under that merchant and signs
+// them in.
 func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if e := q.Get("error"); e != "" { // access_denied, or invalid_request: the link expired
-		http.Error(w, "UltraCart says: "+e, http.StatusForbidden)
-		return
-	}
 	c, err := r.Cookie(stateCookie)
-	state, merchantHex, _ := strings.Cut(func() string {
-		if err != nil {
-			return ""
-		}
-		return c.Value
-	}(), ".")
-	merchant, herr := hex.DecodeString(merchantHex)
-	if state == "" || herr != nil || subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 {
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(q.Get("state"))) != 1 {
 		http.Error(w, "bad state: start again at /connect", http.StatusBadRequest)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/callback", MaxAge: -1})
+	if e := q.Get("error"); e != "" { // access_denied, or invalid_request: the link expired
+		http.Error(w, "UltraCart says: "+e, http.StatusForbidden)
+		return
+	}
 	tok, err := ucoauth.Exchange(r.Context(), a.cfg, q.Get("code"))
 	if tok == nil {
 		http.Error(w, "connecting failed: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	if err != nil { // a usable token with an unreadable expires_in: keep it
-		log.Printf("connect %s: %v", merchant, err)
+		log.Printf("connect: %v", err)
 	}
-	if err := a.store.Save(r.Context(), string(merchant), tok); err != nil {
+	merchant, err := a.merchantOf(r.Context(), tok)
+	if err != nil {
+		// A grant nobody can file is revoked rather than left dangling.
+		_ = ucoauth.Revoke(r.Context(), a.cfg, tok.AccessToken)
+		http.Error(w, "could not tell which merchant connected: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	if err := a.store.Save(r.Context(), merchant, tok); err != nil {
 		http.Error(w, "saving the token failed", http.StatusInternalServerError)
 		return
 	}
-	a.mgr.Forget(string(merchant)) // a reconnect replaces any dead source
-	fmt.Fprintf(w, "connected %s\n", merchant)
+	a.mgr.Forget(merchant) // a reconnect replaces any dead source
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: hex.EncodeToString([]byte(merchant)) + "." + a.sign("session", merchant),
+		Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// orders calls UltraCart's API for a merchant. The token is refreshed,
-// persisted and shared behind the scenes.
+// merchantOf asks UltraCart's API, with the new token, which merchant the
+// grant belongs to. The fake answers every API call with the grant's
+// merchant_id; UltraCart's order records carry merchant_id too. Against
+// UltraCart itself, use whatever call your application's scopes allow whose
+// answer names the merchant (this example has not been run there).
+func (a *app) merchantOf(ctx context.Context, tok *oauth2.Token) (string, error) {
+	client := ucoauth.NewClient(ctx, oauth2.StaticTokenSource(tok))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.apiBase+"/order/orders?_limit=1", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("UltraCart's API answered %s", resp.Status)
+	}
+	var body struct {
+		MerchantID string `json:"merchant_id"`
+		Orders     []struct {
+			MerchantID string `json:"merchant_id"`
+		} `json:"orders"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", errors.New("UltraCart's API answer is not JSON")
+	}
+	m := body.MerchantID
+	if m == "" && len(body.Orders) > 0 {
+		m = body.Orders[0].MerchantID
+	}
+	if m == "" {
+		return "", errors.New("UltraCart's API answer names no merchant")
+	}
+	return m, nil
+}
+
+// orders calls UltraCart's API for the signed-in merchant. The token is
+// refreshed, persisted and shared behind the scenes.
 func (a *app) orders(w http.ResponseWriter, r *http.Request) {
-	merchant := r.URL.Query().Get("merchant")
+	merchant, ok := a.session(r)
+	if !ok {
+		http.Error(w, "not signed in: connect first at /connect", http.StatusUnauthorized)
+		return
+	}
 	client := ucoauth.NewClient(r.Context(), a.mgr.Source(merchant))
 	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, a.apiBase+"/order/orders?_limit=1", nil)
 	resp, err := client.Do(req)
 	switch {
 	case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ucoauth.ErrReauthorizationRequired):
-		http.Error(w, merchant+" is not connected: /connect?merchant="+merchant, http.StatusConflict)
+		http.Error(w, merchant+" is not connected: connect again at /connect", http.StatusConflict)
 		return
 	case err != nil:
 		http.Error(w, "UltraCart unreachable", http.StatusBadGateway)
@@ -152,15 +248,49 @@ func (a *app) orders(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
 }
 
-// disconnect revokes the merchant's grant and forgets the token.
+// disconnect revokes the signed-in merchant's grant and forgets the token.
+// It is a POST only, refused cross-origin (see routes), and needs the
+// session's CSRF token: a link or a form on another site cannot disconnect
+// anyone.
 func (a *app) disconnect(w http.ResponseWriter, r *http.Request) {
-	merchant := r.URL.Query().Get("merchant")
+	merchant, ok := a.session(r)
+	if !ok {
+		http.Error(w, "not signed in", http.StatusUnauthorized)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(a.sign("csrf", merchant))) != 1 {
+		http.Error(w, "forbidden: disconnect from the app's own page", http.StatusForbidden)
+		return
+	}
 	if err := a.mgr.Source(merchant).Revoke(r.Context()); err != nil {
 		http.Error(w, "disconnecting failed, try again: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	a.mgr.Forget(merchant)
-	fmt.Fprintf(w, "disconnected %s\n", merchant)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// session returns the signed-in merchant from the session cookie.
+func (a *app) session(r *http.Request) (string, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", false
+	}
+	merchantHex, sig, _ := strings.Cut(c.Value, ".")
+	merchant, err := hex.DecodeString(merchantHex)
+	if err != nil || len(merchant) == 0 || !hmac.Equal([]byte(sig), []byte(a.sign("session", string(merchant)))) {
+		return "", false
+	}
+	return string(merchant), true
+}
+
+// sign is an HMAC of merchant for one purpose (session or csrf), so that
+// neither can stand in for the other.
+func (a *app) sign(purpose, merchant string) string {
+	m := hmac.New(sha256.New, a.sessionKey)
+	m.Write([]byte(purpose + "\x00" + merchant))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // sealFromEnv seals the store with the keys in UCOAUTH_SEAL_KEYS

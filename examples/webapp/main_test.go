@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,10 +19,20 @@ import (
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
 
-func get(t *testing.T, c *http.Client, method, url string) (int, string) {
+func do(t *testing.T, c *http.Client, method, u string, form url.Values, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
 	require.NoError(t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := c.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -27,50 +41,124 @@ func get(t *testing.T, c *http.Client, method, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestConnectCallOrdersDisconnect(t *testing.T) {
+type fixture struct {
+	fake    *ucoauthtest.Server
+	store   *tokenstore.File
+	web     *httptest.Server
+	browser *http.Client
+}
+
+// newFixture runs the app against a fake UltraCart. The browser follows
+// redirects with a cookie jar; at UltraCart it signs in as merchant.
+func newFixture(t *testing.T, merchant string) *fixture {
 	fake := ucoauthtest.NewServer()
-	defer fake.Close()
+	t.Cleanup(fake.Close)
 	store, err := tokenstore.NewFile(t.TempDir())
 	require.NoError(t, err)
 	cfg := fake.Config(ucoauth.ScopeOrderRead)
-	a := newApp(cfg, store, fake.BaseURL())
+	a, err := newApp(cfg, store, fake.BaseURL())
+	require.NoError(t, err)
 	web := httptest.NewServer(a.routes())
-	defer web.Close()
+	t.Cleanup(web.Close)
 	cfg.RedirectURL = web.URL + "/callback"
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	browser := &http.Client{Jar: jar} // follows UltraCart's redirect back, like a browser
+	browser := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if strings.HasSuffix(req.URL.Path, "/oauth/authorize") {
+			// The merchant signs in at UltraCart: the fake names the grant's
+			// merchant after merchant_id.
+			q := req.URL.Query()
+			q.Set("merchant_id", merchant)
+			req.URL.RawQuery = q.Encode()
+		}
+		return nil
+	}}
+	return &fixture{fake: fake, store: store, web: web, browser: browser}
+}
 
-	status, body := get(t, browser, "GET", web.URL+"/orders?merchant=M1")
-	assert.Equal(t, http.StatusConflict, status, "not connected yet: %s", body)
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
-	status, body = get(t, browser, "GET", web.URL+"/connect?merchant=M1")
+func TestConnectCallOrdersDisconnect(t *testing.T) {
+	f := newFixture(t, "M42")
+	ctx := context.Background()
+
+	status, _ := do(t, f.browser, "GET", f.web.URL+"/orders", nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "not signed in yet")
+
+	// The merchant is who the grant says, whatever the link claims.
+	status, body := do(t, f.browser, "GET", f.web.URL+"/connect?merchant=EVIL", nil)
 	require.Equal(t, http.StatusOK, status, body)
-	assert.Equal(t, "connected M1\n", body)
-	assert.Equal(t, 1, fake.Stats().Token["authorization_code"])
+	assert.Contains(t, body, "Connected as M42")
+	assert.Equal(t, 1, f.fake.Stats().Token["authorization_code"])
+	_, err := f.store.Load(ctx, "M42")
+	assert.NoError(t, err, "stored under the grant's merchant")
+	_, err = f.store.Load(ctx, "EVIL")
+	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound, "never under the merchant the link named")
 
-	status, body = get(t, browser, "GET", web.URL+"/orders?merchant=M1")
+	status, body = do(t, f.browser, "GET", f.web.URL+"/orders?merchant=OTHER", nil)
 	assert.Equal(t, http.StatusOK, status, body)
-	assert.Contains(t, body, `"success":true`)
+	assert.Contains(t, body, `"merchant_id":"M42"`, "the session decides, not the query")
 
-	status, body = get(t, browser, "POST", web.URL+"/disconnect?merchant=M1")
+	// Disconnect: a POST only, from the app's own page, with its CSRF token.
+	_, home := do(t, f.browser, "GET", f.web.URL+"/", nil)
+	m := csrfField.FindStringSubmatch(home)
+	require.Len(t, m, 2, home)
+	csrf := m[1]
+
+	status, _ = do(t, f.browser, "GET", f.web.URL+"/disconnect", nil)
+	assert.Equal(t, http.StatusMethodNotAllowed, status, "a link cannot disconnect")
+	status, _ = do(t, f.browser, "POST", f.web.URL+"/disconnect", url.Values{})
+	assert.Equal(t, http.StatusForbidden, status, "no CSRF token")
+	status, _ = do(t, f.browser, "POST", f.web.URL+"/disconnect", url.Values{"csrf": {strings.Repeat("0", 64)}})
+	assert.Equal(t, http.StatusForbidden, status, "a wrong CSRF token")
+	status, _ = do(t, f.browser, "POST", f.web.URL+"/disconnect", url.Values{"csrf": {csrf}}, "Sec-Fetch-Site", "cross-site")
+	assert.Equal(t, http.StatusForbidden, status, "a form on another site")
+	status, _ = do(t, f.browser, "POST", f.web.URL+"/disconnect", url.Values{"csrf": {csrf}}, "Origin", "https://evil.example")
+	assert.Equal(t, http.StatusForbidden, status, "another origin")
+	assert.Zero(t, f.fake.Stats().Revoke, "nothing was revoked by the refused requests")
+
+	status, body = do(t, f.browser, "POST", f.web.URL+"/disconnect", url.Values{"csrf": {csrf}}, "Sec-Fetch-Site", "same-origin")
 	assert.Equal(t, http.StatusOK, status, body)
-	assert.Equal(t, 1, fake.Stats().Revoke)
-	status, _ = get(t, browser, "GET", web.URL+"/orders?merchant=M1")
-	assert.Equal(t, http.StatusConflict, status, "disconnected")
+	assert.Contains(t, body, "Connect your UltraCart account", "signed out")
+	assert.Equal(t, 1, f.fake.Stats().Revoke)
+	_, err = f.store.Load(ctx, "M42")
+	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound, "the token is deleted")
+	status, _ = do(t, f.browser, "GET", f.web.URL+"/orders", nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "disconnected")
+}
+
+func TestSessionCannotBeForged(t *testing.T) {
+	f := newFixture(t, "M1")
+	status, _ := do(t, f.browser, "GET", f.web.URL+"/connect", nil)
+	require.Equal(t, http.StatusOK, status)
+	forged := &http.Client{}
+	for _, v := range []string{"4d31", "4d31.", "4d32.00", "4d31." + strings.Repeat("a", 64), "zz.zz"} {
+		status, _ = do(t, forged, "GET", f.web.URL+"/orders", nil, "Cookie", sessionCookie+"="+v)
+		assert.Equal(t, http.StatusUnauthorized, status, "cookie %q", v)
+	}
 }
 
 func TestCallbackRejectsForgedState(t *testing.T) {
-	fake := ucoauthtest.NewServer()
-	defer fake.Close()
-	store := tokenstore.NewMemory()
-	web := httptest.NewServer(newApp(fake.Config(), store, fake.BaseURL()).routes())
-	defer web.Close()
-	status, body := get(t, http.DefaultClient, "GET", web.URL+"/callback?code=stolen&state=forged")
+	f := newFixture(t, "M1")
+	status, body := do(t, http.DefaultClient, "GET", f.web.URL+"/callback?code=stolen&state=forged", nil)
 	assert.Equal(t, http.StatusBadRequest, status)
-	assert.True(t, strings.Contains(body, "bad state"))
-	assert.Zero(t, fake.Stats().Token["authorization_code"], "no exchange without a matching state")
+	assert.Contains(t, body, "bad state")
+	status, _ = do(t, http.DefaultClient, "GET", f.web.URL+"/callback?code=stolen&state=", nil, "Cookie", stateCookie+"=")
+	assert.Equal(t, http.StatusBadRequest, status, "an empty state matches nothing")
+	assert.Zero(t, f.fake.Stats().Token["authorization_code"], "no exchange without a matching state")
 
-	status, _ = get(t, http.DefaultClient, "GET", web.URL+"/callback?error=access_denied")
+	status, _ = do(t, http.DefaultClient, "GET", f.web.URL+"/callback?error=access_denied&state=s", nil, "Cookie", stateCookie+"=s")
 	assert.Equal(t, http.StatusForbidden, status)
+}
+
+func TestTokenDirectoryIsIgnoredByGit(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git")
+	}
+	out, err := exec.Command(git, "check-ignore", "tokens/M1.json").CombinedOutput()
+	if strings.Contains(string(out), "not a git repository") {
+		t.Skip("not in a git checkout")
+	}
+	assert.NoError(t, err, "the default -tokens directory must be ignored by git: %s", out)
 }

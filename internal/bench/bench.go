@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -520,40 +521,63 @@ type Options struct {
 	NewRedis  func() redis.UniversalClient // a client per fleet instance
 	Dir       string                       // for the file store
 	Log       func(format string, args ...any)
+	// Only runs the one scenario of this name (see Scenarios); empty runs all.
+	Only string
 }
 
-// Run runs every scenario and returns the rows.
+// Scenarios names Run's scenarios, in the order it runs them.
+var Scenarios = []string{"hot-path", "never-wait", "stampede", "fleet", "outage", "many-merchants", "store-costs"}
+
+// Run runs every scenario, or the one o.Only names, and returns the rows.
 func Run(o Options) ([]Row, error) {
+	if o.Only != "" && !slices.Contains(Scenarios, o.Only) {
+		return nil, fmt.Errorf("bench: no scenario %q; the scenarios are %s", o.Only, strings.Join(Scenarios, ", "))
+	}
+	runs := func(name string) bool { return o.Only == "" || o.Only == name }
 	var rows []Row
-	o.Log("1. hot path")
-	rows = append(rows, hotPathRows()...)
-	o.Log("2. callers never wait")
-	rows = append(rows, neverWaitRow(o.Callers))
-	o.Log("3. stampede")
-	rows = append(rows, stampedeRow(o.Callers))
-	o.Log("4. fleet")
-	r, err := fleetRow(o.NewRedis, o.Instances, o.Windows)
-	if err != nil {
-		return nil, err
+	if runs("hot-path") {
+		o.Log("1. hot path")
+		rows = append(rows, hotPathRows()...)
 	}
-	rows = append(rows, r)
-	o.Log("5. outage")
-	rows = append(rows, outageRow(o.Callers, o.Seconds))
-	o.Log("6. many merchants")
-	mm, err := manyMerchantsRows(o.Redis, o.Dir+"/many", o.Merchants, o.FileKeys, o.RedisKeys)
-	if err != nil {
-		return nil, err
+	if runs("never-wait") {
+		o.Log("2. callers never wait")
+		rows = append(rows, neverWaitRow(o.Callers))
 	}
-	rows = append(rows, mm...)
-	o.Log("7. store costs")
-	file, err := tokenstore.NewFile(o.Dir + "/costs")
-	if err != nil {
-		return nil, err
+	if runs("stampede") {
+		o.Log("3. stampede")
+		rows = append(rows, stampedeRow(o.Callers))
 	}
-	rows = append(rows, storeRows(map[string]ucoauth.TokenStore{
-		"memory": tokenstore.NewMemory(), "file": file,
-		"Redis": tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost:")),
-	})...)
+	if runs("fleet") {
+		o.Log("4. fleet")
+		r, err := fleetRow(o.NewRedis, o.Instances, o.Windows)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if runs("outage") {
+		o.Log("5. outage")
+		rows = append(rows, outageRow(o.Callers, o.Seconds))
+	}
+	if runs("many-merchants") {
+		o.Log("6. many merchants")
+		mm, err := manyMerchantsRows(o.Redis, o.Dir+"/many", o.Merchants, o.FileKeys, o.RedisKeys)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, mm...)
+	}
+	if runs("store-costs") {
+		o.Log("7. store costs")
+		file, err := tokenstore.NewFile(o.Dir + "/costs")
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, storeRows(map[string]ucoauth.TokenStore{
+			"memory": tokenstore.NewMemory(), "file": file,
+			"Redis": tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost:")),
+		})...)
+	}
 	return rows, nil
 }
 

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// FuzzStoreSpec: no store spec panics, and none gets its password echoed.
+func FuzzStoreSpec(f *testing.F) {
+	for _, s := range []string{
+		"", ":", "redis://", "redis://:pw@127.0.0.1:1/0", "rediss://u:pw@h:1/0?prefix=a:", "redis://h/0?prefix=",
+		"redis://u:pw@h:1/0?bogus=1", "redis://u:pw@[::1", "redis://%zz:pw@h", "REDIS://h", "postgres://u:pw@db/x",
+		"mysql://u:pw@tcp(db)/x", "sqlite:", "mongodb://u:pw@db", "http://u:pw@h", "\x00redis://", "redis://h/99999999999999999999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.HasPrefix(strings.ToLower(spec), "file:") {
+			return // would create directories
+		}
+		store, closeStore, err := openStore(spec, "")
+		if err == nil {
+			if store == nil || closeStore == nil {
+				t.Fatal("no error, yet no store")
+			}
+			closeStore()
+			return
+		}
+		if u, perr := url.Parse(spec); perr == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && len(pw) > 3 && strings.Contains(err.Error(), pw) {
+				t.Fatalf("the error echoes the password: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzPrintable: no key can put a control character in the status table.
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"M1", "", "a\tb", "a\nb", "\x1b[2J", "\u202e", "é", "\xff", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		p := printable(key)
+		for _, r := range p {
+			if !unicode.IsPrint(r) || r == '\t' {
+				t.Fatalf("printable(%q) = %q holds %q", key, p, r)
+			}
+		}
+	})
+}
+
+// FuzzOneLine: every error is printed on one line.
+func FuzzOneLine(f *testing.F) {
+	for _, s := range []string{"a\nb", "a\r\nb", "\n", "x\u2028y", "  spaced  "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if o := oneLine(s); strings.ContainsAny(o, "\r\n\v\f\u0085\u2028\u2029") {
+			t.Fatalf("oneLine(%q) = %q", s, o)
+		}
+	})
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout:
+
+  curl -H "Authorization: Bearer $(ucoauth token M1)" \
+       -H "X-UltraCart-Api-Version: 2017-03-01" "$ULTRACART_BASE_URL/order/orders"
+
+A token that would not last -min-validity (capped at half its lifetime) is
+refreshed first, through the same TokenSource a program would use: under the
+store's lock, saved before it is printed, and never refreshed twice when
+another process got there first.
+`
+
+const refreshHelp = `Refreshes the token stored under KEY now, with its refresh token, and saves
+the new one. It runs under the store's lock, so it never races another
+process's refresh. The new token is described on stderr by fingerprints,
+never printed.
+`
+
+const revokeHelp = `Revokes KEY's grant at UltraCart and deletes its token from the store. The
+merchant has to connect again afterwards. A token UltraCart already
+considers dead is deleted all the same; any other failure keeps the token, so
+that the revoke can be tried again. A key with no token is not an error.
+`
+
+// tokenCommand parses the flags a token-handling command shares and opens
+// what it needs.
+type tokenCommand struct {
+	e       *env
+	key     string
+	timeout time.Duration
+	cfg     *oauth2.Config
+	store   ucoauth.TokenStore
+	close   func()
+}
+
+func parseTokenCommand(e *env, name, help string, args []string, extra func(*flagSet)) (*tokenCommand, error) {
+	fs := newFlagSet(e, name, "[flags] KEY", help)
+	var s settings
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	if extra != nil {
+		extra(fs)
+	}
+	s.storeFlag(fs)
+	s.endpointFlags(fs)
+	if err := fs.parse(args); err != nil {
+		return nil, err
+	}
+	key, err := fs.oneKey()
+	if err != nil {
+		return nil, err
+	}
+	if *timeout <= 0 {
+		return nil, usageErrorf("-timeout must be positive")
+	}
+	s.resolve(e.getenv)
+	cfg, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	if err != nil {
+		return nil, err
+	}
+	unshield := shield(e)
+	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store,
+		close: func() { unshield(); closeStore() }}, nil
+}
+
+// shield keeps the first SIGINT or SIGTERM from killing the process in the
+// middle of a refresh: UltraCart may have rotated the refresh token, and the
+// new one must reach the store. -timeout still bounds the run; a second
+// signal exits at once.
+func shield(e *env) (stop func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintln(e.stderr, "ucoauth: finishing first, so that a refreshed token is saved; interrupt again to abort")
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+func runToken(e *env, args []string) error {
+	var minValidity *time.Duration
+	c, err := parseTokenCommand(e, "token", tokenHelp, args, func(fs *flagSet) {
+		minValidity = fs.Duration("min-validity", time.Minute, "refresh first unless the token lasts this long (capped at half its lifetime)")
+	})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if *minValidity < 0 {
+		return usageErrorf("-min-validity must not be negative")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	tok, err := c.fetch(ctx, &view{TokenStore: c.store, ahead: *minValidity})
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(e.stdout, tok.AccessToken+"\n")
+	return err
+}
+
+func runRefresh(e *env, args []string) error {
+	c, err := parseTokenCommand(e, "refresh", refreshHelp, args, nil)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	v := &view{TokenStore: c.store, force: true}
+	tok, err := c.fetch(ctx, v)
+	if err != nil {
+		return err
+	}
+	if v.saves.Load() == 0 {
+		return fmt.Errorf("no refresh happened for %q", c.key)
+	}
+	fmt.Fprintf(e.stderr, "Refreshed %s: %s.\n", c.key, describe(tok))
+	return nil
+}
+
+func runRevoke(e *env, args []string) error {
+	c, err := parseTokenCommand(e, "revoke", revokeHelp, args, nil)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if _, err := c.store.Load(ctx, c.key); errors.Is(err, ucoauth.ErrTokenNotFound) {
+		fmt.Fprintf(e.stderr, "%s has no token: nothing to revoke.\n", c.key)
+		return nil
+	}
+	src := ucoauth.NewTokenSource(c.cfg, c.store, c.key, ucoauth.WithEarlyRefresh(0), ucoauth.WithRefreshTimeout(c.timeout/4))
+	if err := src.Revoke(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart and deleted its token.\n", c.key)
+	return nil
+}
+
+// fetch returns a valid token for c.key through a TokenSource on v, and
+// makes sure a refresh it caused is saved before the process exits.
+//
+// The library has no "refresh now" call: a TokenSource refreshes when its
+// token is stale. v makes the stored token look closer to expiry than it is,
+// so the source's own refresh path (store lock, re-read, refresh, keep the
+// old refresh token when none comes back, save before use) does the work.
+// With no early window the refresh happens in the caller's goroutine, never
+// in the background where exiting would cut it off.
+func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error) {
+	events := make(chan ucoauth.RefreshEvent, 1)
+	src := ucoauth.NewTokenSource(c.cfg, v, c.key,
+		ucoauth.WithEarlyRefresh(0),
+		// The refresh outlives a caller that gives up (lock wait and request
+		// take up to twice this, the save once more): keep it inside -timeout.
+		ucoauth.WithRefreshTimeout(c.timeout/4),
+		ucoauth.WithRefreshHook(func(ev ucoauth.RefreshEvent) {
+			select {
+			case events <- ev:
+			default:
+			}
+		}))
+	tok, err := src.TokenContext(ctx)
+	if err != nil {
+		return nil, c.hint(err)
+	}
+	if v.saves.Load() == 0 {
+		return tok, nil // served as stored
+	}
+	// A refresh reached UltraCart and tried to save. Its report says whether
+	// the save worked; it comes right after the token was handed out.
+	select {
+	case ev := <-events:
+		return tok, c.settle(ctx, ev)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the refresh of %q to report: %w", c.key, ctx.Err())
+	}
+}
+
+// hint makes the errors that mean "log in first" say so. They still match
+// ErrTokenNotFound and ErrReauthorizationRequired (exit status 3).
+func (c *tokenCommand) hint(err error) error {
+	switch {
+	case errors.Is(err, ucoauth.ErrTokenNotFound):
+		return &hinted{fmt.Sprintf("no token for %q: connect it with: ucoauth login -key %q", c.key, c.key), err}
+	case errors.Is(err, ucoauth.ErrReauthorizationRequired):
+		return &hinted{fmt.Sprintf("%v; connect %q again with: ucoauth login -key %q", err, c.key, c.key), err}
+	}
+	return err
+}
+
+// hinted is an error with a better message than its cause.
+type hinted struct {
+	msg string
+	err error
+}
+
+func (h *hinted) Error() string { return h.msg }
+func (h *hinted) Unwrap() error { return h.err }
+
+// settle makes sure the token a refresh got from UltraCart is in the store:
+// the TokenSource retries a failed save in the background, which would die
+// with this process, so retry here in the foreground.
+func (c *tokenCommand) settle(ctx context.Context, ev ucoauth.RefreshEvent) error {
+	if ev.Err == nil || ev.Token == nil {
+		return nil
+	}
+	if errors.Is(ev.Err, ucoauth.ErrBadExpiresIn) {
+		fmt.Fprintf(c.e.stderr, "warning: %s\n", oneLine(ucoauth.ErrBadExpiresIn.Error()+"; the token expires after ucoauth.FallbackLifetime"))
+	}
+	var se *ucoauth.StoreError
+	if !errors.As(ev.Err, &se) && !errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+		return nil
+	}
+	if errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+		// The store holds a token that expires later, but the refresh used
+		// the newest refresh token there was, and UltraCart may have rotated
+		// it away: the token just issued is the live one.
+		return c.replace(ctx, ev.Token)
+	}
+	var err error
+	for i := range 5 {
+		if err = c.store.Save(ctx, c.key, ev.Token); err == nil || errors.Is(err, ucoauth.ErrSuperseded) {
+			return nil
+		}
+		if i == 4 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("refreshed %q, but the store would not save the new token before the timeout, and UltraCart may have retired the old refresh token (the merchant may have to connect again): %w", c.key, err)
+		case <-time.After(time.Duration(100<<i) * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("refreshed %q, but the store would not save the new token, and UltraCart may have retired the old refresh token (the merchant may have to connect again): %w", c.key, err)
+}
+
+// replace stores tok over a token that expires later, under the store's lock.
+func (c *tokenCommand) replace(ctx context.Context, tok *oauth2.Token) error {
+	if l, ok := c.store.(ucoauth.Locker); ok {
+		unlock, err := l.Lock(ctx, c.key)
+		if err != nil {
+			return fmt.Errorf("refreshed %q, but could not lock the store to save it: %w", c.key, err)
+		}
+		defer unlock()
+	}
+	if err := c.store.Delete(ctx, c.key); err != nil {
+		return fmt.Errorf("refreshed %q, but could not replace the stored token: %w", c.key, err)
+	}
+	if err := c.store.Save(ctx, c.key, tok); err != nil {
+		return fmt.Errorf("refreshed %q, but could not save the new token (the old one is deleted): %w", c.key, err)
+	}
+	return nil
+}
+
+// view is a store as one command's TokenSource should see it: loads report
+// the expiry ahead earlier than stored (capped at half the token's lifetime),
+// or already past when force is set or the token has no expiry. Saves and locks go to the store
+// unchanged, and are counted.
+type view struct {
+	ucoauth.TokenStore
+	ahead time.Duration
+	force bool
+	saves atomic.Int32
+}
+
+// Load returns the stored token with its expiry brought forward.
+func (v *view) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	tok, err := v.TokenStore.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	t := *tok // stores return copies: this one is ours to change
+	switch {
+	case v.force, t.Expiry.IsZero():
+		// A token with no expiry is refreshed at once by a TokenSource, in
+		// the background; make it a foreground refresh, which this process
+		// lives to save.
+		t.Expiry = time.Now().Add(-time.Minute)
+	default:
+		ahead := v.ahead
+		if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 {
+			ahead = min(ahead, life/2)
+		}
+		t.Expiry = t.Expiry.Add(-ahead)
+	}
+	return &t, nil
+}
+
+// Save saves tok in the store, counting the attempt.
+func (v *view) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	v.saves.Add(1)
+	return v.TokenStore.Save(ctx, key, tok)
+}
+
+// Lock takes the store's refresh lock, when it has one.
+func (v *view) Lock(ctx context.Context, key string) (func(), error) {
+	if l, ok := v.TokenStore.(ucoauth.Locker); ok {
+		return l.Lock(ctx, key)
+	}
+	return func() {}, nil
+}

@@ -1,0 +1,116 @@
+package main_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+)
+
+func TestUsageErrorsExit2(t *testing.T) {
+	good := baseEnv("UCOAUTH_STORE=file:"+t.TempDir(), "ULTRACART_CLIENT_ID=c", "ULTRACART_BASE_URL=http://127.0.0.1:9/rest/v2")
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		says string
+	}{
+		{"no command", good, nil, "Usage:"},
+		{"unknown command", good, []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown flag", good, []string{"token", "-bogus", "K"}, "flag provided but not defined: -bogus"},
+		{"token without a key", good, []string{"token"}, "a key is required"},
+		{"token with two keys", good, []string{"token", "A", "B"}, "one key only"},
+		{"refresh without a key", good, []string{"refresh"}, "a key is required"},
+		{"revoke without a key", good, []string{"revoke"}, "a key is required"},
+		{"login without -key", good, []string{"login", "-no-browser"}, "-key is required"},
+		{"login listening beyond loopback", good, []string{"login", "-key", "K", "-listen", "0.0.0.0:0"}, "-listen must be a loopback address"},
+		{"no client ID", baseEnv("UCOAUTH_STORE=file:" + t.TempDir()), []string{"token", "K"}, "the client ID is required"},
+		{"no store", baseEnv("ULTRACART_CLIENT_ID=c"), []string{"token", "K"}, "the token store is required"},
+		{"plain http beyond loopback", good, []string{"token", "-base-url", "http://example.com/rest/v2", "K"}, "plain-http"},
+		{"unknown store", good, []string{"status", "-store", "mongodb://u:hunter2@db/x"}, `unknown token store "mongodb://u:xxxxx@db/x"`},
+		{"file store without a directory", good, []string{"status", "-store", "file:"}, "needs a directory"},
+		{"postgres not yet", good, []string{"status", "-store", "postgres://u@db/x"}, "postgres stores are not supported by this build of ucoauth yet"},
+		{"sqlite not yet", good, []string{"status", "-store", "sqlite:/tmp/x.db"}, "sqlite stores are not supported"},
+		{"seal keys not yet", append(good, "UCOAUTH_SEAL_KEYS=k1:AAAA"), []string{"status"}, "UCOAUTH_SEAL_KEYS is set"},
+		{"fake with a bad lifetime", good, []string{"fake", "-lifetime", "0s"}, "-lifetime must be at least 1s"},
+		{"fake with arguments", good, []string{"fake", "extra"}, "fake takes no arguments"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runCmd(t, c.env, c.args...)
+			assert.Equal(t, 2, r.code, "stderr: %s", r.stderr)
+			assert.Contains(t, r.stderr, c.says)
+			assert.Empty(t, r.stdout)
+			assert.NotContains(t, r.stderr, "hunter2", "store passwords are not echoed")
+			if len(c.args) > 0 {
+				assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
+			}
+		})
+	}
+}
+
+func TestHelpDocumentsEveryCommandAndFlag(t *testing.T) {
+	env := baseEnv("ULTRACART_CLIENT_SECRET=" + clientSecret)
+	common := []string{"-store", "-base-url", "-client-id", "-client-secret"}
+	flags := map[string][]string{
+		"fake":    {"-addr", "-client-id", "-client-secret", "-lifetime", "-latency", "-rotate"},
+		"login":   append([]string{"-key", "-no-browser", "-device", "-listen", "-scope", "-timeout"}, common...),
+		"token":   append([]string{"-min-validity", "-timeout"}, common...),
+		"status":  {"-store", "-json", "-timeout"},
+		"refresh": append([]string{"-timeout"}, common...),
+		"revoke":  append([]string{"-timeout"}, common...),
+	}
+	for _, h := range []string{"-h", "--help", "help"} {
+		r := runCmd(t, env, h)
+		require.Equal(t, 0, r.code)
+		for cmd := range flags {
+			assert.Regexp(t, `(?m)^  `+cmd+` `, r.stdout, "the top-level usage lists %s", cmd)
+		}
+		for _, s := range []string{"UCOAUTH_STORE", "ULTRACART_BASE_URL", "ULTRACART_CLIENT_ID", "ULTRACART_CLIENT_SECRET", "Exit status"} {
+			assert.Contains(t, r.stdout, s)
+		}
+	}
+	for cmd, fl := range flags {
+		for _, args := range [][]string{{cmd, "-h"}, {"help", cmd}} {
+			r := runCmd(t, env, args...)
+			require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+			assert.Contains(t, r.stdout, "Usage: ucoauth "+cmd)
+			for _, f := range fl {
+				assert.Regexp(t, `\n  `+f+`[ \n]`, r.stdout, "%s -h documents %s", cmd, f)
+			}
+			assert.Empty(t, r.stderr)
+		}
+	}
+}
+
+func TestRedisStore(t *testing.T) {
+	rs := redistest.Start(t)
+	f := startFake(t)
+	dir := t.TempDir()
+	tok := connect(t, f, dir, "M1") // connected into a file store, copied to Redis
+	ctx := context.Background()
+	require.NoError(t, tokenstore.NewRedis(rs.Client(), tokenstore.WithKeyPrefix("app:")).Save(ctx, "M1", tok))
+
+	env := f.env(dir, "UCOAUTH_STORE=redis://"+rs.Addr+"/0?prefix=app:")
+	r := runCmd(t, env, "token", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, tok.AccessToken+"\n", r.stdout)
+
+	r = runCmd(t, env, "refresh", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	got, err := tokenstore.NewRedis(rs.Client(), tokenstore.WithKeyPrefix("app:")).Load(ctx, "M1")
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.AccessToken, got.AccessToken, "refreshed into Redis under the prefix")
+
+	r = runCmd(t, env, "status", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `M1\s+fresh`, r.stdout)
+	noSecrets(t, r.stdout, got.AccessToken, got.RefreshToken)
+
+	r = runCmd(t, f.env(dir, "UCOAUTH_STORE=redis://"+rs.Addr+"/0?bogus=1"), "status", "M1")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "bad Redis URL")
+}

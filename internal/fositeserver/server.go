@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -335,11 +336,15 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteRevocationResponse(ctx, w, err)
 }
 
-// whoami is the API's answer to an authorized call.
-type whoami struct {
+// Whoami is the API's answer to an authorized call.
+type Whoami struct {
 	Subject  string `json:"subject"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	// Method and Body echo the request, so that a test can see that a
+	// retried request arrived whole.
+	Method string `json:"method"`
+	Body   string `json:"body"`
 }
 
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
@@ -360,12 +365,19 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid_token", http.StatusUnauthorized)
 		return
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		http.Error(w, "reading body", http.StatusBadRequest)
+		return
+	}
 	s.count(func(st *Stats) { st.APIOK++ })
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(whoami{
+	_ = json.NewEncoder(w).Encode(Whoami{
 		Subject:  ar.GetSession().GetSubject(),
 		ClientID: ar.GetClient().GetID(),
 		Scope:    strings.Join(ar.GetGrantedScopes(), " "),
+		Method:   r.Method,
+		Body:     string(body),
 	})
 }
 

@@ -82,7 +82,7 @@ func get(t *testing.T, c *http.Client, url string) (int, fositeserver.Whoami, er
 // without waiting.
 type skewedClock struct{ skew atomic.Int64 }
 
-func (c *skewedClock) now() time.Time       { return time.Now().Add(time.Duration(c.skew.Load())) }
+func (c *skewedClock) now() time.Time      { return time.Now().Add(time.Duration(c.skew.Load())) }
 func (c *skewedClock) add(d time.Duration) { c.skew.Add(int64(d)) }
 
 // TestFositeCodeExchange: ucoauth.Exchange reads fosite's token response

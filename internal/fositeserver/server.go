@@ -21,6 +21,8 @@ package fositeserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,10 +82,14 @@ type Stats struct {
 	// Revocations and RevokeErrors count requests to the revoke endpoint.
 	Revocations, RevokeErrors int
 	// APIOK counts API calls with an active token; APIRejected those that
-	// were answered 401, of which APIExpired carried an expired token.
-	APIOK, APIRejected, APIExpired int
+	// were answered 401. Of those, APIExpired carried an expired token,
+	// APIRevoked one this server issued and then revoked (at a rotation, a
+	// reuse detection or a revocation), and APIUnknown one it never issued.
+	APIOK, APIRejected, APIExpired, APIRevoked, APIUnknown int
 	// MinExpiresIn is the shortest expires_in issued, in seconds.
 	MinExpiresIn int64
+	// LastIssued is the ucoauth.Fingerprint of the newest access token.
+	LastIssued string
 }
 
 // InvalidGrant returns TokenErrors["invalid_grant"].
@@ -113,11 +119,33 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+	issued  map[string]bool // signatures of every access token issued
 }
 
-// New starts a server whose access tokens live for lifespan (0 means
-// [DefaultAccessTokenLifespan]).
-func New(lifespan time.Duration) *Server {
+// Options configure a Server. The zero value is fosite's default behaviour
+// with [DefaultAccessTokenLifespan].
+type Options struct {
+	// AccessTokenLifespan is how long access tokens live; 0 means
+	// [DefaultAccessTokenLifespan].
+	AccessTokenLifespan time.Duration
+	// KeepAccessTokensOnRotation keeps the previous access token valid until
+	// it expires when its refresh token is rotated. By default fosite's
+	// MemoryStore revokes it at once, so that every holder of the old access
+	// token gets 401s from the moment anyone refreshes.
+	KeepAccessTokensOnRotation bool
+}
+
+// graceful is fosite's MemoryStore with a rotation that revokes only the
+// refresh token: the rotation policy fosite leaves to its storage.
+type graceful struct{ *storage.MemoryStore }
+
+func (g graceful) RotateRefreshToken(ctx context.Context, requestID, _ string) error {
+	return g.RevokeRefreshToken(ctx, requestID)
+}
+
+// New starts a server.
+func New(o Options) *Server {
+	lifespan := o.AccessTokenLifespan
 	if lifespan <= 0 {
 		lifespan = DefaultAccessTokenLifespan
 	}
@@ -133,6 +161,7 @@ func New(lifespan time.Duration) *Server {
 		RefreshTokenScopes: []string{},
 		// The API accepts access tokens only.
 		DisableRefreshTokenValidation: true,
+		ClientSecretsHasher:           secretHasher{},
 	}
 	store := storage.NewMemoryStore()
 	for _, c := range []struct{ id, secret, method string }{
@@ -152,13 +181,17 @@ func New(lifespan time.Duration) *Server {
 		}
 	}
 	strategy := compose.NewOAuth2HMACStrategy(cfg)
-	provider := compose.Compose(cfg, store, strategy,
+	var st any = store
+	if o.KeepAccessTokensOnRotation {
+		st = graceful{store}
+	}
+	provider := compose.Compose(cfg, st, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
-	s := &Server{provider: provider, store: store, strategy: strategy}
+	s := &Server{provider: provider, store: store, strategy: strategy, issued: map[string]bool{}}
 	s.stats.TokenErrors = map[string]int{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+AuthorizePath, s.authorize)
@@ -170,13 +203,26 @@ func New(lifespan time.Duration) *Server {
 	return s
 }
 
-// hashSecret hashes a client secret with fosite's own bcrypt at the lowest
-// cost, so that the hundreds of token requests of a test stay cheap.
-func hashSecret(secret string) []byte {
-	h, err := (&fosite.BCrypt{Config: &fosite.Config{HashCost: 4}}).Hash(context.Background(), []byte(secret))
-	if err != nil {
-		panic(err)
+// secretHasher is fosite's client-secret Hasher for this server: SHA-256,
+// compared in constant time. fosite's default, bcrypt, costs milliseconds per
+// token request, and the fleet tests make thousands of them.
+type secretHasher struct{}
+
+func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	h := sha256.Sum256(data)
+	return h[:], nil
+}
+
+func (secretHasher) Compare(_ context.Context, hash, data []byte) error {
+	h := sha256.Sum256(data)
+	if subtle.ConstantTimeCompare(hash, h[:]) != 1 {
+		return errors.New("fositeserver: client secret does not match")
 	}
+	return nil
+}
+
+func hashSecret(secret string) []byte {
+	h, _ := secretHasher{}.Hash(context.Background(), []byte(secret))
 	return h
 }
 
@@ -188,17 +234,24 @@ func (s *Server) APIURL() string { return s.URL + APIPath }
 
 // PostConfig returns an oauth2.Config for the client_secret_post client, with
 // endpoints on this server (credentials in the form, as for UltraCart).
-func (s *Server) PostConfig() *oauth2.Config {
-	cfg := ucoauth.NewConfig(PostClientID, PostClientSecret, RedirectURL, ucoauth.ScopeOrderRead)
-	cfg.Endpoint = ucoauth.EndpointAt(s.URL)
-	return cfg
-}
+func (s *Server) PostConfig() *oauth2.Config { return PostConfigAt(s.URL) }
 
 // BasicConfig returns an oauth2.Config for the client_secret_basic client,
 // with Endpoint.AuthStyle set to oauth2.AuthStyleInHeader.
-func (s *Server) BasicConfig() *oauth2.Config {
+func (s *Server) BasicConfig() *oauth2.Config { return BasicConfigAt(s.URL) }
+
+// PostConfigAt is PostConfig for a server at baseURL, for a process that
+// has only the URL.
+func PostConfigAt(baseURL string) *oauth2.Config {
+	cfg := ucoauth.NewConfig(PostClientID, PostClientSecret, RedirectURL, ucoauth.ScopeOrderRead)
+	cfg.Endpoint = ucoauth.EndpointAt(baseURL)
+	return cfg
+}
+
+// BasicConfigAt is BasicConfig for a server at baseURL.
+func BasicConfigAt(baseURL string) *oauth2.Config {
 	cfg := ucoauth.NewConfig(BasicClientID, BasicClientSecret, RedirectURL, ucoauth.ScopeOrderRead)
-	cfg.Endpoint = ucoauth.EndpointAt(s.URL)
+	cfg.Endpoint = ucoauth.EndpointAt(baseURL)
 	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	return cfg
 }
@@ -297,7 +350,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expiresIn, _ := resp.GetExtra("expires_in").(int64)
+	sig := s.strategy.AccessTokenSignature(ctx, resp.GetAccessToken())
 	s.count(func(st *Stats) {
+		s.issued[sig] = true
+		st.LastIssued = ucoauth.Fingerprint(resp.GetAccessToken())
 		if ar.GetGrantTypes().ExactOne("refresh_token") {
 			st.Refreshes++
 		} else {
@@ -355,10 +411,16 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	s.mu.RUnlock()
 	if err != nil {
 		expired := errors.Is(err, fosite.ErrTokenExpired)
+		sig := s.strategy.AccessTokenSignature(ctx, tok)
 		s.count(func(st *Stats) {
 			st.APIRejected++
-			if expired {
+			switch {
+			case expired:
 				st.APIExpired++
+			case s.issued[sig]:
+				st.APIRevoked++
+			default:
+				st.APIUnknown++
 			}
 		})
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

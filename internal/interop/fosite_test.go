@@ -39,7 +39,12 @@ const merchant = "MERCHANT-42"
 
 func newServer(t *testing.T) *fositeserver.Server {
 	t.Helper()
-	srv := fositeserver.New(0)
+	return newServerWith(t, fositeserver.Options{})
+}
+
+func newServerWith(t *testing.T, o fositeserver.Options) *fositeserver.Server {
+	t.Helper()
+	srv := fositeserver.New(o)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -91,11 +91,16 @@ func hammer(ctx context.Context, wg *sync.WaitGroup, c *http.Client, url string,
 // waitGenerations waits, up to fleetHang, until srv has seen n refreshes and
 // store holds the newest token srv issued. That is a quiet moment to stop a
 // fleet: the newest token is fresh and saved, so no refresh is under way and
-// none will start for half its lifetime.
+// none will start for half its lifetime. It gives up at once when a refresh
+// fails: the grant is dead and no generation will follow.
 func waitGenerations(ctx context.Context, srv *fositeserver.Server, store ucoauth.TokenStore, n int) bool {
 	deadline := time.Now().Add(fleetHang)
 	for time.Now().Before(deadline) {
-		if st := srv.Stats(); st.Refreshes >= n {
+		st := srv.Stats()
+		if len(st.TokenErrors) > 0 {
+			return false
+		}
+		if st.Refreshes >= n {
 			if tok, err := store.Load(ctx, merchant); err == nil && ucoauth.Fingerprint(tok.AccessToken) == st.LastIssued {
 				return true
 			}
@@ -252,7 +257,6 @@ func fleetVersusXOAuth2(t *testing.T, o fositeserver.Options) {
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start)
-	require.True(t, reached, "the ucoauth fleet never reached %d refreshes", fleetGenerations)
 	// Hooks run just after a refresh is saved.
 	waitEqual(refreshes.Load, func() int64 { return int64(ucSrv.Stats().Refreshes) })
 
@@ -262,6 +266,7 @@ func fleetVersusXOAuth2(t *testing.T, o fositeserver.Options) {
 	t.Logf("x/oauth2: %d token refreshes, %d invalid_grant, %d reuse detections; API %d ok, %d rejected; callers: %d failed, %d saw 401",
 		xSt.Refreshes, xSt.InvalidGrant(), xSt.ReuseDetected, xSt.APIOK, xSt.APIRejected, x.failed.Load(), x.rejected.Load())
 	t.Logf("both fleets: %d instances x %d callers for %s", fleetInstances, fleetCallers, elapsed.Round(time.Millisecond))
+	require.True(t, reached, "the ucoauth fleet never reached %d generations: %v", fleetGenerations, ucSt.TokenErrors)
 
 	// ucoauth: one refresh per generation, nothing failed.
 	assertOneRefreshPerGeneration(t, o, ucSt, elapsed)
@@ -342,7 +347,6 @@ func processesShareFileStore(t *testing.T, o fositeserver.Options) {
 	require.NoError(t, os.WriteFile(stopFile, nil, 0o600)) // stop the children either way
 	wg.Wait()
 	elapsed := time.Since(start)
-	require.True(t, reached, "the processes never reached %d refreshes", fleetGenerations)
 
 	st := srv.Stats()
 	var sum result
@@ -355,6 +359,7 @@ func processesShareFileStore(t *testing.T, o fositeserver.Options) {
 	}
 	t.Logf("%d processes: %d token refreshes (%d reported by the processes), %d invalid_grant; API %d ok, %d rejected (%d revoked at rotation); callers: %d failed, %d saw 401; %s",
 		fleetProcesses, st.Refreshes, sum.refreshes, st.InvalidGrant(), st.APIOK, st.APIRejected, st.APIRevoked, sum.failed, sum.rejected, elapsed.Round(time.Millisecond))
+	require.True(t, reached, "the processes never reached %d generations: %v", fleetGenerations, st.TokenErrors)
 	assertOneRefreshPerGeneration(t, o, st, elapsed)
 	// A process's hook runs just after its refresh is saved, so one that
 	// stopped in between may not have reported it yet.

@@ -133,6 +133,9 @@ type Options struct {
 	// MemoryStore revokes it at once, so that every holder of the old access
 	// token gets 401s from the moment anyone refreshes.
 	KeepAccessTokensOnRotation bool
+	// RevokePath is where fosite's revocation endpoint is served instead of
+	// [RevokePath], to test a client's setting for the revoke URL.
+	RevokePath string
 }
 
 // graceful is fosite's MemoryStore with a rotation that revokes only the
@@ -196,7 +199,11 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+AuthorizePath, s.authorize)
 	mux.HandleFunc("POST "+TokenPath, s.token)
-	mux.HandleFunc("POST "+RevokePath, s.revoke)
+	revokePath := RevokePath
+	if o.RevokePath != "" {
+		revokePath = o.RevokePath
+	}
+	mux.HandleFunc("POST "+revokePath, s.revoke)
 	mux.HandleFunc(APIPath, s.api)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL

@@ -54,7 +54,7 @@ type health struct {
 	nextTry   int64  // unix nanos: no refresh starts before it
 	lastLook  int64  // unix nanos: when a dead grant last looked at the store
 	refreshed int64  // unix nanos of this source's last successful refresh
-	rejects   int    // API rejections in a row of tokens this source just refreshed
+	rejects   int    // API rejections in a row of freshly refreshed tokens never accepted
 	deadRT    string // a refresh token UltraCart refused: never sent again
 	rejected  string // an access token the API refused: never served again
 	notFound  bool   // the last look found no token
@@ -565,6 +565,21 @@ func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
 	})
 	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok), "in_a_row", h.rejects)
 	return true
+}
+
+// accepted tells the source that the API took tok, so that a later refusal
+// starts a new streak: only tokens refused without ever being accepted count
+// as a server refusing everything. The check is one atomic load unless a
+// streak is open.
+func (s *TokenSource) accepted(tok *oauth2.Token) {
+	if h := s.h.Load(); h == nil || h.rejects == 0 {
+		return
+	}
+	s.mu.Lock()
+	if cur := s.cur.Load(); cur != nil && cur.tok.AccessToken == tok.AccessToken {
+		s.update(func(h *health) { h.rejects = 0 })
+	}
+	s.mu.Unlock()
 }
 
 // refresh brings the token up to date: it adopts a fresh token another

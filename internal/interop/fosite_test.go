@@ -18,26 +18,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Features other work adds to the library. Tests that need one skip until
-// its const is flipped to true after the merge. (Tests that need API which
-// does not exist yet live in fosite_next_test.go, behind the ucoauth_next
-// build tag.)
-const (
-	// haveAuthStyle: cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader sends
-	// HTTP Basic.
-	haveAuthStyle = false
-	// haveRevokeTruth: an RFC 7009 2xx with an empty body is a successful
-	// revoke.
-	haveRevokeTruth = false
-	// have401Recovery: NewClient's transport recovers from a 401 for the
-	// token its source serves with one shared refresh and one retry.
-	have401Recovery = false
-	// haveInvalidClient: invalid_client matches ucoauth.ErrInvalidClient,
-	// not ErrReauthorizationRequired. Already true: it is in the groundwork
-	// this branch started from.
-	haveInvalidClient = true
-)
-
 const merchant = "MERCHANT-42"
 
 func newServer(t *testing.T) *fositeserver.Server {
@@ -193,9 +173,6 @@ func TestFositeRotationReuseDetection(t *testing.T) {
 // serves while it is still unexpired; the next call through NewClient gets
 // the 401 internally, refreshes once and succeeds, replaying a body too.
 func TestFosite401Recovers(t *testing.T) {
-	if !have401Recovery {
-		t.Skip("needs 401 recovery in NewClient's transport: lands with the 401-recovery work")
-	}
 	srv := newServer(t)
 	cfg := srv.PostConfig()
 	store := tokenstore.NewMemory()
@@ -239,9 +216,6 @@ func TestFosite401Recovers(t *testing.T) {
 // TestFositeRevoke: TokenSource.Revoke against fosite's RFC 7009 endpoint
 // (an empty 200) succeeds, empties the store, and kills the grant.
 func TestFositeRevoke(t *testing.T) {
-	if !haveRevokeTruth {
-		t.Skip("needs RFC 7009 revoke (empty 2xx is success): lands with the revoke-truth work")
-	}
 	srv := newServer(t)
 	cfg := srv.PostConfig()
 	dir := filepath.Join(t.TempDir(), "tokens")
@@ -298,9 +272,6 @@ func TestFositeBasicAuth(t *testing.T) {
 	})
 
 	t.Run("basic", func(t *testing.T) {
-		if !haveAuthStyle {
-			t.Skip("needs AuthStyleInHeader honoured: lands with the AuthStyle work")
-		}
 		before := srv.Stats()
 		cfg := srv.BasicConfig()
 		tok := connect(t, srv, cfg)
@@ -328,9 +299,6 @@ func TestFositeBasicAuth(t *testing.T) {
 // dead grant, both at the code exchange and at a refresh, and the refresh
 // token is kept for when the configuration is fixed.
 func TestFositeInvalidClient(t *testing.T) {
-	if !haveInvalidClient {
-		t.Skip("needs ucoauth.ErrInvalidClient: lands with the invalid-client work")
-	}
 	srv := newServer(t)
 	good := srv.PostConfig()
 	bad := srv.PostConfig()

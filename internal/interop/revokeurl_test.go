@@ -1,9 +1,3 @@
-//go:build ucoauth_next
-
-// This file uses API that lands with the revoke-truth work
-// (ucoauth.WithRevokeURL, and options on ucoauth.Revoke), which does not
-// compile before it. Delete the build constraint above once it has landed.
-
 package interop_test
 
 import (
@@ -23,9 +17,6 @@ import (
 // reached through ucoauth.WithRevokeURL, by TokenSource.Revoke and by the
 // package-level Revoke.
 func TestFositeRevokeURL(t *testing.T) {
-	if !haveRevokeTruth {
-		t.Skip("needs RFC 7009 revoke (empty 2xx is success): lands with the revoke-truth work")
-	}
 	const path = "/oauth2/revoke"
 	srv := newServerWith(t, fositeserver.Options{RevokePath: path})
 	cfg := srv.PostConfig()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
@@ -19,6 +21,9 @@ import (
 func TestMemoryConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore { return tokenstore.NewMemory() },
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			tokenstore.PlantMemory(s.(*tokenstore.Memory), key, raw)
+		},
 	})
 }
 
@@ -37,6 +42,9 @@ func TestFileConformance(t *testing.T) {
 			return f
 		},
 		// The dying holder is a real process: see TestFileLockReleasedWhenProcessDies.
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			require.NoError(t, os.WriteFile(s.(*tokenstore.File).Path(key), raw, 0o600))
+		},
 	})
 }
 
@@ -84,10 +92,10 @@ func TestFileCorruptIsAnError(t *testing.T) {
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	assert.Contains(t, err.Error(), f.Path("m"), "the error names the file")
 
-	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":7,"key":"m","access_token":"secret-at"}`), 0o600))
+	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":0,"key":"m","access_token":"secret-at"}`), 0o600))
 	_, err = f.Load(t.Context(), "m")
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
-	assert.Contains(t, err.Error(), "version 7")
+	assert.Contains(t, err.Error(), "version 0")
 	assert.NotContains(t, err.Error(), "secret-at")
 
 	// A record copied from another key's file is not trusted.
@@ -137,4 +145,37 @@ func TestFileLockReleasedWhenProcessDies(t *testing.T) {
 	unlock, err := f.Lock(t.Context(), "m")
 	require.NoError(t, err, "the dead child's lock is released")
 	unlock()
+}
+
+// TestInvalidUTF8KeysRefusedByEveryStore: a key JSON cannot keep is refused
+// up front, with ErrInvalidKey, by every operation of every store, instead
+// of being saved and then failing to load as ErrCorrupt.
+func TestInvalidUTF8KeysRefusedByEveryStore(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	stores := map[string]ucoauth.TokenStore{
+		"memory": tokenstore.NewMemory(),
+		"file":   newFile(t),
+		"redis":  tokenstore.NewRedis(rdb),
+	}
+	tok := storetest.Token("at", time.Now().Add(time.Hour))
+	for name, s := range stores {
+		for _, k := range storetest.InvalidUTF8Keys {
+			err := s.Save(t.Context(), k, tok)
+			require.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Save(%q)", name, k)
+			assert.Contains(t, err.Error(), "not valid UTF-8", "%s: the error says why", name)
+			_, err = s.Load(t.Context(), k)
+			assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Load(%q)", name, k)
+			assert.ErrorIs(t, s.Delete(t.Context(), k), tokenstore.ErrInvalidKey, "%s: Delete(%q)", name, k)
+			_, err = s.(ucoauth.Locker).Lock(t.Context(), k)
+			assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Lock(%q)", name, k)
+		}
+		_, err := s.Load(t.Context(), "")
+		assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: the empty key", name)
+	}
+	_, err := tokenstore.Marshal("\xff", tok)
+	assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "Marshal refuses it too")
+	_, err = tokenstore.Unmarshal("\xff", []byte(`{"version":1,"key":"\ufffd","access_token":"at"}`))
+	assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "and Unmarshal")
 }

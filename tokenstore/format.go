@@ -129,11 +129,13 @@ func checkToken(tok *oauth2.Token) error {
 // key, is an error matching ErrCorrupt. Messages never contain the record's
 // secrets.
 //
-// Stored lifetimes are bounded as the wire bounds them: expires_in is
-// capped at ucoauth.MaxLifetime, and an expiry more than MaxLifetime (plus
-// five minutes of clock skew) from now cannot be real, so it is not
-// trusted: the token comes back as expired (at the Unix epoch), to be
-// refreshed before use and replaced by any real token.
+// Stored lifetimes are bounded as the wire bounds them, so a loaded token
+// never expires later than now+ucoauth.MaxLifetime: expires_in is capped at
+// MaxLifetime; an expiry up to five minutes beyond now+MaxLifetime (another
+// host's clock running ahead) is capped to it; and an expiry further out
+// cannot be real, so it is not trusted: the token comes back as expired (at
+// the Unix epoch), to be refreshed before use and replaced by any real
+// token.
 func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -158,9 +160,7 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 		Expiry:       r.Expiry,
 		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxLifetime/time.Second)),
 	}
-	if !trusted(r.Expiry, time.Now()) {
-		tok.Expiry = untrustedExpiry
-	}
+	tok.Expiry = boundExpiry(r.Expiry, time.Now())
 	if r.Scope != "" {
 		tok = tok.WithExtra(map[string]any{"scope": r.Scope})
 	}
@@ -192,6 +192,18 @@ func checkVersion(data []byte) error {
 		return fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, v, FormatVersion)
 	}
 	return nil
+}
+
+// boundExpiry is the expiry a loaded token gets: at most now+MaxLifetime,
+// and untrustedExpiry when the stored one cannot be real.
+func boundExpiry(expiry, now time.Time) time.Time {
+	switch limit := now.Add(ucoauth.MaxLifetime); {
+	case !trusted(expiry, now):
+		return untrustedExpiry
+	case expiry.After(limit):
+		return limit // another host's clock runs a little ahead
+	}
+	return expiry
 }
 
 // trusted reports whether a stored expiry could be real at now: no token

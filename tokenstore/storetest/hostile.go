@@ -144,6 +144,15 @@ func testPlantedUntrustedExpiry(t *testing.T, h Harness) {
 		assert.Equal(t, "real", got.AccessToken)
 		assert.Equal(t, "SECRET-rt", got.RefreshToken, "the stored refresh token is kept")
 	}
+
+	// A little beyond MaxLifetime is another host's clock running ahead:
+	// capped, still fresh, not distrusted.
+	skewed := time.Now().Add(ucoauth.MaxLifetime + 2*time.Minute).UTC().Format(time.RFC3339Nano)
+	h.Plant(t, s, "k", []byte(`{"version":1,"key":"k","access_token":"SECRET-at","refresh_token":"SECRET-rt","expiry":"`+skewed+`"}`))
+	got, err := s.Load(ctx(t), "k")
+	require.NoError(t, err)
+	requireBounded(t, got, "skewed")
+	assert.True(t, got.Expiry.After(time.Now().Add(ucoauth.MaxLifetime-time.Hour)), "capped, not distrusted: %v", got.Expiry)
 }
 
 func testNewerFormatKept(t *testing.T, h Harness) {

@@ -179,3 +179,18 @@ func TestInvalidUTF8KeysRefusedByEveryStore(t *testing.T) {
 	_, err = tokenstore.Unmarshal("\xff", []byte(`{"version":1,"key":"\ufffd","access_token":"at"}`))
 	assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "and Unmarshal")
 }
+
+// TestMergeExampleStoreConformance runs the suite on ExampleMerge's store,
+// so that the example shows a store that really conforms.
+func TestMergeExampleStoreConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) ucoauth.TokenStore {
+			return kvStore{&versionedKV{vals: map[string][]byte{}, vers: map[string]int{}}}
+		},
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			kv := s.(kvStore).kv
+			_, ver := kv.get(key)
+			require.True(t, kv.compareAndSet(key, ver, raw))
+		},
+	})
+}

@@ -15,8 +15,9 @@ import (
 )
 
 // InvalidUTF8Keys are keys that are not valid UTF-8. A store either keeps
-// each exactly, or refuses it in Save, Load, Delete and Lock alike; what it
-// must never do is accept the Save and then fail the Load.
+// each exactly, or refuses it with a permanent error (the tokenstore stores
+// refuse it in Save, Load, Delete and Lock alike, with ErrInvalidKey); what
+// it must never do is accept the Save and then fail the Load.
 var InvalidUTF8Keys = []string{
 	"\xff", "merchant-\xfe\xfd", "\xc3\x28", "cut-\xe2\x82", "\xed\xa0\x80surrogate",
 	"\xc0\xafoverlong", "ok\x00\xff",
@@ -47,15 +48,14 @@ func testInvalidUTF8Keys(t *testing.T, h Harness) {
 		if err := s.Save(ctx(t), k, tok); err != nil {
 			permanentErr(t, err, "refusing key %q is not an outage", k)
 			got, err := s.Load(ctx(t), k)
-			assert.Error(t, err, "Save refused key %q, so Load must refuse it too", k)
+			assert.Error(t, err, "Save refused key %q, so Load cannot have a token for it", k)
 			assert.Nil(t, got)
-			assert.Error(t, s.Delete(ctx(t), k), "Save refused key %q, so Delete must refuse it too", k)
+			// Delete and Lock may refuse it too or do nothing harmful.
+			_ = s.Delete(ctx(t), k)
 			if l, ok := s.(ucoauth.Locker); ok {
-				unlock, err := l.Lock(ctx(t), k)
-				if assert.Error(t, err, "Save refused key %q, so Lock must refuse it too", k) {
-					continue
+				if unlock, err := l.Lock(ctx(t), k); err == nil {
+					unlock()
 				}
-				unlock()
 			}
 			continue
 		}

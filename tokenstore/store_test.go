@@ -194,3 +194,39 @@ func TestMergeExampleStoreConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestMergeDistrustsImpossibleExpiry: Merge itself, given raw stored values
+// by a store of your own, never lets an expiry beyond MaxLifetime win.
+func TestMergeDistrustsImpossibleExpiry(t *testing.T) {
+	now := time.Now()
+	fresh := storetest.Token("fresh", now.Add(time.Hour))
+	fresh.RefreshToken = ""
+	for _, far := range []time.Time{
+		now.Add(ucoauth.MaxLifetime + time.Hour),
+		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC), // the largest time.Time
+	} {
+		old := storetest.Token("far", far)
+		got, err := tokenstore.Merge(old, fresh)
+		require.NoError(t, err, "a stored %v expiry must not supersede a fresh real token", far)
+		assert.Equal(t, "fresh", got.AccessToken)
+		assert.Equal(t, "rt-far", got.RefreshToken, "the stored refresh token is kept")
+
+		_, err = tokenstore.Merge(storetest.Token("real", now.Add(time.Hour)), storetest.Token("far", far))
+		if far.Year() <= 9999 {
+			assert.ErrorIs(t, err, ucoauth.ErrSuperseded, "an impossible expiry does not beat a real one")
+		} else {
+			assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "a record cannot hold year %d", far.Year())
+		}
+	}
+	got, err := tokenstore.Merge(storetest.Token("real", now.Add(2*time.Hour)), fresh)
+	require.ErrorIs(t, err, ucoauth.ErrSuperseded, "real expiries still order saves")
+	assert.Nil(t, got)
+
+	_, err = tokenstore.Marshal("m", storetest.Token("at", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
+	assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "an expiry JSON cannot hold is refused, not mangled")
+	_, err = tokenstore.Marshal("m", storetest.Token("at\xff", now))
+	assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "a token JSON would change is refused")
+	assert.NotContains(t, err.Error(), "at\xff")
+}

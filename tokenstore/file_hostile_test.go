@@ -1,6 +1,7 @@
 package tokenstore_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,4 +158,41 @@ func TestFileRemovesStaleTempFiles(t *testing.T) {
 	}
 	_, err = os.Stat(keep)
 	assert.NoError(t, err, "only names starting .tmp- are removed")
+}
+
+// TestFileCleanupSparesLiveWriters: NewFile's clean-up runs under the
+// write lock, so opening the directory again and again while other handles
+// save never removes a temporary file a writer still needs.
+func TestFileCleanupSparesLiveWriters(t *testing.T) {
+	f := newFile(t)
+	base := time.Now().Add(time.Hour)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			peer, err := tokenstore.NewFile(f.Dir())
+			if err == nil {
+				err = peer.Save(t.Context(), "m", storetest.Token(fmt.Sprintf("at-%03d", i), base.Add(time.Duration(i)*time.Second)))
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			close(errs)
+			require.NoError(t, <-errs)
+			got, err := f.Load(t.Context(), "m")
+			require.NoError(t, err)
+			assert.Equal(t, "at-199", got.AccessToken)
+			return
+		default:
+			_, err := tokenstore.NewFile(f.Dir())
+			require.NoError(t, err)
+		}
+	}
 }

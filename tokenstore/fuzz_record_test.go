@@ -164,8 +164,8 @@ func sameToken(t *testing.T, a, b *oauth2.Token) {
 }
 
 // FuzzFileName checks the names File gives keys: never a path separator,
-// NUL, "." or "..", bounded in length, only portable characters, and
-// distinct for distinct keys.
+// NUL, "." or "..", never a temporary or lock file's name, bounded in
+// length, only portable characters, and distinct for distinct keys.
 func FuzzFileName(f *testing.F) {
 	for _, pair := range [][2]string{
 		{"../escape", "..\\escape"}, {".", ".."}, {"/abs/path", "abs/path"}, {"a/b", "a_b"},
@@ -180,6 +180,9 @@ func FuzzFileName(f *testing.F) {
 		for _, n := range []string{na, nb} {
 			if n == "." || n == ".." || n == "" {
 				t.Fatalf("name %q", n)
+			}
+			if strings.HasPrefix(n, tempPrefix) || strings.HasPrefix(n, writeLockName) {
+				t.Fatalf("name %q could be taken for a temporary or lock file", n)
 			}
 			if len(n) > 64+1+20 {
 				t.Fatalf("name of %d bytes", len(n))

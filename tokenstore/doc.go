@@ -5,5 +5,20 @@
 // with an empty one, and implements ucoauth.Locker so that a TokenSource
 // refreshes each key once across everyone sharing the store.
 //
-// File and Redis keep the same versioned JSON record, written by Marshal.
+// All of them keep the same versioned JSON record, written by Marshal and
+// read by Unmarshal, and apply the same rule on Save, Merge:
+//
+//   - Keys must be non-empty, valid UTF-8; others are refused by every
+//     method with ErrInvalidKey.
+//   - A record written by a newer format version is never overwritten:
+//     Load and Save fail with ErrNewerFormat, so a rolling upgrade cannot
+//     lose a refresh token. Upgrade every reader before any writer.
+//   - A corrupt record is reported as ErrCorrupt and replaced only by a
+//     real token.
+//   - A loaded token never expires later than now plus
+//     ucoauth.MaxLifetime; a stored expiry too far out to be real makes the
+//     token load as expired, and never wins against a real token.
+//
+// A store of your own can reuse Marshal, Unmarshal and Merge (see
+// ExampleMerge) and check itself with the tokenstore/storetest suite.
 package tokenstore

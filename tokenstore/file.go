@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,8 +24,14 @@ import (
 // and files are replaced atomically, so a reader never sees half a token.
 //
 // Create it with NewFile; the zero value is not usable. Files are created
-// 0600 inside a 0700 directory. Names are derived from the
-// key so that no key can leave the directory; see [File.Path].
+// 0600 inside a 0700 directory. Names are derived from the key so that no
+// key can leave the directory; see [File.Path].
+//
+// The store never follows a symbolic link inside its directory: a token or
+// lock file that is one, or anything but a regular file, is refused with an
+// error matching ErrUnsafePath, and nothing is read through it, written
+// through it or created where it points. A token file that others may read
+// is tightened to 0600 when it is read.
 type File struct {
 	dir string
 }
@@ -35,12 +42,33 @@ var (
 	_ ucoauth.Lister     = (*File)(nil)
 )
 
+// ErrUnsafePath means the token directory, a token file or a lock file is
+// not what the store itself creates: a symbolic link, not a directory or
+// regular file, or a token file others may read whose mode cannot be
+// tightened. The store neither follows nor replaces it; a person must look.
+var ErrUnsafePath error = permanent("tokenstore: unsafe path in the token directory")
+
 // lockPoll is how often a blocked Lock retries. OS file locks cannot be
 // waited on with a deadline, so the wait is a poll.
 const lockPoll = 5 * time.Millisecond
 
+// maxFileSize bounds what is read from a token file. A real record is a few
+// kilobytes; a bigger file is corrupt, not a reason to exhaust memory.
+const maxFileSize = 4 << 20
+
+// tempPrefix starts the names of the files an atomic write goes through.
+const tempPrefix = ".tmp-"
+
 // NewFile returns a store in dir, creating it with mode 0700 if needed and
 // tightening the mode of an existing directory to 0700.
+//
+// dir itself must not be a symbolic link (ErrUnsafePath): the store would
+// chmod and write wherever it points. Links among its parents, such as
+// /var on macOS, are the parents' owners' business and are followed.
+//
+// Temporary files left by writers that were killed mid-write hold whole
+// tokens; NewFile removes them, unless another process is writing at that
+// moment, in which case the next NewFile does.
 func NewFile(dir string) (*File, error) {
 	if dir == "" {
 		return nil, errors.New("tokenstore: NewFile needs a directory")
@@ -49,13 +77,19 @@ func NewFile(dir string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: %w", err)
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return nil, fmt.Errorf("tokenstore: creating token directory: %w", err)
+	if _, err := os.Lstat(abs); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("tokenstore: creating token directory: %w", err)
+		}
 	}
-	if err := os.Chmod(abs, 0o700); err != nil {
-		return nil, fmt.Errorf("tokenstore: securing token directory: %w", err)
+	if err := secureDir(abs); err != nil {
+		return nil, err
 	}
-	return &File{dir: abs}, nil
+	f := &File{dir: abs}
+	if err := f.removeStaleTemps(); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // Dir returns the store's directory.
@@ -97,12 +131,9 @@ func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 }
 
 func (f *File) load(key string) (*oauth2.Token, error) {
-	b, err := os.ReadFile(f.Path(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ucoauth.ErrTokenNotFound
-	}
+	b, err := readRecord(f.Path(key))
 	if err != nil {
-		return nil, fmt.Errorf("tokenstore: %w", err)
+		return nil, err
 	}
 	tok, err := Unmarshal(key, b)
 	if err != nil {
@@ -111,25 +142,59 @@ func (f *File) load(key string) (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// readRecord reads a token file without following a symbolic link,
+// tightening a loose mode first. A missing file is ucoauth.ErrTokenNotFound.
+func readRecord(path string) ([]byte, error) {
+	fh, err := openNoFollow(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file (%v)", ErrUnsafePath, path, fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := fh.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("%w: %s has mode %v, open to others, and cannot be tightened: %w", ErrUnsafePath, path, fi.Mode().Perm(), err)
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrCorrupt, path, maxFileSize)
+	}
+	return b, nil
+}
+
 // Save atomically replaces key's file with tok. It refuses a token that
 // expires before the stored one (ucoauth.ErrSuperseded), keeps the stored
-// refresh token when tok has none, and replaces a corrupt file only with a
-// real token.
+// refresh token when tok has none, never overwrites a record of a newer
+// format (ErrNewerFormat), and replaces a corrupt file only with a real
+// token.
 func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
 	return f.withWriteLock(ctx, func() error {
-		old, err := f.load(key)
+		old, err := readRecord(f.Path(key))
 		switch {
 		case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
-			old = nil
+			old = nil // nothing, or too big to be a record: tok replaces it
 		case err != nil:
 			return err
 		}
-		b, err := encodeOver(key, old, tok)
+		b, err := encodeOverRaw(key, old, tok)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (file %s)", err, f.Path(key))
 		}
 		return writeAtomic(f.dir, f.Path(key), b)
 	})
@@ -148,12 +213,12 @@ func (f *File) Keys(ctx context.Context) ([]string, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		b, err := os.ReadFile(name)
-		if errors.Is(err, fs.ErrNotExist) {
+		b, err := readRecord(name)
+		if errors.Is(err, ucoauth.ErrTokenNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tokenstore: %w", err)
+			return nil, err
 		}
 		key, err := recordKey(b)
 		if err != nil {
@@ -188,12 +253,15 @@ func (f *File) Lock(ctx context.Context, key string) (func(), error) {
 	return lockFile(ctx, filepath.Join(f.dir, fileName(key)+".lock"))
 }
 
+// writeLockName is the file whose lock every writer holds.
+const writeLockName = ".write.lock"
+
 // withWriteLock runs fn holding the directory's write lock, which makes a
 // Save's read-compare-replace atomic across processes. It is separate from
 // the refresh locks, which are held across a whole refresh that ends in a
 // Save.
 func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
-	unlock, err := lockFile(ctx, filepath.Join(f.dir, ".write.lock"))
+	unlock, err := lockFile(ctx, filepath.Join(f.dir, writeLockName))
 	if err != nil {
 		return err
 	}
@@ -201,11 +269,16 @@ func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// lockFile takes an OS lock on path, creating it 0600 if needed but never
+// through a symbolic link.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
 	ok, err := l.TryLockContext(ctx, lockPoll)
 	if err != nil || !ok {
 		_ = l.Close()
+		if isSymlinkErr(err) {
+			return nil, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+		}
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -214,11 +287,54 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	return func() { _ = l.Unlock() }, nil
 }
 
+// tryLockFile takes the lock on path if it is free now.
+func tryLockFile(path string) (unlock func(), ok bool, err error) {
+	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
+	ok, err = l.TryLock()
+	if err != nil || !ok {
+		_ = l.Close()
+		if isSymlinkErr(err) {
+			return nil, false, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
+		}
+		return nil, false, nil
+	}
+	return func() { _ = l.Unlock() }, true, nil
+}
+
+// removeStaleTemps removes the temporary files of writers that died
+// mid-write. Every writer holds the write lock while its temporary file
+// exists, so under that lock each one left is stale. When another process
+// holds the lock, cleaning waits for another NewFile.
+func (f *File) removeStaleTemps() error {
+	unlock, ok, err := tryLockFile(filepath.Join(f.dir, writeLockName))
+	if err != nil || !ok {
+		return err
+	}
+	defer unlock()
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		// Remove unlinks a symbolic link itself, never its target.
+		if err := os.Remove(filepath.Join(f.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("tokenstore: removing a stale temporary file: %w", err)
+		}
+	}
+	return syncDir(f.dir)
+}
+
 // writeAtomic writes b to a temporary file in dir, syncs it, renames it over
 // path and syncs the directory: a crash leaves the old file or the new one,
 // never a mix.
 func writeAtomic(dir, path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*") // O_EXCL: never through a link
 	if err != nil {
 		return fmt.Errorf("tokenstore: %w", err)
 	}

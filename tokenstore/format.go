@@ -2,25 +2,50 @@ package tokenstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
 
 // FormatVersion is the version of the JSON record that Marshal writes.
+// Unmarshal reads only this version; see ErrNewerFormat for what happens to
+// a record written by a later one.
 const FormatVersion = 1
+
+// clockSkew is how far a stored expiry may lie beyond ucoauth.MaxLifetime
+// from now and still be trusted: hosts sharing a store disagree a little
+// about the time.
+const clockSkew = 5 * time.Minute
+
+// untrustedExpiry is the expiry Unmarshal gives a token whose stored expiry
+// is too far ahead to be real. It is long past, so the token is refreshed
+// before it is used and any real token replaces it; it is not zero, which
+// oauth2 reads as "never expires".
+var untrustedExpiry = time.Unix(0, 0).UTC()
 
 // Errors shared by the stores. None is temporary: retrying cannot fix them.
 var (
 	// ErrCorrupt means a stored record could not be read. The record is left
-	// in place for inspection and is never replaced by an empty token.
+	// in place for inspection and is never replaced by an empty token; Save
+	// of a real token replaces it.
 	ErrCorrupt error = permanent("tokenstore: corrupt token record")
-	// ErrInvalidKey means the key is empty.
-	ErrInvalidKey error = permanent("tokenstore: empty key")
-	// ErrInvalidToken means Save was given a token with no access token.
-	ErrInvalidToken error = permanent("tokenstore: token has no access token")
+	// ErrNewerFormat means a stored record was written by a later version of
+	// the record format, by a newer build sharing the store. This build can
+	// neither read it nor overwrite it: overwriting would throw away the
+	// refresh token it holds. Upgrade every reader before any writer.
+	ErrNewerFormat error = permanent("tokenstore: token record written by a newer format version")
+	// ErrInvalidKey means the key is empty or not valid UTF-8 (the record
+	// is JSON, which cannot keep other bytes).
+	ErrInvalidKey error = permanent("tokenstore: invalid key")
+	// ErrInvalidToken means Save was given a token it cannot store: none, no
+	// access token, a field that is not valid UTF-8, or an expiry outside
+	// the years 0 to 9999.
+	ErrInvalidToken error = permanent("tokenstore: invalid token")
 )
 
 // permanent is an error that says retrying will not help, so that a
@@ -45,13 +70,18 @@ type record struct {
 }
 
 // Marshal encodes tok as the versioned JSON record that the file and Redis
-// stores keep, including its scope. Stores of your own may use it too.
+// stores keep, including its scope. Stores of your own may use it too. It
+// refuses a key checkKey refuses (ErrInvalidKey) and a token it could not
+// read back exactly (ErrInvalidToken).
 func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
-	if tok == nil || tok.AccessToken == "" {
-		return nil, ErrInvalidToken
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := checkToken(tok); err != nil {
+		return nil, err
 	}
 	scope, _ := tok.Extra("scope").(string)
-	return json.Marshal(record{
+	b, err := json.Marshal(record{
 		Version:      FormatVersion,
 		Key:          key,
 		AccessToken:  tok.AccessToken,
@@ -61,19 +91,63 @@ func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
 		ExpiresIn:    tok.ExpiresIn,
 		Scope:        scope,
 	})
+	if err != nil { // unreachable after checkToken; never echo the token
+		return nil, fmt.Errorf("%w: cannot encode it", ErrInvalidToken)
+	}
+	return b, nil
 }
 
-// Unmarshal decodes a record written by Marshal for key. Anything it cannot
-// trust, including a record written for another key, is an error matching
-// ErrCorrupt; the message never contains the record's secrets.
+// checkToken says why tok cannot be stored, without quoting its secrets.
+func checkToken(tok *oauth2.Token) error {
+	if tok == nil {
+		return fmt.Errorf("%w: no token", ErrInvalidToken)
+	}
+	if tok.AccessToken == "" {
+		return fmt.Errorf("%w: no access token", ErrInvalidToken)
+	}
+	scope, _ := tok.Extra("scope").(string)
+	for _, f := range [...]struct{ name, v string }{
+		{"access token", tok.AccessToken},
+		{"refresh token", tok.RefreshToken},
+		{"token type", tok.TokenType},
+		{"scope", scope},
+	} {
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("%w: its %s is not valid UTF-8", ErrInvalidToken, f.name)
+		}
+	}
+	if y := tok.Expiry.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("%w: its expiry is outside the years 0 to 9999", ErrInvalidToken)
+	}
+	return nil
+}
+
+// Unmarshal decodes a record written by Marshal for key.
+//
+// A record of a later format version is an error matching ErrNewerFormat.
+// Anything else it cannot trust, including a record written for another
+// key, is an error matching ErrCorrupt. Messages never contain the record's
+// secrets.
+//
+// Stored lifetimes are bounded as the wire bounds them, so a loaded token
+// never expires later than now+ucoauth.MaxLifetime: expires_in is capped at
+// MaxLifetime; an expiry up to five minutes beyond now+MaxLifetime (another
+// host's clock running ahead) is capped to it; and an expiry further out
+// cannot be real, so it is not trusted: the token comes back as expired (at
+// the Unix epoch), to be refreshed before use and replaced by any real
+// token.
 func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(data); err != nil {
+		return nil, err
+	}
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%w: not JSON (%d bytes)", ErrCorrupt, len(data))
+		return nil, fmt.Errorf("%w: a field has the wrong type (%d bytes)", ErrCorrupt, len(data))
 	}
 	switch {
-	case r.Version != FormatVersion:
-		return nil, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, r.Version, FormatVersion)
 	case r.Key != key:
 		return nil, fmt.Errorf("%w: record belongs to another key", ErrCorrupt)
 	case r.AccessToken == "":
@@ -84,12 +158,59 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 		TokenType:    r.TokenType,
 		RefreshToken: r.RefreshToken,
 		Expiry:       r.Expiry,
-		ExpiresIn:    r.ExpiresIn,
+		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxLifetime/time.Second)),
 	}
+	tok.Expiry = boundExpiry(r.Expiry, time.Now())
 	if r.Scope != "" {
 		tok = tok.WithExtra(map[string]any{"scope": r.Scope})
 	}
 	return tok, nil
+}
+
+// checkVersion reads only a record's version, so that a later format whose
+// other fields changed shape is still recognised as later, not corrupt.
+func checkVersion(data []byte) error {
+	var h struct {
+		Version json.RawMessage `json:"version"`
+	}
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("%w: not a JSON object (%d bytes)", ErrCorrupt, len(data))
+	}
+	s := string(h.Version)
+	if s == "" || s == "null" {
+		return fmt.Errorf("%w: no version", ErrCorrupt)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && s[0] != '-':
+		return fmt.Errorf("%w: version beyond %d (this build reads %d); upgrade this program", ErrNewerFormat, int64(1<<63-1), FormatVersion)
+	case err != nil:
+		return fmt.Errorf("%w: version is not an integer", ErrCorrupt)
+	case v > FormatVersion:
+		return fmt.Errorf("%w: version %d (this build reads %d); upgrade this program", ErrNewerFormat, v, FormatVersion)
+	case v != FormatVersion:
+		return fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, v, FormatVersion)
+	}
+	return nil
+}
+
+// boundExpiry is the expiry a loaded token gets: at most now+MaxLifetime,
+// and untrustedExpiry when the stored one cannot be real.
+func boundExpiry(expiry, now time.Time) time.Time {
+	switch limit := now.Add(ucoauth.MaxLifetime); {
+	case !trusted(expiry, now):
+		return untrustedExpiry
+	case expiry.After(limit):
+		return limit // another host's clock runs a little ahead
+	}
+	return expiry
+}
+
+// trusted reports whether a stored expiry could be real at now: no token
+// is granted for longer than ucoauth.MaxLifetime. The comparison is of
+// times, never of durations, so no expiry can overflow it.
+func trusted(expiry, now time.Time) bool {
+	return !expiry.After(now.Add(ucoauth.MaxLifetime + clockSkew))
 }
 
 // recordKey returns the key a record was written for.
@@ -105,18 +226,23 @@ func recordKey(data []byte) (string, error) {
 
 // Merge is the rule every store's Save applies: it returns what to write
 // when tok is saved over old (nil when the key holds nothing). It refuses a
-// token with no access token (ErrInvalidToken) and one that expires before
-// old (ucoauth.ErrSuperseded), and it keeps old's refresh token when tok has
+// token it cannot store (ErrInvalidToken) and one that expires before old
+// (ucoauth.ErrSuperseded), and it keeps old's refresh token when tok has
 // none. A store of your own calls it inside its compare-and-set: read old,
 // Merge, write the result only if old is still what is stored.
+//
+// An expiry more than ucoauth.MaxLifetime (plus five minutes of clock skew)
+// from now cannot be real, so it never wins the comparison: old with one
+// supersedes nothing, and tok with one supersedes only a token with no
+// expiry.
 func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
-	if tok == nil || tok.AccessToken == "" {
-		return nil, ErrInvalidToken
+	if err := checkToken(tok); err != nil {
+		return nil, err
 	}
 	if old == nil {
 		return tok, nil
 	}
-	if old.Expiry.After(tok.Expiry) {
+	if supersedes(old.Expiry, tok.Expiry, time.Now()) {
 		return nil, ucoauth.ErrSuperseded
 	}
 	if tok.RefreshToken == "" && old.RefreshToken != "" {
@@ -131,6 +257,19 @@ func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// supersedes reports whether a stored token expiring at old must not be
+// replaced by one expiring at tok. An expiry that cannot be real counts as
+// the earliest possible.
+func supersedes(old, tok, now time.Time) bool {
+	if !trusted(old, now) {
+		return false
+	}
+	if !trusted(tok, now) {
+		tok = time.Time{}
+	}
+	return old.After(tok)
+}
+
 // encodeOver returns the record Save writes for tok over old: merged by
 // Merge, then marshalled.
 func encodeOver(key string, old, tok *oauth2.Token) ([]byte, error) {
@@ -141,9 +280,38 @@ func encodeOver(key string, old, tok *oauth2.Token) ([]byte, error) {
 	return Marshal(key, merged)
 }
 
+// encodeOverRaw returns the record Save writes for tok over the stored
+// record oldRaw (nil or empty when the key holds nothing). Every store's
+// Save should call it with the bytes it read, inside its compare-and-set:
+//
+//   - a record of a newer format is never overwritten: the error matches
+//     ErrNewerFormat, and the record is to be left as it is;
+//   - a corrupt record is replaced, but only by a real token;
+//   - a readable one is merged with tok by Merge.
+func encodeOverRaw(key string, oldRaw []byte, tok *oauth2.Token) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var old *oauth2.Token
+	if len(oldRaw) > 0 {
+		var err error
+		old, err = Unmarshal(key, oldRaw)
+		if errors.Is(err, ErrNewerFormat) {
+			return nil, fmt.Errorf("%w; not overwriting it", err)
+		}
+		// Any other error is a corrupt record: replace it with tok.
+	}
+	return encodeOver(key, old, tok)
+}
+
+// checkKey refuses keys no store can keep: the empty key, and one that is
+// not valid UTF-8, which a JSON record would silently change.
 func checkKey(key string) error {
 	if key == "" {
-		return ErrInvalidKey
+		return fmt.Errorf("%w: the key is empty", ErrInvalidKey)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: the key is not valid UTF-8 (%d bytes), which a JSON record cannot keep", ErrInvalidKey, len(key))
 	}
 	return nil
 }

@@ -30,7 +30,8 @@ func NewMemory() *Memory {
 	return &Memory{data: map[string][]byte{}, locks: map[string]chan struct{}{}}
 }
 
-// Load returns the token for key, or an error matching ucoauth.ErrTokenNotFound.
+// Load returns the token for key, or an error matching
+// ucoauth.ErrTokenNotFound (nothing stored), ErrCorrupt or ErrNewerFormat.
 func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -45,19 +46,16 @@ func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 }
 
 // Save stores tok under key. It refuses a token that expires before the
-// stored one (ucoauth.ErrSuperseded) and keeps the stored refresh token when
-// tok has none.
+// stored one (ucoauth.ErrSuperseded), keeps the stored refresh token when
+// tok has none, and never overwrites a record of a newer format
+// (ErrNewerFormat).
 func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var old *oauth2.Token
-	if b, ok := m.data[key]; ok {
-		old, _ = Unmarshal(key, b)
-	}
-	b, err := encodeOver(key, old, tok)
+	b, err := encodeOverRaw(key, m.data[key], tok)
 	if err != nil {
 		return err
 	}

@@ -8,15 +8,53 @@ import (
 
 // TokenStore persists one token per key (typically a merchant ID). The
 // tokenstore package has memory, file and Redis implementations; the
-// tokenstore/storetest package checks a store of your own.
+// tokenstore/storetest package checks a store of your own against this
+// contract.
 //
-// Implementations must be safe for concurrent use, must return an error
-// matching [ErrTokenNotFound] from Load when the key holds nothing, and must
-// not hand out tokens that the caller can mutate in the store.
+// A TokenSource relies on all of it: the store may hold the only live
+// refresh token of a merchant (UltraCart can rotate it at every refresh),
+// so a store that drops or overwrites it costs the merchant a new
+// authorization.
+//
+//   - Load returns the stored token, or an error matching
+//     [ErrTokenNotFound] when the key holds nothing. A record it cannot
+//     read is an error, never an empty or partial token. It must never
+//     return a token expiring later than now plus [MaxLifetime]:
+//     tokenstore.Unmarshal bounds a stored expiry that way.
+//   - Save stores tok under key, as one atomic step against every other
+//     Save of the key, from this process or another sharing the store. It
+//     refuses, with an error matching [ErrSuperseded], to replace a token
+//     that expires later than tok, so that a refresh finishing late cannot
+//     clobber a fresher token. When tok has no refresh token it keeps the
+//     stored one: an empty refresh token never replaces a real one. It
+//     refuses a token with no access token. It must not overwrite a record
+//     it cannot read because a newer program wrote it.
+//   - Delete removes key. Deleting a missing key is not an error.
+//   - Keys that a store cannot keep exactly are refused by every method
+//     alike, with a permanent error; a Save that succeeds is loaded back
+//     unchanged.
+//   - Tokens are copied in and out: a caller changing a token it passed to
+//     Save, or got from Load, must not change what is stored.
+//   - Every method is safe for concurrent use. An error that retrying may
+//     cure (the store is unreachable) should be temporary; one that it
+//     cannot (a corrupt record, a refused key) should say so with a
+//     Temporary() bool method returning false (see [StoreError.Temporary]).
+//
+// tokenstore.Merge is the reusable rule for Save: read the stored token,
+// Merge it with tok, and write the result only if the stored token is still
+// the one read (a compare-and-set). tokenstore.Marshal and Unmarshal give a
+// versioned record that keeps every field.
+//
+// Optional capabilities: a store that can serialize refreshes across
+// processes implements [Locker], and one that can enumerate its keys
+// implements [Lister].
 type TokenStore interface {
+	// Load returns the token stored under key, or an error matching
+	// [ErrTokenNotFound].
 	Load(ctx context.Context, key string) (*oauth2.Token, error)
-	// Save stores tok under key. It should refuse, with an error matching
-	// [ErrSuperseded], to replace a token that expires later than tok.
+	// Save stores tok under key atomically. It refuses, with an error
+	// matching [ErrSuperseded], to replace a token that expires later than
+	// tok, and keeps the stored refresh token when tok has none.
 	Save(ctx context.Context, key string, tok *oauth2.Token) error
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error

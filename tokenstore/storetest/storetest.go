@@ -1,6 +1,9 @@
 // Package storetest is a conformance suite for ucoauth.TokenStore
 // implementations. The memory, file and Redis stores pass it; run it against
-// a store of your own to check that a TokenSource can rely on it.
+// a store of your own to check that a TokenSource can rely on it. It checks
+// the contract stated on ucoauth.TokenStore, including the hostile cases:
+// keys that are not valid UTF-8, expiries too far out to be real and, when
+// Harness.Plant is set, records of a newer format and corrupt records.
 package storetest
 
 import (
@@ -32,6 +35,12 @@ type Harness struct {
 	Abandon func(t *testing.T, s ucoauth.TokenStore)
 	// LockTTL is how long an abandoned lock may stay held.
 	LockTTL time.Duration
+	// Plant stores raw as key's record in s exactly as given, bypassing
+	// Save: what a newer build, another program or a damaged disk can leave
+	// behind. Nil skips the subtests that need it. Set it for stores that
+	// keep tokenstore's record format (tokenstore.Marshal), whose Load must
+	// then report tokenstore.ErrCorrupt and tokenstore.ErrNewerFormat.
+	Plant func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte)
 }
 
 // Run runs the suite.
@@ -48,6 +57,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RejectsEmptyToken", func(t *testing.T) { testRejectsEmpty(t, h) })
 	t.Run("ConcurrentSaves", func(t *testing.T) { testConcurrentSaves(t, h) })
 	t.Run("OddKeys", func(t *testing.T) { testOddKeys(t, h) })
+	t.Run("InvalidUTF8Keys", func(t *testing.T) { testInvalidUTF8Keys(t, h) })
+	t.Run("UntrustedExpiry", func(t *testing.T) { testUntrustedExpiry(t, h) })
+	t.Run("PlantedUntrustedExpiry", func(t *testing.T) { testPlantedUntrustedExpiry(t, h) })
+	t.Run("NewerFormatKept", func(t *testing.T) { testNewerFormatKept(t, h) })
+	t.Run("CorruptReplaced", func(t *testing.T) { testCorruptReplaced(t, h) })
 	t.Run("LargeValues", func(t *testing.T) { testLargeValues(t, h) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, h) })
 	t.Run("LockMutualExclusion", func(t *testing.T) { testLockExclusion(t, h) })

@@ -1,0 +1,198 @@
+package tokenstore_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
+)
+
+// lockPath is where File keeps key's refresh lock, beside its token file.
+func lockPath(f *tokenstore.File, key string) string {
+	return strings.TrimSuffix(f.Path(key), ".json") + ".lock"
+}
+
+func TestFileRefusesSymlinkedDirectory(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "elsewhere")
+	require.NoError(t, os.Mkdir(target, 0o755))
+	link := filepath.Join(base, "tokens")
+	require.NoError(t, os.Symlink(target, link))
+
+	_, err := tokenstore.NewFile(link)
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath)
+	assert.Contains(t, err.Error(), "symbolic link")
+	fi, err := os.Stat(target)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm(), "the link's target is not chmod-ed")
+	entries, err := os.ReadDir(target)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing is created through the link")
+
+	file := filepath.Join(base, "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = tokenstore.NewFile(file)
+	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath, "a regular file is not a token directory")
+
+	// A link among the parents is the parents' business.
+	f, err := tokenstore.NewFile(filepath.Join(link, "sub"))
+	require.NoError(t, err)
+	require.NoError(t, f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))))
+}
+
+func TestFileRefusesSymlinkedTokenFile(t *testing.T) {
+	f := newFile(t)
+	ctx := t.Context()
+	// The attacker's file holds a well-formed record for "m", readable by
+	// all: following the link would adopt the attacker's token.
+	outside := filepath.Join(t.TempDir(), "planted.json")
+	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(outside, planted, 0o644))
+	require.NoError(t, os.Symlink(outside, f.Path("m")))
+
+	_, err = f.Load(ctx, "m")
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "a symlinked token file is not read")
+	assert.Contains(t, err.Error(), "symbolic link")
+	err = f.Save(ctx, "m", storetest.Token("ours", time.Now().Add(2*time.Hour)))
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "nor replaced")
+	_, err = f.Keys(ctx)
+	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath, "nor listed")
+	b, err := os.ReadFile(outside)
+	require.NoError(t, err)
+	assert.Equal(t, planted, b, "nothing is written through the link")
+	fi, err := os.Stat(outside)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "the target is not chmod-ed")
+
+	// A dangling link: saving must not create the file it points to.
+	dangling := filepath.Join(t.TempDir(), "created-by-us.json")
+	require.NoError(t, os.Symlink(dangling, f.Path("d")))
+	assert.ErrorIs(t, f.Save(ctx, "d", storetest.Token("ours", time.Now().Add(time.Hour))), tokenstore.ErrUnsafePath)
+	_, err = os.Lstat(dangling)
+	assert.ErrorIs(t, err, os.ErrNotExist, "no file is created where the link points")
+}
+
+func TestFileRefusesSymlinkedLockFiles(t *testing.T) {
+	f := newFile(t)
+	ctx := t.Context()
+	elsewhere := t.TempDir()
+
+	keyLock := filepath.Join(elsewhere, "key.lock")
+	require.NoError(t, os.Symlink(keyLock, lockPath(f, "m")))
+	_, err := f.Lock(ctx, "m")
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath)
+	_, err = os.Lstat(keyLock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the refresh lock is not created where the link points")
+
+	writeLock := filepath.Join(elsewhere, "write.lock")
+	require.NoError(t, os.Remove(filepath.Join(f.Dir(), ".write.lock")))
+	require.NoError(t, os.Symlink(writeLock, filepath.Join(f.Dir(), ".write.lock")))
+	err = f.Save(ctx, "m", storetest.Token("at", time.Now().Add(time.Hour)))
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath)
+	_, err = os.Lstat(writeLock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the write lock is not created where the link points")
+	_, err = tokenstore.NewFile(f.Dir())
+	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath, "NewFile's clean-up takes the write lock too")
+}
+
+func TestFileTightensLooseTokenFile(t *testing.T) {
+	f := newFile(t)
+	tok := storetest.Token("at", time.Now().Add(time.Hour))
+	require.NoError(t, f.Save(t.Context(), "m", tok))
+	require.NoError(t, os.Chmod(f.Path("m"), 0o644)) // a careless copy
+	got, err := f.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at", got.AccessToken)
+	fi, err := os.Stat(f.Path("m"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a loose token file is tightened when read")
+}
+
+func TestFileRefusesDirectoryAsTokenFile(t *testing.T) {
+	f := newFile(t)
+	require.NoError(t, os.Mkdir(f.Path("m"), 0o700))
+	_, err := f.Load(t.Context(), "m")
+	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath)
+}
+
+func TestFileOversizedRecordIsCorrupt(t *testing.T) {
+	f := newFile(t)
+	require.NoError(t, os.WriteFile(f.Path("m"), make([]byte, 5<<20), 0o600))
+	_, err := f.Load(t.Context(), "m")
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	require.NoError(t, f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))), "a real token replaces it")
+	got, err := f.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at", got.AccessToken)
+}
+
+func TestFileRemovesStaleTempFiles(t *testing.T) {
+	f := newFile(t)
+	stale, err := tokenstore.Marshal("m", storetest.Token("SECRET-left-by-a-killed-writer", time.Now().Add(time.Hour)))
+	require.NoError(t, err)
+	for _, name := range []string{".tmp-123456", ".tmp-", ".tmp-link"} {
+		p := filepath.Join(f.Dir(), name)
+		if name == ".tmp-link" {
+			require.NoError(t, os.Symlink(filepath.Join(t.TempDir(), "keep"), p))
+			continue
+		}
+		require.NoError(t, os.WriteFile(p, stale, 0o600))
+	}
+	keep := filepath.Join(f.Dir(), "not-a-temp.tmp-1")
+	require.NoError(t, os.WriteFile(keep, nil, 0o600))
+
+	_, err = tokenstore.NewFile(f.Dir())
+	require.NoError(t, err)
+	entries, err := os.ReadDir(f.Dir())
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.False(t, strings.HasPrefix(e.Name(), ".tmp-"), "stale temporary file %s kept", e.Name())
+	}
+	_, err = os.Stat(keep)
+	assert.NoError(t, err, "only names starting .tmp- are removed")
+}
+
+// TestFileCleanupSparesLiveWriters: NewFile's clean-up runs under the
+// write lock, so opening the directory again and again while other handles
+// save never removes a temporary file a writer still needs.
+func TestFileCleanupSparesLiveWriters(t *testing.T) {
+	f := newFile(t)
+	base := time.Now().Add(time.Hour)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			peer, err := tokenstore.NewFile(f.Dir())
+			if err == nil {
+				err = peer.Save(t.Context(), "m", storetest.Token(fmt.Sprintf("at-%03d", i), base.Add(time.Duration(i)*time.Second)))
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			close(errs)
+			require.NoError(t, <-errs)
+			got, err := f.Load(t.Context(), "m")
+			require.NoError(t, err)
+			assert.Equal(t, "at-199", got.AccessToken)
+			return
+		default:
+			_, err := tokenstore.NewFile(f.Dir())
+			require.NoError(t, err)
+		}
+	}
+}

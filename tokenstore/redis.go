@@ -442,11 +442,12 @@ return 0`)
 
 // unlockScript deletes the lock only if we still own it, and tells waiters.
 // The channel is an argument, not a key: in a Cluster a channel has no slot,
-// and naming it as a key fails while the lock's slot moves.
+// and naming it as a key fails while the lock's slot moves. Waiters that
+// may not subscribe poll, so a refused PUBLISH is not an error.
 var unlockScript = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
-	redis.call("PUBLISH", ARGV[2], "1")
+	redis.pcall("PUBLISH", ARGV[2], "1") -- an ACL may forbid the channel
 	return 1
 end
 return 0`)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,4 +324,19 @@ func (s *Sentinel) Client(tb testing.TB) *redis.Client {
 func (s *Sentinel) FailoverOptions() *redis.FailoverOptions {
 	return &redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: []string{s.Sentinel.Addr},
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second}
+}
+
+// Freeze stops the node (SIGSTOP) without closing its connections, as a
+// stalled or partitioned server looks; Thaw resumes it.
+func (n *Node) Freeze() { n.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen node.
+func (n *Node) Thaw() { n.signal(syscall.SIGCONT) }
+
+func (n *Node) signal(sig os.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		_ = n.cmd.Process.Signal(sig)
+	}
 }

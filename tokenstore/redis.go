@@ -37,11 +37,11 @@ const (
 // Errors of the Redis store. Both are temporary: the TokenSource keeps the
 // token in memory, serves it, and saves it again later.
 var (
-	// ErrSaveUnconfirmed means Redis did not confirm that the save's
-	// transaction ran, so nothing may have been written. It happens while a
-	// Cluster slot moves (the client can return success for a transaction it
-	// never sent; see Redis).
-	ErrSaveUnconfirmed error = temporary("tokenstore: redis: the save's transaction was not confirmed (cluster slot moving?)")
+	// ErrUnconfirmed means Redis did not confirm that a save or a lock
+	// attempt ran, so nothing may have been written. It happens while a
+	// Cluster slot moves: the client can report success for a transaction
+	// it never sent (see Redis).
+	ErrUnconfirmed error = temporary("tokenstore: redis: the write was not confirmed (cluster slot moving?)")
 	// ErrNotReplicated means the master wrote the record or lock but too few
 	// replicas acknowledged it in time, so a failover could lose it.
 	ErrNotReplicated error = temporary("tokenstore: redis: too few replicas acknowledged the write")
@@ -81,7 +81,7 @@ func (temporary) Temporary() bool { return true }
 // token that another instance saved. Save returns nil only when it saw the
 // reply of its own SET inside EXEC: during a Cluster slot move, go-redis
 // v9's ClusterClient.Watch can return nil without running the transaction,
-// and Save then returns ErrSaveUnconfirmed instead.
+// and Save then returns ErrUnconfirmed instead.
 //
 // # Replicas and failover
 //
@@ -261,7 +261,7 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			// Trust only the reply to our own SET inside EXEC: go-redis's
 			// ClusterClient.Watch can return nil without calling us.
 			if set.Val() != "OK" {
-				return ErrSaveUnconfirmed
+				return ErrUnconfirmed
 			}
 			ran = true
 			return r.awaitReplicas(ctx, tx)
@@ -269,9 +269,9 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		switch {
 		case err == nil && ran:
 			return nil
-		case err == nil, errors.Is(err, redis.TxFailedErr), errors.Is(err, ErrSaveUnconfirmed):
+		case err == nil, errors.Is(err, redis.TxFailedErr), errors.Is(err, ErrUnconfirmed):
 			// Not run (a slot on the move) or raced by another save: again.
-			err = ErrSaveUnconfirmed
+			err = ErrUnconfirmed
 		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNotReplicated):
 			return err
 		default:
@@ -282,7 +282,7 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		}
 		pause = min(2*pause, 100*time.Millisecond)
 	}
-	return fmt.Errorf("%w: too much contention, or the slot kept moving", ErrSaveUnconfirmed)
+	return fmt.Errorf("%w: too much contention, or the slot kept moving", ErrUnconfirmed)
 }
 
 // awaitReplicas waits, on tx's connection right after its write, until
@@ -529,7 +529,7 @@ func (r *Redis) tryLock(ctx context.Context, lk, owner string, unlock func()) (b
 	case err != nil:
 		return false, err
 	case !ran:
-		return false, ErrSaveUnconfirmed
+		return false, ErrUnconfirmed
 	}
 	return got, nil
 }

@@ -86,11 +86,11 @@ func (temporary) Temporary() bool { return true }
 // # Replicas and failover
 //
 // Replication is asynchronous, so a write acknowledged by a master can
-// vanish when a replica is promoted. When the master has replicas (INFO
-// replication, checked about once a second per master), Save and Lock wait
-// after writing until one replica has acknowledged (WAIT), and return
-// ErrNotReplicated when none does within DefaultReplicaAckTimeout; see
-// WithReplicaAcks. This narrows, but cannot close, the window in which a
+// vanish when a replica is promoted. Once a master has been seen with
+// replicas (INFO replication, checked about once a second per master until
+// it has some), Save and Lock wait after writing until one replica has
+// acknowledged (WAIT), and return ErrNotReplicated when none does within
+// DefaultReplicaAckTimeout; see WithReplicaAcks. This narrows, but cannot close, the window in which a
 // failover loses data: Redis is not a consensus system.
 //
 // # The lock
@@ -167,9 +167,11 @@ func WithLockTTL(d time.Duration) RedisOption {
 // WithReplicaAcks makes every save and lock wait until n replicas have
 // acknowledged it, for at most timeout (DefaultReplicaAckTimeout if not
 // positive), and fail with ErrNotReplicated otherwise. n = 0 never waits.
-// Without this option the store waits for one replica whenever the master
-// reports connected replicas, and does not wait on a master without any
-// (or whose INFO the ACL user may not read: set n explicitly then).
+// Without this option the store waits for one replica on every master that
+// it has ever seen with connected replicas, and does not wait on a master
+// that never had any (or whose INFO the ACL user may not read: set n
+// explicitly then). A master that lost its only replica for good then fails
+// every save until the replica is back or n is set to 0.
 func WithReplicaAcks(n int, timeout time.Duration) RedisOption {
 	return func(r *Redis) {
 		r.acks = max(n, 0)
@@ -306,26 +308,27 @@ func (r *Redis) awaitReplicas(ctx context.Context, tx *redis.Tx) error {
 }
 
 // replicaCount is how many replicas tx's master has, from INFO replication,
-// cached per node for replicaCheckEvery. A node whose INFO cannot be read
-// counts as having none.
+// checked per node at most every replicaCheckEvery. It is sticky: a node
+// once seen with replicas keeps counting them, so that an old master that
+// lost its replica to a failover (and will lose its writes when it rejoins
+// as a replica) cannot acknowledge anything. A node whose INFO cannot be
+// read counts as having none.
 func (r *Redis) replicaCount(ctx context.Context, tx *redis.Tx) int {
 	node := tx.String() // names the node's address
 	r.mu.Lock()
 	c, ok := r.replicas[node]
 	r.mu.Unlock()
-	if ok && time.Since(c.at) < replicaCheckEvery {
+	if ok && (c.n > 0 || time.Since(c.at) < replicaCheckEvery) {
 		return c.n
 	}
 	info, err := tx.Info(ctx, "replication").Result()
-	if err != nil {
-		if ctx.Err() != nil {
-			return c.n // not the node's fault: keep what we knew
-		}
+	if err != nil && ctx.Err() != nil {
+		return c.n // not the node's fault: keep what we knew
 	}
 	if err != nil && !ok {
 		r.log.Warn("tokenstore: redis: cannot read INFO replication; not waiting for replicas (see WithReplicaAcks)", "node", node, "err", err)
 	}
-	c = replicaCount{n: connectedReplicas(info), at: time.Now()}
+	c = replicaCount{n: max(connectedReplicas(info), c.n), at: time.Now()}
 	r.mu.Lock()
 	r.replicas[node] = c
 	r.mu.Unlock()

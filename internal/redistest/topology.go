@@ -289,9 +289,11 @@ func countOnline(rs []map[string]string) int {
 	return n
 }
 
-// Failover makes the Sentinel promote the replica (SENTINEL FAILOVER) and
-// waits until the old master replicates from the new one, which swaps
-// s.Master and s.Replica.
+// Failover makes the Sentinel promote the replica (SENTINEL FAILOVER),
+// waits until clients are told of the new master, and makes the old master
+// a replica of it; s.Master and s.Replica swap. Until then the old master
+// still takes writes that its demotion will discard: the window in which
+// data is lost.
 func (s *Sentinel) Failover(tb testing.TB) {
 	tb.Helper()
 	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr})
@@ -308,8 +310,12 @@ func (s *Sentinel) Failover(tb testing.TB) {
 	}
 	s.Master, s.Replica = s.Replica, s.Master
 	s.waitMaster(tb, s.Master.Addr, 0)
+	// The Sentinel would demote the old master only once it next looks at
+	// it (up to 10 s and more); do it now, as it would.
+	if err := s.Replica.Client(tb).ReplicaOf(context.Background(), "127.0.0.1", strconv.Itoa(s.Master.Port)).Err(); err != nil {
+		tb.Fatalf("redistest: REPLICAOF: %v", err)
+	}
 	waitReplicas(tb, s.Master, 1)
-	s.waitMaster(tb, s.Master.Addr, 1)
 }
 
 // Client returns a failover client through the Sentinel, closed when tb

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
@@ -60,4 +61,40 @@ func TestRedisClusterConformance(t *testing.T) {
 func TestRedisSentinelConformance(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	storetest.Run(t, topologyHarness(func(t *testing.T) redis.UniversalClient { return s.Client(t) }))
+}
+
+// TestRedisSentinelKillMasterLosesNoAcknowledgedSave: the replica stalls
+// and drops its link, a save reaches only the master, the master dies and
+// the Sentinel promotes the replica. The store never acknowledged that save (ErrNotReplicated),
+// so every save that returned nil survives the failover.
+func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	ctx := t.Context()
+	s := tokenstore.NewRedis(sn.Client(t))
+	exp := time.Now().Add(time.Hour)
+	acked := ""
+	save := func(name string, d time.Duration) {
+		if err := s.Save(ctx, "m", storetest.Token(name, exp.Add(d))); err == nil {
+			acked = name
+		} else {
+			assert.ErrorIs(t, err, tokenstore.ErrNotReplicated)
+		}
+	}
+	save("at-1", 0)
+	require.Equal(t, "at-1", acked, "precondition: a healthy save is acknowledged")
+
+	// The replica stalls and loses its link: the master takes writes alone.
+	sn.Replica.Freeze()
+	t.Cleanup(sn.Replica.Thaw)
+	require.NoError(t, sn.Master.Client(t).ClientKillByFilter(ctx, "TYPE", "replica").Err())
+	save("at-2", time.Minute) // reaches the master only
+	sn.KillMaster()
+	sn.Master.Thaw()
+	sn.WaitPromoted(t)
+
+	fresh := tokenstore.NewRedis(sn.Client(t))
+	require.Eventually(t, func() bool { _, err := fresh.Load(ctx, "m"); return err == nil }, 20*time.Second, 50*time.Millisecond)
+	got, err := fresh.Load(ctx, "m")
+	require.NoError(t, err)
+	assert.Equal(t, acked, got.AccessToken, "the last acknowledged save survived the failover")
 }

@@ -346,3 +346,16 @@ func (n *Node) signal(sig os.Signal) {
 		_ = n.cmd.Process.Signal(sig)
 	}
 }
+
+// KillMaster kills the master (SIGKILL): s.Master becomes the replica the
+// Sentinel is about to promote (see WaitPromoted), s.Replica the dead node.
+func (s *Sentinel) KillMaster() {
+	s.Master.Kill()
+	s.Master, s.Replica = s.Replica, s.Master
+}
+
+// WaitPromoted waits until the Sentinel names s.Master as the master.
+func (s *Sentinel) WaitPromoted(tb testing.TB) {
+	tb.Helper()
+	s.waitMaster(tb, s.Master.Addr, 0)
+}

@@ -470,7 +470,7 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 	}
 
 	ok, err := r.tryLock(ctx, lk, owner, unlock)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnconfirmed) { // a moving slot: wait it out
 		return nil, fmt.Errorf("tokenstore: redis lock: %w", err)
 	}
 	if !ok {
@@ -485,7 +485,7 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 		} // else the ACL forbids the channel: poll alone
 		wait := 10 * time.Millisecond
 		for {
-			if ok, err = r.tryLock(ctx, lk, owner, unlock); err != nil {
+			if ok, err = r.tryLock(ctx, lk, owner, unlock); err != nil && !errors.Is(err, ErrUnconfirmed) {
 				return nil, fmt.Errorf("tokenstore: redis lock: %w", err)
 			} else if ok {
 				break
@@ -494,6 +494,9 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 			select {
 			case <-ctx.Done():
 				t.Stop()
+				if err != nil {
+					return nil, fmt.Errorf("tokenstore: waiting for redis lock on %q: %w (last: %w)", key, ctx.Err(), err)
+				}
 				return nil, fmt.Errorf("tokenstore: waiting for redis lock on %q: %w", key, ctx.Err())
 			case _, open := <-msgs:
 				if !open {

@@ -126,6 +126,7 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 // fleetClient is the child's Redis client, as the parent's env describes.
 func fleetClient() redis.UniversalClient {
 	if sentinel := os.Getenv(envFleetSentinel); sentinel != "" {
+		redis.SetLogger(quietLogger{}) // go-redis logs every master switch
 		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: os.Getenv(envFleetMaster),
 			SentinelAddrs: strings.Split(sentinel, ","), DialTimeout: 200 * time.Millisecond})
 	}
@@ -336,3 +337,8 @@ func TestRedisOutagePolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.RefreshToken, stored.RefreshToken, "the new refresh token is back in Redis")
 }
+
+// quietLogger drops go-redis's internal log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

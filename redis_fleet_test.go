@@ -30,7 +30,15 @@ const (
 	envFleetRedis = "UCOAUTH_FLEET_REDIS"
 	envFleetBase  = "UCOAUTH_FLEET_BASE"
 	envFleetFor   = "UCOAUTH_FLEET_FOR"
+	// envFleetSentinel and envFleetMaster replace envFleetRedis for a
+	// fleet behind a Sentinel.
+	envFleetSentinel = "UCOAUTH_FLEET_SENTINEL"
+	envFleetMaster   = "UCOAUTH_FLEET_MASTER"
 )
+
+// isFleetChild reports whether this process is a fleet member that the
+// test started, rather than the test itself.
+func isFleetChild() bool { return os.Getenv(envFleetRedis) != "" || os.Getenv(envFleetSentinel) != "" }
 
 // fleetResult is what one child process reports.
 type fleetResult struct {
@@ -43,11 +51,23 @@ type fleetResult struct {
 // for runFor. during, if set, runs in the parent meanwhile.
 func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server)) (*ucoauthtest.Server, *tokenstore.Redis, []fleetResult) {
 	rs := redistest.Start(t)
+	store := tokenstore.NewRedis(rs.TestClient(t))
+	srv, results := runFleetOn(t, testName, procs, runFor, []string{envFleetRedis + "=" + rs.Addr}, store, func() {
+		if during != nil {
+			during(rs)
+		}
+	})
+	t.Logf("redis: %s", rs)
+	return srv, store, results
+}
+
+// runFleetOn runs the fleet on the Redis that env tells the children to use
+// (envFleetRedis, or envFleetSentinel and envFleetMaster) and store reaches.
+func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, env []string, store *tokenstore.Redis, during func()) (*ucoauthtest.Server, []fleetResult) {
 	srv := ucoauthtest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.SetRotation(true)
 	srv.SetLifetime(fleetLifetime)
-	store := tokenstore.NewRedis(rs.TestClient(t))
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 
 	results := make([]fleetResult, procs)
@@ -56,7 +76,7 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 	done.Add(procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
-		cmd.Env = append(os.Environ(), envFleetRedis+"="+rs.Addr, envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
+		cmd.Env = append(append(os.Environ(), env...), envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		in, err := cmd.StdinPipe()
@@ -90,9 +110,7 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
 		})
 	}
-	if during != nil {
-		during(rs)
-	}
+	during()
 	// Everyone stopped hammering: now let them all report at once, so that
 	// no late refresh can slip between two reports.
 	done.Wait()
@@ -101,8 +119,18 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 		in.Close()
 	}
 	wg.Wait()
-	t.Logf("redis: %s; refreshes: %d; results: %+v", rs, srv.Stats().Refreshes(), results)
-	return srv, store, results
+	t.Logf("refreshes: %d, invalid_grant: %d; results: %+v", srv.Stats().Refreshes(), srv.Stats().InvalidGrant, results)
+	return srv, results
+}
+
+// fleetClient is the child's Redis client, as the parent's env describes.
+func fleetClient() redis.UniversalClient {
+	if sentinel := os.Getenv(envFleetSentinel); sentinel != "" {
+		redis.SetLogger(quietLogger{}) // go-redis logs every master switch
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: os.Getenv(envFleetMaster),
+			SentinelAddrs: strings.Split(sentinel, ","), DialTimeout: 200 * time.Millisecond})
+	}
+	return redis.NewClient(&redis.Options{Addr: os.Getenv(envFleetRedis), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 }
 
 // fleetChild is one instance of the fleet: its own TokenSource over the
@@ -110,7 +138,7 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 func fleetChild(t *testing.T) {
 	runFor, err := time.ParseDuration(os.Getenv(envFleetFor))
 	require.NoError(t, err)
-	c := redis.NewClient(&redis.Options{Addr: os.Getenv(envFleetRedis), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := fleetClient()
 	defer c.Close()
 	store := tokenstore.NewRedis(c)
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
@@ -172,7 +200,7 @@ func checkConverged(t *testing.T, store *tokenstore.Redis, results []fleetResult
 // TestRedisFleetRefreshesOncePerWindow: 8 OS processes share one Redis and
 // one merchant across at least 3 token lifetimes, with rotation on.
 func TestRedisFleetRefreshesOncePerWindow(t *testing.T) {
-	if os.Getenv(envFleetRedis) != "" {
+	if isFleetChild() {
 		fleetChild(t)
 		return
 	}
@@ -196,7 +224,7 @@ func TestRedisFleetRefreshesOncePerWindow(t *testing.T) {
 // and restarts it empty (no persistence). No refresh token may be lost: the
 // fleet converges on one live token without the merchant reconnecting.
 func TestRedisFleetSurvivesRedisRestart(t *testing.T) {
-	if os.Getenv(envFleetRedis) != "" {
+	if isFleetChild() {
 		fleetChild(t)
 		return
 	}
@@ -309,3 +337,8 @@ func TestRedisOutagePolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.RefreshToken, stored.RefreshToken, "the new refresh token is back in Redis")
 }
+
+// quietLogger drops go-redis's internal log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

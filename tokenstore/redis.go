@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +27,37 @@ const (
 	// timeout, and the save has one more refresh timeout: 90 s with the
 	// default 30 s.
 	DefaultLockTTL = 100 * time.Second
+	// DefaultReplicaAckTimeout is how long a save or a lock waits for a
+	// replica to acknowledge it (WAIT) when the master has replicas.
+	// Replication normally takes well under a millisecond; a replica that
+	// stays behind this long is treated as absent for that save.
+	DefaultReplicaAckTimeout = time.Second
 )
 
-// Redis is a TokenStore and Locker on Redis, for a fleet of processes that
-// share merchants. Create it with NewRedis; the zero value is not usable. It takes a redis.UniversalClient, so a single node,
-// Sentinel and Cluster all work.
+// Errors of the Redis store. Both are temporary: the TokenSource keeps the
+// token in memory, serves it, and saves it again later.
+var (
+	// ErrUnconfirmed means Redis did not confirm that a save or a lock
+	// attempt ran, so nothing may have been written. It happens while a
+	// Cluster slot moves: the client can report success for a transaction
+	// it never sent (see Redis).
+	ErrUnconfirmed error = temporary("tokenstore: redis: the write was not confirmed (cluster slot moving?)")
+	// ErrNotReplicated means the master wrote the record or lock but too few
+	// replicas acknowledged it in time, so a failover could lose it.
+	ErrNotReplicated error = temporary("tokenstore: redis: too few replicas acknowledged the write")
+)
+
+// temporary is an error that says retrying may help.
+type temporary string
+
+func (t temporary) Error() string { return string(t) }
+
+func (temporary) Temporary() bool { return true }
+
+// Redis is a TokenStore, Locker and Lister on Redis, for a fleet of
+// processes that share merchants. Create it with NewRedis; the zero value is
+// not usable. It takes a redis.UniversalClient, so a single node, Sentinel
+// (redis.NewFailoverClient) and Cluster all work.
 //
 // # Key layout
 //
@@ -39,10 +67,10 @@ const (
 //	P{K}:lock    the refresh lock: a random owner value, with a PX expiry
 //	P{K}:unlock  the pub/sub channel a lock holder publishes to on release
 //
-// The braces are a Cluster hash tag, so one merchant's keys share a slot
-// (the unlock script touches the lock and its channel together). A key that
-// contains a brace, or starts with "#", is replaced inside the braces by "#"
-// and a hex SHA-256 digest of it, so that the tag stays intact.
+// The braces are a Cluster hash tag, so one merchant's keys share a slot. A
+// key that contains a brace, or starts with "#", is replaced inside the
+// braces by "#" and a hex SHA-256 digest of it, so that the tag stays
+// intact. Keep braces out of the prefix.
 //
 // # Consistency
 //
@@ -50,15 +78,32 @@ const (
 // record, never replaces a token with one that expires earlier
 // (ucoauth.ErrSuperseded), and keeps the stored refresh token when the new
 // token has none. A refresh that finishes late cannot clobber a fresher
-// token that another instance saved.
+// token that another instance saved. Save returns nil only when it saw the
+// reply of its own SET inside EXEC: during a Cluster slot move, go-redis
+// v9's ClusterClient.Watch can return nil without running the transaction,
+// and Save then returns ErrUnconfirmed instead.
+//
+// # Replicas and failover
+//
+// Replication is asynchronous, so a write acknowledged by a master can
+// vanish when a replica is promoted. Once a master has been seen with
+// replicas (INFO replication, checked about once a second per master until
+// it has some), Save and Lock wait after writing until one replica has
+// acknowledged (WAIT), and return ErrNotReplicated when none does within
+// DefaultReplicaAckTimeout; see WithReplicaAcks. This narrows, but cannot close, the window in which a
+// failover loses data: Redis is not a consensus system.
 //
 // # The lock
 //
 // Lock is SET NX PX with a random owner value; unlock deletes the key only
 // if the owner is still ours (a Lua compare-and-delete), so a holder whose
-// lock expired cannot release a successor's. Waiters do not spin: they
-// subscribe to the unlock channel and retry when the holder publishes, with
-// a backoff poll (10 ms doubling to 250 ms) in case a message is lost.
+// lock expired cannot release a successor's. A lock key without a TTL (left
+// by hand or another tool) is given the lock TTL, so it cannot block
+// forever. Waiters do not spin: they subscribe to the unlock channel and
+// retry when the holder publishes, with a backoff poll (10 ms doubling to
+// 250 ms) in case a message is lost, and poll alone when an ACL forbids the
+// channel. A failed unlock is retried a few times, then logged (see
+// WithLogger); the lock then expires by its TTL.
 //
 // # Outages
 //
@@ -70,11 +115,29 @@ type Redis struct {
 	prefix  string
 	ttl     time.Duration
 	lockTTL time.Duration
+	log     *slog.Logger
+
+	acks       int // replicas to wait for; autoAcks: 1 when the master has any
+	ackTimeout time.Duration
+
+	mu       sync.Mutex
+	replicas map[string]replicaCount // by node, for autoAcks
+}
+
+const (
+	autoAcks          = -1
+	replicaCheckEvery = time.Second
+)
+
+type replicaCount struct {
+	n  int
+	at time.Time
 }
 
 var (
 	_ ucoauth.TokenStore = (*Redis)(nil)
 	_ ucoauth.Locker     = (*Redis)(nil)
+	_ ucoauth.Lister     = (*Redis)(nil)
 )
 
 // RedisOption configures a Redis store.
@@ -101,11 +164,42 @@ func WithLockTTL(d time.Duration) RedisOption {
 	}
 }
 
+// WithReplicaAcks makes every save and lock wait until n replicas have
+// acknowledged it, for at most timeout (DefaultReplicaAckTimeout if not
+// positive), and fail with ErrNotReplicated otherwise. n = 0 never waits.
+// Without this option the store waits for one replica on every master that
+// it has ever seen with connected replicas, and does not wait on a master
+// that never had any (or whose INFO the ACL user may not read: set n
+// explicitly then). A master that lost its only replica for good then fails
+// every save until the replica is back or n is set to 0.
+func WithReplicaAcks(n int, timeout time.Duration) RedisOption {
+	return func(r *Redis) {
+		r.acks = max(n, 0)
+		if timeout > 0 {
+			r.ackTimeout = timeout
+		}
+	}
+}
+
+// WithLogger sets where the store reports problems it cannot return, such
+// as a lock it could not release. The default is slog.Default().
+func WithLogger(l *slog.Logger) RedisOption {
+	return func(r *Redis) {
+		if l != nil {
+			r.log = l
+		}
+	}
+}
+
 // NewRedis returns a store on client. The client is not closed by the store.
 func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
-	r := &Redis{c: client, prefix: DefaultRedisPrefix, lockTTL: DefaultLockTTL}
+	r := &Redis{c: client, prefix: DefaultRedisPrefix, lockTTL: DefaultLockTTL,
+		acks: autoAcks, ackTimeout: DefaultReplicaAckTimeout, replicas: map[string]replicaCount{}}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.log == nil {
+		r.log = slog.Default()
 	}
 	return r
 }
@@ -143,7 +237,9 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		return err
 	}
 	rk := r.key(key, "token")
+	pause := 5 * time.Millisecond
 	for range 16 { // optimistic: retry when another save slipped in
+		ran := false
 		err := r.c.Watch(ctx, func(tx *redis.Tx) error {
 			var old *oauth2.Token
 			b, err := tx.Get(ctx, rk).Bytes()
@@ -157,24 +253,97 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			if err != nil {
 				return err
 			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, rk, nb, r.ttl)
+			var set *redis.StatusCmd
+			if _, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				set = p.Set(ctx, rk, nb, r.ttl)
 				return nil
-			})
-			return err
+			}); err != nil {
+				return err
+			}
+			// Trust only the reply to our own SET inside EXEC: go-redis's
+			// ClusterClient.Watch can return nil without calling us.
+			if set.Val() != "OK" {
+				return ErrUnconfirmed
+			}
+			ran = true
+			return r.awaitReplicas(ctx, tx)
 		}, rk)
 		switch {
-		case err == nil:
+		case err == nil && ran:
 			return nil
-		case errors.Is(err, redis.TxFailedErr):
-			continue
-		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken):
+		case err == nil, errors.Is(err, redis.TxFailedErr), errors.Is(err, ErrUnconfirmed):
+			// Not run (a slot on the move) or raced by another save: again.
+			err = ErrUnconfirmed
+		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNotReplicated):
 			return err
 		default:
 			return fmt.Errorf("tokenstore: redis: %w", err)
 		}
+		if !sleep(ctx, pause) {
+			return fmt.Errorf("%w: %w", err, ctx.Err())
+		}
+		pause = min(2*pause, 100*time.Millisecond)
 	}
-	return errors.New("tokenstore: redis: too much contention saving the token")
+	return fmt.Errorf("%w: too much contention, or the slot kept moving", ErrUnconfirmed)
+}
+
+// awaitReplicas waits, on tx's connection right after its write, until
+// enough replicas acknowledged the write.
+func (r *Redis) awaitReplicas(ctx context.Context, tx *redis.Tx) error {
+	n := r.acks
+	if n == autoAcks {
+		n = min(r.replicaCount(ctx, tx), 1)
+	}
+	if n == 0 {
+		return nil
+	}
+	got, err := tx.Wait(ctx, n, r.ackTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("%w: WAIT: %w", ErrNotReplicated, err)
+	}
+	if got < int64(n) {
+		return fmt.Errorf("%w: %d of %d in %s", ErrNotReplicated, got, n, r.ackTimeout)
+	}
+	return nil
+}
+
+// replicaCount is how many replicas tx's master has, from INFO replication,
+// checked per node at most every replicaCheckEvery. It is sticky: a node
+// once seen with replicas keeps counting them, so that an old master that
+// lost its replica to a failover (and will lose its writes when it rejoins
+// as a replica) cannot acknowledge anything. A node whose INFO cannot be
+// read counts as having none.
+func (r *Redis) replicaCount(ctx context.Context, tx *redis.Tx) int {
+	node := tx.String() // names the node's address
+	r.mu.Lock()
+	c, ok := r.replicas[node]
+	r.mu.Unlock()
+	if ok && (c.n > 0 || time.Since(c.at) < replicaCheckEvery) {
+		return c.n
+	}
+	info, err := tx.Info(ctx, "replication").Result()
+	if err != nil && ctx.Err() != nil {
+		return c.n // not the node's fault: keep what we knew
+	}
+	if err != nil && !ok {
+		r.log.Warn("tokenstore: redis: cannot read INFO replication; not waiting for replicas (see WithReplicaAcks)", "node", node, "err", err)
+	}
+	c = replicaCount{n: max(connectedReplicas(info), c.n), at: time.Now()}
+	r.mu.Lock()
+	r.replicas[node] = c
+	r.mu.Unlock()
+	return c.n
+}
+
+// connectedReplicas reads connected_slaves from INFO replication.
+func connectedReplicas(info string) int {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			n, _ := strconv.Atoi(v)
+			return max(n, 0)
+		}
+	}
+	return 0
 }
 
 // Delete removes key's record.
@@ -188,11 +357,100 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// unlockScript deletes the lock only if we still own it.
+// Keys returns every key that holds a token. Keys may be stored as digests,
+// so each record is read for the key it names; a record that cannot be read
+// is an error matching ErrCorrupt. A Cluster is scanned on every master.
+func (r *Redis) Keys(ctx context.Context) ([]string, error) {
+	pattern := globEscape(r.prefix) + "{*}:token"
+	var mu sync.Mutex
+	found := map[string]struct{}{}
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		it := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			found[it.Val()] = struct{}{}
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := r.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, r.c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: redis: scanning: %w", err)
+	}
+	names := make([]string, 0, len(found))
+	for n := range found {
+		names = append(names, n)
+	}
+	keys := make([]string, 0, len(names))
+	const batch = 256
+	for len(names) > 0 {
+		part := names[:min(batch, len(names))]
+		names = names[len(part):]
+		cmds, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, n := range part {
+				p.Get(ctx, n)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("tokenstore: redis: %w", err)
+		}
+		for i, c := range cmds {
+			b, err := c.(*redis.StringCmd).Bytes()
+			if errors.Is(err, redis.Nil) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return nil, fmt.Errorf("tokenstore: redis: %w", err)
+			}
+			key, err := recordKey(b)
+			if err != nil {
+				return nil, fmt.Errorf("%w (redis key %q)", err, part[i])
+			}
+			if r.key(key, "token") == part[i] {
+				keys = append(keys, key)
+			}
+		}
+	}
+	return keys, nil
+}
+
+// globEscape quotes the characters SCAN MATCH treats as a pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// lockScript takes the lock, or gives a lock key that has no TTL the lock
+// TTL: a key written by hand or another tool must not block forever.
+var lockScript = redis.NewScript(`
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+	return 1
+end
+if redis.call("PTTL", KEYS[1]) == -1 then
+	redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0`)
+
+// unlockScript deletes the lock only if we still own it, and tells waiters.
+// The channel is an argument, not a key: in a Cluster a channel has no slot,
+// and naming it as a key fails while the lock's slot moves. Waiters that
+// may not subscribe poll, so a refused PUBLISH is not an error.
 var unlockScript = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
-	redis.call("PUBLISH", KEYS[2], "1")
+	redis.pcall("PUBLISH", ARGV[2], "1") -- an ACL may forbid the channel
 	return 1
 end
 return 0`)
@@ -204,23 +462,30 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 	}
 	lk, ch := r.key(key, "lock"), r.key(key, "unlock")
 	owner := newOwner()
-	try := func() (bool, error) { return r.c.SetNX(ctx, lk, owner, r.lockTTL).Result() }
+	unlock := func() {
+		// Detached: a cancelled caller must still release the lock.
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		r.release(c, key, lk, ch, owner)
+	}
 
-	ok, err := try()
-	if err != nil {
+	ok, err := r.tryLock(ctx, lk, owner, unlock)
+	if err != nil && !errors.Is(err, ErrUnconfirmed) { // a moving slot: wait it out
 		return nil, fmt.Errorf("tokenstore: redis lock: %w", err)
 	}
 	if !ok {
 		// Subscribe before retrying, so a release between the two is seen.
+		var msgs <-chan *redis.Message
 		sub := r.c.Subscribe(ctx, ch)
 		defer sub.Close()
-		if _, err := sub.Receive(ctx); err != nil {
+		if _, err := sub.Receive(ctx); err == nil {
+			msgs = sub.Channel()
+		} else if !isNoPerm(err) {
 			return nil, fmt.Errorf("tokenstore: redis lock: subscribing: %w", err)
-		}
-		msgs := sub.Channel()
+		} // else the ACL forbids the channel: poll alone
 		wait := 10 * time.Millisecond
 		for {
-			if ok, err = try(); err != nil {
+			if ok, err = r.tryLock(ctx, lk, owner, unlock); err != nil && !errors.Is(err, ErrUnconfirmed) {
 				return nil, fmt.Errorf("tokenstore: redis lock: %w", err)
 			} else if ok {
 				break
@@ -229,8 +494,14 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 			select {
 			case <-ctx.Done():
 				t.Stop()
+				if err != nil {
+					return nil, fmt.Errorf("tokenstore: waiting for redis lock on %q: %w (last: %w)", key, ctx.Err(), err)
+				}
 				return nil, fmt.Errorf("tokenstore: waiting for redis lock on %q: %w", key, ctx.Err())
-			case <-msgs:
+			case _, open := <-msgs:
+				if !open {
+					msgs = nil // the subscription broke: poll alone
+				}
 			case <-t.C:
 				wait = min(2*wait, 250*time.Millisecond)
 			}
@@ -238,14 +509,68 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 		}
 	}
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			// Detached: a cancelled caller must still release the lock.
-			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = unlockScript.Run(c, r.c, []string{lk, ch}, owner).Err()
-		})
-	}, nil
+	return func() { once.Do(unlock) }, nil
+}
+
+// tryLock makes one attempt at the lock. A lock that too few replicas
+// acknowledged is released again and reported, since a failover would lose
+// it.
+func (r *Redis) tryLock(ctx context.Context, lk, owner string, unlock func()) (bool, error) {
+	got, ran := false, false
+	err := r.c.Watch(ctx, func(tx *redis.Tx) error { // Watch only to pin one connection to lk's master
+		n, err := lockScript.Run(ctx, tx, []string{lk}, owner, r.lockTTL.Milliseconds()).Int()
+		if err != nil {
+			return err
+		}
+		ran, got = true, n == 1
+		if got {
+			return r.awaitReplicas(ctx, tx)
+		}
+		return nil
+	}, lk)
+	switch {
+	case err != nil && got:
+		unlock()
+		return false, err
+	case err != nil:
+		return false, err
+	case !ran:
+		return false, ErrUnconfirmed
+	}
+	return got, nil
+}
+
+// release runs the unlock script, retrying with backoff while ctx allows,
+// and logs a lock it could not release: it then lives until its TTL.
+func (r *Redis) release(ctx context.Context, key, lk, ch, owner string) {
+	pause := 20 * time.Millisecond
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 && !sleep(ctx, pause) {
+			break
+		}
+		if err = unlockScript.Run(ctx, r.c, []string{lk}, owner, ch).Err(); err == nil {
+			return
+		}
+		pause *= 2
+	}
+	r.log.Error("tokenstore: redis: cannot release a refresh lock; it expires by its TTL",
+		"key", key, "ttl", r.lockTTL, "err", err)
+}
+
+// isNoPerm reports an ACL refusal.
+func isNoPerm(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOPERM") }
+
+// sleep waits d or until ctx ends, and reports whether it waited.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func newOwner() string {

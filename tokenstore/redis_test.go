@@ -131,3 +131,25 @@ func TestRedisOutage(t *testing.T) {
 	}
 	require.NoError(t, s.Save(ctx, "m", tok), "it works again after the outage")
 }
+
+// TestRedisKeysEscapesPrefixAndReportsCorrupt: Keys lists only this
+// prefix's records, even when the prefix holds glob characters, and a
+// record it cannot read is ErrCorrupt rather than a silently missing key.
+func TestRedisKeysEscapesPrefixAndReportsCorrupt(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.TestClient(t)
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	globby := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix("a*:"))
+	other := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix("ab:"))
+	require.NoError(t, globby.Save(ctx, "m1", storetest.Token("at-1", exp)))
+	require.NoError(t, other.Save(ctx, "m2", storetest.Token("at-2", exp)))
+	keys, err := globby.Keys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"m1"}, keys, "the prefix is not a pattern")
+
+	require.NoError(t, c.Set(ctx, "ab:{m3}:token", "not json", 0).Err())
+	_, err = other.Keys(ctx)
+	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	assert.ErrorContains(t, err, "ab:{m3}:token", "names the record")
+}

@@ -3,6 +3,8 @@
 //
 //	go run ./examples/redis-fleet            # embedded Redis (miniredis)
 //	REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/redis-fleet
+//	go run ./examples/redis-fleet -cluster 127.0.0.1:7000,127.0.0.1:7001
+//	go run ./examples/redis-fleet -sentinel 127.0.0.1:26379 -master mymaster
 //
 // Each instance has its own TokenSource and its own Redis connection, as
 // separate processes would. UltraCart is the embedded fake, with short
@@ -11,10 +13,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,10 +33,13 @@ func main() {
 	instances := flag.Int("instances", 8, "instances in the fleet")
 	windows := flag.Int("windows", 3, "token lifetimes to run through")
 	lifetime := flag.Duration("lifetime", 2*time.Second, "token lifetime at the fake UltraCart")
+	cluster := flag.String("cluster", "", "comma-separated Redis Cluster node addresses (or a redis:// cluster URL)")
+	sentinel := flag.String("sentinel", "", "comma-separated Sentinel addresses (with -master)")
+	master := flag.String("master", "mymaster", "the Sentinel's master name")
 	flag.Parse()
 	log.SetFlags(0)
 
-	newClient, where, err := redisClients()
+	newClient, where, err := redisClients(*cluster, *sentinel, *master)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,8 +76,23 @@ func run(p fleet.Params, newClient func() redis.UniversalClient) (ours, bare fle
 	return ours, bare, err
 }
 
-// redisClients returns a factory of clients, one per instance.
-func redisClients() (func() redis.UniversalClient, string, error) {
+// redisClients returns a factory of clients, one per instance: for a
+// Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis.
+func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, error) {
+	switch {
+	case cluster != "":
+		opt, err := clusterOptions(cluster)
+		if err != nil {
+			return nil, "", err
+		}
+		return func() redis.UniversalClient { return redis.NewClusterClient(opt) }, "Cluster " + strings.Join(opt.Addrs, ","), nil
+	case sentinel != "":
+		if master == "" {
+			return nil, "", errors.New("-sentinel needs -master")
+		}
+		opt := &redis.FailoverOptions{MasterName: master, SentinelAddrs: strings.Split(sentinel, ",")}
+		return func() redis.UniversalClient { return redis.NewFailoverClient(opt) }, "Sentinel " + sentinel + " master " + master, nil
+	}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
@@ -84,4 +106,17 @@ func redisClients() (func() redis.UniversalClient, string, error) {
 	}
 	return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) },
 		"embedded miniredis (set REDIS_URL for a real one)", nil
+}
+
+// clusterOptions reads -cluster: a redis:// URL (redis.ParseClusterURL) or a
+// list of host:port.
+func clusterOptions(s string) (*redis.ClusterOptions, error) {
+	if strings.Contains(s, "://") {
+		opt, err := redis.ParseClusterURL(s)
+		if err != nil {
+			return nil, fmt.Errorf("-cluster: %w", err)
+		}
+		return opt, nil
+	}
+	return &redis.ClusterOptions{Addrs: strings.Split(s, ",")}, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -26,4 +27,41 @@ func TestFleetRefreshesOncePerWindowWhereBareXOAuth2Fails(t *testing.T) {
 	assert.LessOrEqual(t, ours.Requests, 3, "one refresh per window for the whole fleet")
 	assert.Positive(t, bare.InvalidGrant, "bare x/oauth2 instances kill each other's refresh tokens")
 	assert.Greater(t, bare.Requests, ours.Requests)
+}
+
+// TestFleetOnClusterAndSentinel runs the fleet on a real 3-master Cluster
+// and behind a Sentinel, through the same flags a user passes.
+func TestFleetOnClusterAndSentinel(t *testing.T) {
+	const lifetime = 2 * time.Second
+	p := fleet.Params{Instances: 4, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime + lifetime/2}
+	cl := redistest.StartCluster(t, 3)
+	sn := redistest.StartSentinel(t)
+	for name, args := range map[string][3]string{
+		"Cluster":  {strings.Join(cl.Addrs(), ","), "", ""},
+		"Sentinel": {"", sn.Sentinel.Addr, sn.MasterName},
+	} {
+		t.Run(name, func(t *testing.T) {
+			newClient, where, err := redisClients(args[0], args[1], args[2])
+			require.NoError(t, err)
+			var clients []redis.UniversalClient
+			t.Cleanup(func() {
+				for _, c := range clients {
+					c.Close()
+				}
+			})
+			ours, err := fleet.Ucoauth(p, func() redis.UniversalClient {
+				c := newClient()
+				clients = append(clients, c)
+				return c
+			})
+			require.NoError(t, err)
+			t.Logf("%s: %+v", where, ours)
+			assert.Zero(t, ours.InvalidGrant)
+			assert.Zero(t, ours.FailedCalls)
+			assert.Positive(t, ours.Requests)
+			assert.LessOrEqual(t, ours.Requests, 2, "one refresh per window for the whole fleet")
+		})
+	}
+	_, err := clusterOptions("redis://127.0.0.1:1?addr=127.0.0.1:2")
+	assert.NoError(t, err, "a cluster URL is accepted too")
 }

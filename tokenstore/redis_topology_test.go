@@ -1,0 +1,100 @@
+package tokenstore_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+)
+
+// topologyHarness runs the conformance suite on stores made by newClient,
+// each handle with its own client, as separate processes would have.
+func topologyHarness(newClient func(t *testing.T) redis.UniversalClient) storetest.Harness {
+	var n atomic.Int32
+	const lockTTL = 500 * time.Millisecond
+	var mu sync.Mutex
+	prefixes := map[ucoauth.TokenStore]string{}
+	clients := map[ucoauth.TokenStore]redis.UniversalClient{}
+	open := func(t *testing.T, p string) ucoauth.TokenStore {
+		c := newClient(t)
+		s := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL))
+		mu.Lock()
+		defer mu.Unlock()
+		prefixes[s], clients[s] = p, c
+		return s
+	}
+	return storetest.Harness{
+		New: func(t *testing.T) ucoauth.TokenStore { return open(t, fmt.Sprintf("topo%d:", n.Add(1))) },
+		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
+			mu.Lock()
+			p := prefixes[s]
+			mu.Unlock()
+			return open(t, p)
+		},
+		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
+			mu.Lock()
+			c := clients[s]
+			mu.Unlock()
+			require.NoError(t, c.Close(), "the holder's process dies: its connections go")
+		},
+		LockTTL: lockTTL,
+	}
+}
+
+// TestRedisClusterConformance runs the suite on a real 3-master Cluster.
+func TestRedisClusterConformance(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	storetest.Run(t, topologyHarness(func(t *testing.T) redis.UniversalClient { return cl.Client(t) }))
+}
+
+// TestRedisSentinelConformance runs the suite on a master and a replica
+// behind a Sentinel, so every save and lock also waits for the replica.
+func TestRedisSentinelConformance(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	storetest.Run(t, topologyHarness(func(t *testing.T) redis.UniversalClient { return s.Client(t) }))
+}
+
+// TestRedisSentinelKillMasterLosesNoAcknowledgedSave: the replica stalls
+// and drops its link, a save reaches only the master, the master dies and
+// the Sentinel promotes the replica. The store never acknowledged that save (ErrNotReplicated),
+// so every save that returned nil survives the failover.
+func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	ctx := t.Context()
+	s := tokenstore.NewRedis(sn.Client(t))
+	exp := time.Now().Add(time.Hour)
+	acked := ""
+	save := func(name string, d time.Duration) {
+		if err := s.Save(ctx, "m", storetest.Token(name, exp.Add(d))); err == nil {
+			acked = name
+		} else {
+			assert.ErrorIs(t, err, tokenstore.ErrNotReplicated)
+		}
+	}
+	save("at-1", 0)
+	require.Equal(t, "at-1", acked, "precondition: a healthy save is acknowledged")
+
+	// The replica stalls and loses its link: the master takes writes alone.
+	sn.Replica.Freeze()
+	t.Cleanup(sn.Replica.Thaw)
+	require.NoError(t, sn.Master.Client(t).ClientKillByFilter(ctx, "TYPE", "replica").Err())
+	save("at-2", time.Minute) // reaches the master only
+	sn.KillMaster()
+	sn.Master.Thaw()
+	sn.WaitPromoted(t)
+
+	fresh := tokenstore.NewRedis(sn.Client(t))
+	require.Eventually(t, func() bool { _, err := fresh.Load(ctx, "m"); return err == nil }, 20*time.Second, 50*time.Millisecond)
+	got, err := fresh.Load(ctx, "m")
+	require.NoError(t, err)
+	assert.Equal(t, acked, got.AccessToken, "the last acknowledged save survived the failover")
+}

@@ -36,6 +36,7 @@ type sqlEnv struct {
 	// server's one database (stores there are kept apart by table).
 	newDSN func(t testing.TB) string
 	server string
+	driver string // database/sql driver name
 }
 
 var tableSeq atomic.Int64
@@ -49,6 +50,7 @@ func uniqueTable(prefix string) string {
 func sqliteEnv(t testing.TB) sqlEnv {
 	return sqlEnv{
 		dialect: tokenstore.SQLite,
+		driver:  "sqlite",
 		server:  "SQLite (modernc.org/sqlite), a file per store",
 		newDSN: func(t testing.TB) string {
 			return sqltest.SQLiteDSN(filepath.Join(t.TempDir(), "tokens.db"))
@@ -71,6 +73,7 @@ func sqliteEnv(t testing.TB) sqlEnv {
 func serverEnv(t testing.TB, srv *sqltest.Server, d tokenstore.Dialect) sqlEnv {
 	return sqlEnv{
 		dialect: d,
+		driver:  srv.Driver,
 		server:  srv.String(),
 		newDSN:  func(testing.TB) string { return srv.DSN },
 		open: func(t testing.TB, _ string) *sql.DB {
@@ -159,14 +162,17 @@ const (
 	envLockChild   = "UCOAUTH_SQL_LOCK_CHILD"
 	envLockDSN     = "UCOAUTH_SQL_LOCK_DSN"
 	envLockTable   = "UCOAUTH_SQL_LOCK_TABLE"
+	envLockDriver  = "UCOAUTH_SQL_LOCK_DRIVER"
 	childLeaseTTL  = time.Second
 	childLockedMsg = "LOCKED"
 )
 
 // lockChild takes the lock and waits to be killed.
-func lockChild(t *testing.T, env sqlEnv) {
-	db := env.open(t, os.Getenv(envLockDSN))
-	s, err := tokenstore.NewSQL(t.Context(), db, env.dialect,
+func lockChild(t *testing.T, d tokenstore.Dialect) {
+	db, err := sql.Open(os.Getenv(envLockDriver), os.Getenv(envLockDSN))
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := tokenstore.NewSQL(t.Context(), db, d,
 		tokenstore.WithTable(os.Getenv(envLockTable)), tokenstore.WithExistingTable(), tokenstore.WithLeaseTTL(childLeaseTTL))
 	require.NoError(t, err)
 	_, err = s.Lock(t.Context(), "m")
@@ -178,11 +184,12 @@ func lockChild(t *testing.T, env sqlEnv) {
 // testLockFreedWhenProcessKilled has a child process (this test binary)
 // take key "m"'s lock, checks that it excludes this process, SIGKILLs the
 // child and checks that the lock frees.
-func testLockFreedWhenProcessKilled(t *testing.T, env sqlEnv, testName string) {
+func testLockFreedWhenProcessKilled(t *testing.T, d tokenstore.Dialect, newEnv func(testing.TB) sqlEnv, testName string) {
 	if os.Getenv(envLockChild) != "" {
-		lockChild(t, env)
+		lockChild(t, d)
 		return
 	}
+	env := newEnv(t)
 	dsn := env.newDSN(t)
 	table := uniqueTable("kill")
 	s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect,
@@ -190,7 +197,7 @@ func testLockFreedWhenProcessKilled(t *testing.T, env sqlEnv, testName string) {
 	require.NoError(t, err)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$")
-	cmd.Env = append(os.Environ(), envLockChild+"=1", envLockDSN+"="+dsn, envLockTable+"="+table)
+	cmd.Env = append(os.Environ(), envLockChild+"=1", envLockDSN+"="+dsn, envLockDriver+"="+env.driver, envLockTable+"="+table)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -223,15 +230,15 @@ func testLockFreedWhenProcessKilled(t *testing.T, env sqlEnv, testName string) {
 }
 
 func TestSQLSQLiteLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, sqliteEnv(t), "TestSQLSQLiteLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, tokenstore.SQLite, sqliteEnv, "TestSQLSQLiteLockFreedWhenProcessKilled")
 }
 
 func TestSQLPostgresLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, postgresEnv(t), "TestSQLPostgresLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, tokenstore.Postgres, postgresEnv, "TestSQLPostgresLockFreedWhenProcessKilled")
 }
 
 func TestSQLMariaDBLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, mariadbEnv(t), "TestSQLMariaDBLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, tokenstore.MySQL, mariadbEnv, "TestSQLMariaDBLockFreedWhenProcessKilled")
 }
 
 // ---- layout ------------------------------------------------------------------

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,23 +82,28 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 //
 // # The lock
 //
-//   - Postgres: a session advisory lock (pg_try_advisory_lock on a
-//     connection held for the lock's lifetime, keyed by a 64-bit digest of
-//     table and key). It dies with the session, so a holder that dies or
-//     loses its connection releases it at once.
-//   - MySQL: GET_LOCK on a held connection, named by a digest of table and
-//     key (names are limited to 64 characters). It too dies with the
-//     session.
+//   - Postgres: a session advisory lock on a connection held for the lock's
+//     lifetime, keyed by a 64-bit digest of table and key. It dies with the
+//     session, so a holder that dies or loses its connection releases it at
+//     once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
+//     pg_advisory_lock under a transaction-local lock_timeout of at most
+//     500 ms, so the server hands it the lock the moment it is released and
+//     a driver that cannot cancel a query still notices its context's end.
+//   - MySQL: GET_LOCK(name, wait) on a held connection, named by a digest of
+//     table and key (names are limited to 64 characters), waiting at most
+//     500 ms per call. It too dies with the session.
 //   - SQLite: a lease row in the "_locks" table, with a random owner and an
 //     expiry (WithLeaseTTL, default DefaultLockTTL), taken by one atomic
-//     upsert and released by a compare-and-delete. SQLite has no sessions
-//     that span processes, so a dead holder's lease frees when it expires.
+//     upsert that only overwrites an expired lease, and released by a
+//     compare-and-delete. SQLite has no sessions that span processes, so a
+//     dead holder's lease frees when it expires. Waiters poll, backing off
+//     from 5 ms to 100 ms.
 //
-// Waiters poll, backing off from 5 ms to 100 ms, and give up when their
-// context ends. A Postgres or MySQL lock holds one pooled connection until
-// it is released, so the pool needs room for the locks held at once plus
-// one (do not set MaxOpenConns to 1). A connection whose release failed is
-// discarded, never returned to the pool still holding the lock.
+// Waiters give up when their context ends. A Postgres or MySQL lock holds
+// one pooled connection until it is released, so the pool needs room for
+// the locks held at once plus one (do not set MaxOpenConns to 1). A
+// connection whose release failed, or that might hold a lock its waiter
+// gave up on, is discarded, never returned to the pool.
 type SQL struct {
 	db       *sql.DB
 	dialect  Dialect
@@ -361,7 +367,7 @@ func (s *SQL) lockName(key string) []byte {
 }
 
 // poll calls try until it succeeds, fails, or ctx ends, backing off from
-// 5 ms to 100 ms between tries.
+// 5 ms to 100 ms between tries (the SQLite lease).
 func poll(ctx context.Context, key string, try func() (bool, error)) error {
 	wait := 5 * time.Millisecond
 	for {
@@ -394,17 +400,21 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 	if err != nil {
 		return nil, s.wrap("lock", err)
 	}
-	err = poll(ctx, key, func() (bool, error) {
-		var got sql.NullInt64
-		err := conn.QueryRowContext(ctx, s.q.tryLock, arg).Scan(&got)
-		return got.Valid && got.Int64 == 1, err
-	})
+	err = s.waitSessionLock(ctx, conn, key, arg)
+	if errors.Is(err, errLockWaitOver) {
+		_ = conn.Close()
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded
+		}
+		return nil, fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, cause)
+	}
 	if err != nil {
 		// The lock may have been granted in an answer we did not read: a
 		// connection that might hold it must not go back to the pool.
 		discard(conn)
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, ctx.Err())
 		}
 		return nil, s.wrap("lock", err)
 	}
@@ -422,6 +432,89 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 			_ = conn.Close()
 		})
 	}, nil
+}
+
+// lockSlice bounds one blocking wait for a session lock, so that a driver
+// that cannot cancel a running query still notices the end of ctx.
+const lockSlice = 500 * time.Millisecond
+
+// waitSessionLock blocks on the server until conn holds the lock or ctx
+// ends, in waits of at most lockSlice: the server hands the lock to the
+// next waiter the moment it is released, with no polling delay.
+func (s *SQL) waitSessionLock(ctx context.Context, conn *sql.Conn, key string, arg any) error {
+	for {
+		slice := lockSlice
+		if dl, ok := ctx.Deadline(); ok {
+			slice = min(slice, time.Until(dl))
+		}
+		if slice < time.Millisecond {
+			// ctx is about to end, if it has not yet: not worth a wait.
+			return errLockWaitOver
+		}
+		start := time.Now()
+		ok, err := s.tryLockFor(ctx, conn, arg, slice)
+		if err != nil || ok {
+			return err
+		}
+		if ctx.Err() != nil {
+			return errLockWaitOver
+		}
+		// A server that returned early (no fractional timeouts) is polled.
+		if rest := slice - time.Since(start); rest > 0 {
+			t := time.NewTimer(min(rest, 20*time.Millisecond))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return errLockWaitOver
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// errLockWaitOver means the caller's context ended between two waits,
+// when the connection was known not to hold the lock.
+var errLockWaitOver = errors.New("tokenstore: lock wait over")
+
+// tryLockFor waits up to slice for the lock on conn.
+func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice time.Duration) (bool, error) {
+	if s.dialect == MySQL {
+		var got sql.NullInt64
+		err := conn.QueryRowContext(ctx, s.q.tryLock, arg, slice.Seconds()).Scan(&got)
+		return got.Valid && got.Int64 == 1, err
+	}
+	// PostgreSQL: first one round trip for a free lock; then
+	// pg_advisory_lock bounded by a lock_timeout local to a transaction, so
+	// the pooled session keeps its own settings. The lock itself is
+	// session-level: it outlives the transaction.
+	var free bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", arg).Scan(&free); err != nil || free {
+		return free, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(slice.Milliseconds(), 10)+"ms"); err != nil {
+		_ = tx.Rollback()
+		return false, err
+	}
+	var one int64
+	if err := tx.QueryRowContext(ctx, s.q.tryLock, arg).Scan(&one); err != nil {
+		_ = tx.Rollback()
+		if pgLockTimeout(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// pgLockTimeout reports whether err is PostgreSQL's lock_timeout
+// (SQLSTATE 55P03), in any driver's words.
+func pgLockTimeout(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "55P03") || strings.Contains(m, "lock timeout")
 }
 
 // discard closes conn's session instead of returning it to the pool.
@@ -582,7 +675,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 	revision   bigint NOT NULL,    -- compare-and-set counter
 	updated_ms bigint NOT NULL     -- last save, Unix ms
 )`}
-		q.tryLock = "SELECT CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END"
+		q.tryLock = "SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS l"
 		q.unlock = "SELECT CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END"
 	case MySQL:
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
@@ -593,7 +686,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 	revision   BIGINT NOT NULL,                 -- compare-and-set counter
 	updated_ms BIGINT NOT NULL                  -- last save, Unix ms
 ) ENGINE=InnoDB`}
-		q.tryLock = "SELECT GET_LOCK(?, 0)"
+		q.tryLock = "SELECT GET_LOCK(?, ?)"
 		q.unlock = "SELECT RELEASE_LOCK(?)"
 	case SQLite:
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (

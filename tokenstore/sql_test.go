@@ -128,7 +128,7 @@ type sqlStore struct {
 // would (for SQLite, closes its handle and lets the lease run out).
 func runSQLConformance(t *testing.T, env sqlEnv) {
 	t.Logf("database: %s", env.server)
-	const leaseTTL = 500 * time.Millisecond
+	const leaseTTL = 3 * time.Second // generous: a loaded machine can stall a holder for long
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore {
 			dsn := env.newDSN(t)
@@ -454,3 +454,31 @@ func TestSQLSQLiteCorruptRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "fresh", got.AccessToken)
 }
+
+// testLockNearDeadline: a waiter whose context is about to end when it
+// starts waiting must fail, never be told it holds a lock another holds.
+func testLockNearDeadline(t *testing.T, env sqlEnv) {
+	dsn := env.newDSN(t)
+	table := uniqueTable("near")
+	s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	require.NoError(t, err)
+	peer, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	require.NoError(t, err)
+	unlock, err := s.Lock(t.Context(), "m")
+	require.NoError(t, err)
+	defer unlock()
+	granted := 0
+	for i := range 100 {
+		c, cancel := context.WithTimeout(t.Context(), time.Duration(50+i*20)*time.Microsecond)
+		if u, err := peer.Lock(c, "m"); err == nil {
+			granted++
+			u()
+		}
+		cancel()
+	}
+	assert.Zero(t, granted, "a held lock was granted to a waiter at its deadline")
+}
+
+func TestSQLSQLiteLockNearDeadline(t *testing.T)   { testLockNearDeadline(t, sqliteEnv(t)) }
+func TestSQLPostgresLockNearDeadline(t *testing.T) { testLockNearDeadline(t, postgresEnv(t)) }
+func TestSQLMariaDBLockNearDeadline(t *testing.T)  { testLockNearDeadline(t, mariadbEnv(t)) }

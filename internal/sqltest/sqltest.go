@@ -396,3 +396,29 @@ func StartMariaDB() (*Server, error) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// NewPostgres starts a PostgreSQL of tb's own, stopped when tb ends. It
+// skips (or fails, with UCOAUTH_REQUIRE_SQL_SERVERS=1) when PostgreSQL is
+// not installed.
+func NewPostgres(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := StartPostgres()
+	if err != nil {
+		Unavailable(tb, err)
+	}
+	tb.Logf("sqltest: started %s", s)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewMariaDB is NewPostgres for MariaDB.
+func NewMariaDB(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := StartMariaDB()
+	if err != nil {
+		Unavailable(tb, err)
+	}
+	tb.Logf("sqltest: started %s", s)
+	tb.Cleanup(s.Close)
+	return s
+}

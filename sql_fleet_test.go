@@ -155,7 +155,9 @@ func sqlFleetChild(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
-				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				// Generous: it only bounds a hang. A loaded machine can make a
+				// caller wait out a whole refresh convoy.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := src.TokenContext(ctx)
 				cancel()
 				calls.Add(1)

@@ -484,30 +484,21 @@ func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice tim
 		return got.Valid && got.Int64 == 1, err
 	}
 	// PostgreSQL: first one round trip for a free lock; then
-	// pg_advisory_lock bounded by a lock_timeout local to a transaction, so
-	// the pooled session keeps its own settings. The lock itself is
+	// pg_advisory_lock bounded by a lock_timeout local to the statement's
+	// own transaction (set first: the target list is evaluated in order),
+	// so the pooled session keeps its own settings. The lock itself is
 	// session-level: it outlives the transaction.
 	var free bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", arg).Scan(&free); err != nil || free {
 		return free, err
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
+	var timeout string
+	var void any
+	err := conn.QueryRowContext(ctx, s.q.tryLock, arg, strconv.FormatInt(slice.Milliseconds(), 10)+"ms").Scan(&timeout, &void)
+	if err != nil && pgLockTimeout(err) {
+		return false, nil
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(slice.Milliseconds(), 10)+"ms"); err != nil {
-		_ = tx.Rollback()
-		return false, err
-	}
-	var one int64
-	if err := tx.QueryRowContext(ctx, s.q.tryLock, arg).Scan(&one); err != nil {
-		_ = tx.Rollback()
-		if pgLockTimeout(err) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, tx.Commit()
+	return err == nil, err
 }
 
 // pgLockTimeout reports whether err is PostgreSQL's lock_timeout
@@ -675,7 +666,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 	revision   bigint NOT NULL,    -- compare-and-set counter
 	updated_ms bigint NOT NULL     -- last save, Unix ms
 )`}
-		q.tryLock = "SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS l"
+		q.tryLock = "SELECT set_config('lock_timeout', $2, true), pg_advisory_lock($1)"
 		q.unlock = "SELECT CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END"
 	case MySQL:
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (

@@ -482,3 +482,31 @@ func testLockNearDeadline(t *testing.T, env sqlEnv) {
 func TestSQLSQLiteLockNearDeadline(t *testing.T)   { testLockNearDeadline(t, sqliteEnv(t)) }
 func TestSQLPostgresLockNearDeadline(t *testing.T) { testLockNearDeadline(t, postgresEnv(t)) }
 func TestSQLMariaDBLockNearDeadline(t *testing.T)  { testLockNearDeadline(t, mariadbEnv(t)) }
+
+// TestSQLPostgresLockWaitKeepsSessionSettings: a waiter that sat through a
+// lock_timeout slice and then got the lock leaves its pooled session's
+// lock_timeout as it found it.
+func TestSQLPostgresLockWaitKeepsSessionSettings(t *testing.T) {
+	env := postgresEnv(t)
+	table := uniqueTable("slice")
+	s, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
+	require.NoError(t, err)
+	one := env.open(t, "")
+	one.SetMaxOpenConns(1) // the waiter's session is the one checked below
+	peer, err := tokenstore.NewSQL(t.Context(), one, env.dialect, tokenstore.WithTable(table))
+	require.NoError(t, err)
+
+	unlock, err := s.Lock(t.Context(), "m")
+	require.NoError(t, err)
+	go func() { time.Sleep(1200 * time.Millisecond); unlock() }() // past two slices
+	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)  // bounds a hang only
+	defer cancel()
+	start := time.Now()
+	u, err := peer.Lock(c, "m")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), time.Second, "precondition: the waiter sat through lock_timeout slices")
+	u()
+	var lt string
+	require.NoError(t, one.QueryRowContext(t.Context(), "SHOW lock_timeout").Scan(&lt))
+	assert.Equal(t, "0", lt, "the session's lock_timeout is untouched")
+}

@@ -499,7 +499,7 @@ func TestSQLPostgresLockWaitKeepsSessionSettings(t *testing.T) {
 	unlock, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
 	go func() { time.Sleep(1200 * time.Millisecond); unlock() }() // past two slices
-	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)  // bounds a hang only
+	c, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang only
 	defer cancel()
 	start := time.Now()
 	u, err := peer.Lock(c, "m")

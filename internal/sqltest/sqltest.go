@@ -198,7 +198,11 @@ func runAs(names ...string) (*syscall.Credential, int, int, error) {
 // tempDir makes a directory the server's user owns, under a traversable
 // parent (os.TempDir, not testing's 0700 one).
 func tempDir(prefix string, uid, gid int) (string, error) {
-	dir, err := os.MkdirTemp("", prefix)
+	base := os.TempDir()
+	if fi, err := os.Stat(base); uid >= 0 && (err != nil || fi.Mode().Perm()&0o001 == 0) {
+		base = "/tmp" // the server's user could not reach a private TMPDIR
+	}
+	dir, err := os.MkdirTemp(base, prefix)
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -372,7 +373,8 @@ func FuzzSQLTableName(f *testing.F) {
 		}
 		require.NotEmpty(t, ddl)
 		s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite, tokenstore.WithTable(name))
-		if strings.Contains(name, ".") && !strings.HasPrefix(name, "main.") && !strings.HasPrefix(name, "temp.") {
+		schema, _, qualified := strings.Cut(strings.ToLower(name), ".")
+		if qualified && schema != "main" && schema != "temp" {
 			require.Error(t, err, "no such schema")
 			return
 		}
@@ -509,4 +511,39 @@ func TestSQLPostgresLockWaitKeepsSessionSettings(t *testing.T) {
 	var lt string
 	require.NoError(t, one.QueryRowContext(t.Context(), "SHOW lock_timeout").Scan(&lt))
 	assert.Equal(t, "0", lt, "the session's lock_timeout is untouched")
+}
+
+// TestSQLSQLiteRetriesBusy: handles opened without a busy timeout (SQLite
+// answers "database is locked" at once) still save concurrently without
+// errors, because the store retries.
+func TestSQLSQLiteRetriesBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plain.db")
+	var stores []*tokenstore.SQL
+	for range 2 {
+		db, err := sql.Open("sqlite", "file:"+path) // no busy_timeout, no WAL
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite)
+		require.NoError(t, err)
+		stores = append(stores, s)
+	}
+	base := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			err := stores[i%2].Save(t.Context(), fmt.Sprintf("m%d", i%4), storetest.Token(fmt.Sprintf("at-%d", i), base.Add(time.Duration(i)*time.Second)))
+			if err != nil && !errors.Is(err, ucoauth.ErrSuperseded) {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	keys, err := stores[1].Keys(t.Context())
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"m0", "m1", "m2", "m3"}, keys)
 }

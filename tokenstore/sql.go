@@ -191,16 +191,27 @@ var validTable = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,56}\.)?[A-Za-z_][
 
 func (s *SQL) createTables(ctx context.Context) error {
 	for _, ddl := range s.q.ddl {
-		err := s.retry(ctx, func() error { _, err := s.db.ExecContext(ctx, ddl); return err })
-		if err == nil {
-			continue
+		var err error
+		// Instances starting together: PostgreSQL's IF NOT EXISTS can still
+		// fail all but one of them until the winner commits. Try again.
+		for attempt := range 5 {
+			if attempt > 0 {
+				if s.tablesExist(ctx) {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("tokenstore: sql: creating table %s: %w", s.table, ctx.Err())
+				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+				}
+			}
+			if err = s.retry(ctx, func() error { _, err := s.db.ExecContext(ctx, ddl); return err }); err == nil {
+				break
+			}
 		}
-		// Two processes creating the table at once: PostgreSQL's IF NOT
-		// EXISTS can still fail one of them. The table is there: fine.
-		if s.tablesExist(ctx) {
-			return nil
+		if err != nil {
+			return fmt.Errorf("tokenstore: sql: creating table %s: %w", s.table, err)
 		}
-		return fmt.Errorf("tokenstore: sql: creating table %s: %w", s.table, err)
 	}
 	return nil
 }

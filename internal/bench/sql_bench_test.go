@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+)
+
+// sqlStores opens one SQL store per dialect whose database is available:
+// SQLite always, PostgreSQL and MariaDB when installed (each started for
+// this benchmark and stopped after it).
+func sqlStores(b *testing.B) map[string]*tokenstore.SQL {
+	stores := map[string]*tokenstore.SQL{}
+	open := func(name string, db *sql.DB, d tokenstore.Dialect) {
+		b.Cleanup(func() { db.Close() })
+		s, err := tokenstore.NewSQL(b.Context(), db, d)
+		require.NoError(b, err)
+		stores[name] = s
+	}
+	db, err := sqltest.OpenSQLite(filepath.Join(b.TempDir(), "bench.db"))
+	require.NoError(b, err)
+	open("sqlite", db, tokenstore.SQLite)
+	for _, srv := range []struct {
+		name  string
+		start func() (*sqltest.Server, error)
+		d     tokenstore.Dialect
+	}{{"postgres", sqltest.StartPostgres, tokenstore.Postgres}, {"mariadb", sqltest.StartMariaDB, tokenstore.MySQL}} {
+		s, err := srv.start()
+		if err != nil {
+			b.Logf("%s: %v", srv.name, err)
+			continue
+		}
+		b.Cleanup(s.Close)
+		b.Logf("%s: %s", srv.name, s)
+		db, err := s.Open()
+		require.NoError(b, err)
+		open(srv.name, db, srv.d)
+	}
+	return stores
+}
+
+// BenchmarkSQLLoad is scenario 7 for the SQL store: one Load (a primary-key
+// SELECT and the JSON decode) per op, over a real socket for the servers.
+func BenchmarkSQLLoad(b *testing.B) {
+	stores := sqlStores(b)
+	for _, name := range []string{"sqlite", "postgres", "mariadb"} {
+		b.Run("dialect="+name, func(b *testing.B) {
+			s := stores[name]
+			if s == nil {
+				b.Skipf("%s is not installed", name)
+			}
+			StoreLoad(b, s)
+		})
+	}
+}
+
+// BenchmarkSQLSave is one compare-and-set Save (SELECT, merge, UPDATE on
+// the revision) of an ever newer token per op.
+func BenchmarkSQLSave(b *testing.B) {
+	stores := sqlStores(b)
+	for _, name := range []string{"sqlite", "postgres", "mariadb"} {
+		b.Run("dialect="+name, func(b *testing.B) {
+			s := stores[name]
+			if s == nil {
+				b.Skipf("%s is not installed", name)
+			}
+			StoreSave(b, s)
+		})
+	}
+}

@@ -1,0 +1,713 @@
+package tokenstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+// Dialect is the SQL dialect of the database under a SQL store. It decides
+// the DDL, the placeholders and the refresh lock.
+type Dialect int
+
+// The dialects a SQL store speaks.
+const (
+	// Postgres is PostgreSQL (any driver: pgx's stdlib, lib/pq).
+	Postgres Dialect = iota
+	// MySQL is MySQL or MariaDB (github.com/go-sql-driver/mysql).
+	MySQL
+	// SQLite is SQLite (modernc.org/sqlite, mattn/go-sqlite3).
+	SQLite
+)
+
+// String names the dialect.
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "postgres"
+	case MySQL:
+		return "mysql"
+	case SQLite:
+		return "sqlite"
+	}
+	return fmt.Sprintf("Dialect(%d)", int(d))
+}
+
+// DefaultSQLTable is the table a SQL store uses unless WithTable says
+// otherwise. SQLite's lock leases live in the table of the same name with
+// the suffix "_locks".
+const DefaultSQLTable = "ucoauth_tokens"
+
+// ErrInvalidTable means a table name that WithTable was given is not a
+// plain identifier (see WithTable), or that the table is not usable.
+var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
+
+// SQL is a TokenStore, Locker and Lister on a SQL database: PostgreSQL,
+// MySQL/MariaDB or SQLite, through any database/sql driver the caller
+// opens (this package imports none). Create it with NewSQL; the zero value
+// is not usable.
+//
+// # Table
+//
+// One row per key: the key's SHA-256 digest as the primary key (so that
+// keys of any bytes and up to 4 KiB and more fit every engine's index), the
+// key's exact bytes, the versioned JSON record written by Marshal (the same
+// as the file and Redis stores), the token's expiry in Unix milliseconds
+// (for operators' queries; 0 when it has none), a revision counter and the
+// time of the last save.
+//
+// # Consistency
+//
+// Save is an optimistic compare-and-set: it reads the record and its
+// revision, merges with Merge, and writes with an UPDATE that only matches
+// the revision it read (or an INSERT that fails if another save created
+// the row first), retrying from the read when another save slipped in. So
+// a record is never half-written, never replaced by one that expires
+// earlier (ucoauth.ErrSuperseded), and keeps its refresh token when the
+// new token has none, whichever process or *sql.DB saves.
+//
+// # The lock
+//
+//   - Postgres: a session advisory lock on a connection held for the lock's
+//     lifetime, keyed by a 64-bit digest of table and key. It dies with the
+//     session, so a holder that dies or loses its connection releases it at
+//     once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
+//     pg_advisory_lock under a transaction-local lock_timeout of at most
+//     500 ms, so the server hands it the lock the moment it is released and
+//     a driver that cannot cancel a query still notices its context's end.
+//   - MySQL: GET_LOCK(name, wait) on a held connection, named by a digest of
+//     table and key (names are limited to 64 characters), waiting at most
+//     500 ms per call. It too dies with the session.
+//   - SQLite: a lease row in the "_locks" table, with a random owner and an
+//     expiry (WithLeaseTTL, default DefaultLockTTL), taken by one atomic
+//     upsert that only overwrites an expired lease, and released by a
+//     compare-and-delete. SQLite has no sessions that span processes, so a
+//     dead holder's lease frees when it expires. Waiters poll, backing off
+//     from 5 ms to 100 ms.
+//
+// Waiters give up when their context ends. A Postgres or MySQL lock holds
+// one pooled connection until it is released, so the pool needs room for
+// the locks held at once plus one (do not set MaxOpenConns to 1). A
+// connection whose release failed, or that might hold a lock its waiter
+// gave up on, is discarded, never returned to the pool.
+type SQL struct {
+	db       *sql.DB
+	dialect  Dialect
+	table    string
+	migrate  bool
+	leaseTTL time.Duration
+	q        sqlQueries
+}
+
+var (
+	_ ucoauth.TokenStore = (*SQL)(nil)
+	_ ucoauth.Locker     = (*SQL)(nil)
+	_ ucoauth.Lister     = (*SQL)(nil)
+)
+
+// SQLOption configures a SQL store.
+type SQLOption func(*SQL)
+
+// WithTable sets the table's name: letters, digits and underscores, not
+// starting with a digit, at most 57 characters (room for the "_locks"
+// suffix in every engine's limit), optionally qualified by a schema or
+// database name of the same form ("auth.tokens"). Anything else makes
+// NewSQL fail with ErrInvalidTable. The default is DefaultSQLTable.
+func WithTable(name string) SQLOption { return func(s *SQL) { s.table = name } }
+
+// WithExistingTable makes NewSQL use a table that your migrations created,
+// instead of creating it if missing; NewSQL still checks that it has the
+// columns the store needs. The DDL per dialect is in the README.
+func WithExistingTable() SQLOption { return func(s *SQL) { s.migrate = false } }
+
+// WithLeaseTTL sets how long a SQLite lock lease lives if its holder dies
+// without releasing it; keep it above three times the TokenSource's
+// refresh timeout (see DefaultLockTTL). Postgres and MySQL locks die with
+// their connection and ignore it.
+func WithLeaseTTL(d time.Duration) SQLOption {
+	return func(s *SQL) {
+		if d > 0 {
+			s.leaseTTL = d
+		}
+	}
+}
+
+// NewSQL returns a store on db, which the caller opened with a driver for
+// dialect and still owns (the store does not close it). It creates the
+// table if it is missing (unless WithExistingTable) and checks it.
+//
+// For SQLite, open the file with a busy timeout and WAL, e.g. for
+// modernc.org/sqlite "file:tokens.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)";
+// the store also retries "database is locked" itself.
+func NewSQL(ctx context.Context, db *sql.DB, dialect Dialect, opts ...SQLOption) (*SQL, error) {
+	s := &SQL{db: db, dialect: dialect, table: DefaultSQLTable, migrate: true, leaseTTL: DefaultLockTTL}
+	for _, o := range opts {
+		o(s)
+	}
+	if db == nil {
+		return nil, errors.New("tokenstore: NewSQL: nil *sql.DB")
+	}
+	if dialect < Postgres || dialect > SQLite {
+		return nil, fmt.Errorf("tokenstore: NewSQL: unknown dialect %d", int(dialect))
+	}
+	if !validTable.MatchString(s.table) {
+		return nil, fmt.Errorf("%w: %q is not a plain identifier (letters, digits, _; at most 57; optionally schema.table)", ErrInvalidTable, s.table)
+	}
+	s.q = newSQLQueries(dialect, s.table)
+	if s.migrate {
+		if err := s.createTables(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, probe := range s.q.probes {
+		if err := s.retry(ctx, func() error {
+			rows, err := s.db.QueryContext(ctx, probe)
+			if err != nil {
+				return err
+			}
+			return rows.Close()
+		}); err != nil {
+			return nil, fmt.Errorf("%w: %s lacks the store's columns or cannot be read: %w", ErrInvalidTable, s.table, err)
+		}
+	}
+	return s, nil
+}
+
+var validTable = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,56}\.)?[A-Za-z_][A-Za-z0-9_]{0,56}$`)
+
+func (s *SQL) createTables(ctx context.Context) error {
+	for _, ddl := range s.q.ddl {
+		var err error
+		// Instances starting together: PostgreSQL's IF NOT EXISTS can still
+		// fail all but one of them until the winner commits. Try again.
+		for attempt := range 5 {
+			if attempt > 0 {
+				if s.tablesExist(ctx) {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("tokenstore: sql: creating table %s: %w", s.table, ctx.Err())
+				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+				}
+			}
+			if err = s.retry(ctx, func() error { _, err := s.db.ExecContext(ctx, ddl); return err }); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("tokenstore: sql: creating table %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+func (s *SQL) tablesExist(ctx context.Context) bool {
+	for _, probe := range s.q.probes {
+		rows, err := s.db.QueryContext(ctx, probe)
+		if err != nil {
+			return false
+		}
+		rows.Close()
+	}
+	return true
+}
+
+// Table returns the table's name (as given to WithTable).
+func (s *SQL) Table() string { return s.table }
+
+// Dialect returns the store's dialect.
+func (s *SQL) Dialect() Dialect { return s.dialect }
+
+// keyHash is the primary key: a digest of the key's exact bytes.
+func keyHash(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// Load returns the token for key, or an error matching ucoauth.ErrTokenNotFound.
+func (s *SQL) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var rec []byte
+	err := s.retry(ctx, func() error {
+		return s.db.QueryRowContext(ctx, s.q.load, keyHash(key)).Scan(&rec)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, s.wrap("load", err)
+	}
+	return Unmarshal(key, rec)
+}
+
+// Save stores tok atomically, unless a token that expires later is stored.
+func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return ErrInvalidToken
+	}
+	h := keyHash(key)
+	expiry := unixMilli(tok.Expiry)
+	for range 64 { // optimistic: retry when another save slipped in
+		var old []byte
+		var rev int64
+		err := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &rev) })
+		exists := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return s.wrap("save", err)
+		}
+		var oldTok *oauth2.Token
+		if exists {
+			oldTok, _ = Unmarshal(key, old) // a corrupt record may be replaced by a real token
+		}
+		rec, err := encodeOver(key, oldTok, tok)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixMilli()
+		if !exists {
+			err := s.retry(ctx, func() error {
+				_, err := s.db.ExecContext(ctx, s.q.insert, h, []byte(key), rec, expiry, now)
+				return err
+			})
+			if err == nil {
+				return nil
+			}
+			// Most likely another save inserted the row first: read again.
+			// If the row is still not there, the error was real.
+			var one int64
+			if perr := s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one); perr != nil {
+				return s.wrap("save", err)
+			}
+			continue
+		}
+		var n int64
+		err = s.retry(ctx, func() error {
+			res, err := s.db.ExecContext(ctx, s.q.update, rec, expiry, now, h, rev)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return s.wrap("save", err)
+		}
+		if n == 1 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return s.wrap("save", err)
+		}
+	}
+	return errors.New("tokenstore: sql: too much contention saving the token")
+}
+
+// Delete removes key's record.
+func (s *SQL) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	err := s.retry(ctx, func() error { _, err := s.db.ExecContext(ctx, s.q.del, keyHash(key)); return err })
+	if err != nil {
+		return s.wrap("delete", err)
+	}
+	return nil
+}
+
+// Keys returns every key that holds a token.
+func (s *SQL) Keys(ctx context.Context) ([]string, error) {
+	var keys []string
+	err := s.retry(ctx, func() error {
+		keys = keys[:0]
+		rows, err := s.db.QueryContext(ctx, s.q.keys)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k []byte
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			keys = append(keys, string(k))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.wrap("keys", err)
+	}
+	return keys, nil
+}
+
+// Lock takes key's refresh lock, shared by every process using the
+// database; see the type's documentation for how, per dialect.
+func (s *SQL) Lock(ctx context.Context, key string) (func(), error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if s.dialect == SQLite {
+		return s.leaseLock(ctx, key)
+	}
+	return s.sessionLock(ctx, key)
+}
+
+// lockName is the advisory lock's identity: table and key, digested.
+func (s *SQL) lockName(key string) []byte {
+	sum := sha256.Sum256([]byte("ucoauth\x00" + s.table + "\x00" + key))
+	return sum[:]
+}
+
+// poll calls try until it succeeds, fails, or ctx ends, backing off from
+// 5 ms to 100 ms between tries (the SQLite lease).
+func poll(ctx context.Context, key string, try func() (bool, error)) error {
+	wait := 5 * time.Millisecond
+	for {
+		ok, err := try()
+		if err != nil || ok {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// sessionLock is the Postgres and MySQL lock: a session-level lock on a
+// connection held until unlock.
+func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
+	name := s.lockName(key)
+	var arg any
+	if s.dialect == Postgres {
+		arg = int64(binary.BigEndian.Uint64(name[:8]))
+	} else {
+		arg = "ucoauth_" + hex.EncodeToString(name[:28]) // 64 characters, GET_LOCK's limit
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, s.wrap("lock", err)
+	}
+	err = s.waitSessionLock(ctx, conn, key, arg)
+	if errors.Is(err, errLockWaitOver) {
+		_ = conn.Close()
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded
+		}
+		return nil, fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, cause)
+	}
+	if err != nil {
+		// The lock may have been granted in an answer we did not read: a
+		// connection that might hold it must not go back to the pool.
+		discard(conn)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, ctx.Err())
+		}
+		return nil, s.wrap("lock", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// Detached: a cancelled caller must still release the lock.
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			var released sql.NullInt64
+			if err := conn.QueryRowContext(c, s.q.unlock, arg).Scan(&released); err != nil || released.Int64 != 1 {
+				discard(conn) // closing the session releases whatever it holds
+				return
+			}
+			_ = conn.Close()
+		})
+	}, nil
+}
+
+// lockSlice bounds one blocking wait for a session lock, so that a driver
+// that cannot cancel a running query still notices the end of ctx.
+const lockSlice = 500 * time.Millisecond
+
+// waitSessionLock blocks on the server until conn holds the lock or ctx
+// ends, in waits of at most lockSlice: the server hands the lock to the
+// next waiter the moment it is released, with no polling delay.
+func (s *SQL) waitSessionLock(ctx context.Context, conn *sql.Conn, key string, arg any) error {
+	for {
+		slice := lockSlice
+		if dl, ok := ctx.Deadline(); ok {
+			slice = min(slice, time.Until(dl))
+		}
+		if slice < time.Millisecond {
+			// ctx is about to end, if it has not yet: not worth a wait.
+			return errLockWaitOver
+		}
+		start := time.Now()
+		ok, err := s.tryLockFor(ctx, conn, arg, slice)
+		if err != nil || ok {
+			return err
+		}
+		if ctx.Err() != nil {
+			return errLockWaitOver
+		}
+		// A server that returned early (no fractional timeouts) is polled.
+		if rest := slice - time.Since(start); rest > 0 {
+			t := time.NewTimer(min(rest, 20*time.Millisecond))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return errLockWaitOver
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// errLockWaitOver means the caller's context ended between two waits,
+// when the connection was known not to hold the lock.
+var errLockWaitOver = errors.New("tokenstore: lock wait over")
+
+// tryLockFor waits up to slice for the lock on conn.
+func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice time.Duration) (bool, error) {
+	if s.dialect == MySQL {
+		var got sql.NullInt64
+		err := conn.QueryRowContext(ctx, s.q.tryLock, arg, slice.Seconds()).Scan(&got)
+		return got.Valid && got.Int64 == 1, err
+	}
+	// PostgreSQL: first one round trip for a free lock; then
+	// pg_advisory_lock bounded by a lock_timeout local to the statement's
+	// own transaction (set first: the target list is evaluated in order),
+	// so the pooled session keeps its own settings. The lock itself is
+	// session-level: it outlives the transaction.
+	var free bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", arg).Scan(&free); err != nil || free {
+		return free, err
+	}
+	var timeout string
+	var void any
+	err := conn.QueryRowContext(ctx, s.q.tryLock, arg, strconv.FormatInt(slice.Milliseconds(), 10)+"ms").Scan(&timeout, &void)
+	if err != nil && pgLockTimeout(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// pgLockTimeout reports whether err is PostgreSQL's lock_timeout
+// (SQLSTATE 55P03), in any driver's words.
+func pgLockTimeout(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "55P03") || strings.Contains(m, "lock timeout")
+}
+
+// discard closes conn's session instead of returning it to the pool.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
+}
+
+// leaseLock is the SQLite lock: a lease row with a random owner and an
+// expiry, taken by an upsert that only overwrites an expired lease.
+func (s *SQL) leaseLock(ctx context.Context, key string) (func(), error) {
+	h := keyHash(key)
+	owner := []byte(newOwner())
+	err := poll(ctx, key, func() (bool, error) {
+		var n int64
+		err := s.retry(ctx, func() error {
+			now := time.Now()
+			res, err := s.db.ExecContext(ctx, s.q.tryLock, h, owner, unixMilli(now.Add(s.leaseTTL)), now.UnixMilli())
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		return n == 1, err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, s.wrap("lock", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			// Compare-and-delete: a holder whose lease expired cannot
+			// release its successor's. If this fails, the lease expires.
+			_ = s.retry(c, func() error { _, err := s.db.ExecContext(c, s.q.unlock, h, owner); return err })
+		})
+	}, nil
+}
+
+// retry runs op again while SQLite says the database is locked (another
+// connection is writing), backing off, until ctx ends or 30 s pass. Other
+// dialects run op once.
+func (s *SQL) retry(ctx context.Context, op func() error) error {
+	err := op()
+	if s.dialect != SQLite || !sqliteBusy(err) {
+		return err
+	}
+	wait := time.Millisecond
+	deadline := time.Now().Add(30 * time.Second)
+	for sqliteBusy(err) && time.Now().Before(deadline) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+		err = op()
+	}
+	return err
+}
+
+func sqliteBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked") || strings.Contains(m, "database table is locked")
+}
+
+func (s *SQL) wrap(op string, err error) error {
+	return fmt.Errorf("tokenstore: sql %s %s: %w", s.dialect, op, err)
+}
+
+// unixMilli is t in Unix milliseconds, 0 for the zero time, saturated at
+// the int64 range.
+func unixMilli(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.After(time.UnixMilli(math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.UnixMilli(math.MinInt64)):
+		return math.MinInt64
+	}
+	return t.UnixMilli()
+}
+
+// sqlQueries are a store's statements, for its dialect and table.
+type sqlQueries struct {
+	ddl, probes                              []string
+	load, loadRev, insert, update, del, keys string
+	tryLock, unlock                          string
+}
+
+// quoteIdent quotes a validated (schema-qualified) identifier.
+func quoteIdent(d Dialect, name string) string {
+	q := `"`
+	if d == MySQL {
+		q = "`"
+	}
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = q + p + q
+	}
+	return strings.Join(parts, ".")
+}
+
+// SQLSchema returns the statements NewSQL runs to create the store's
+// tables for dialect, for teams that manage migrations themselves (see
+// WithExistingTable). table is as for WithTable; "" means DefaultSQLTable.
+func SQLSchema(dialect Dialect, table string) ([]string, error) {
+	if table == "" {
+		table = DefaultSQLTable
+	}
+	if !validTable.MatchString(table) {
+		return nil, fmt.Errorf("%w: %q is not a plain identifier", ErrInvalidTable, table)
+	}
+	if dialect < Postgres || dialect > SQLite {
+		return nil, fmt.Errorf("tokenstore: unknown dialect %d", int(dialect))
+	}
+	return newSQLQueries(dialect, table).ddl, nil
+}
+
+func newSQLQueries(d Dialect, table string) sqlQueries {
+	t := quoteIdent(d, table)
+	locks := quoteIdent(d, table+"_locks")
+	p := func(n int) string {
+		if d == Postgres {
+			return fmt.Sprintf("$%d", n)
+		}
+		return "?"
+	}
+	q := sqlQueries{
+		load:    "SELECT record FROM " + t + " WHERE key_hash = " + p(1),
+		loadRev: "SELECT record, revision FROM " + t + " WHERE key_hash = " + p(1),
+		insert: "INSERT INTO " + t + " (key_hash, store_key, record, expiry_ms, revision, updated_ms) VALUES (" +
+			p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) + ", 1, " + p(5) + ")",
+		update: "UPDATE " + t + " SET record = " + p(1) + ", expiry_ms = " + p(2) + ", updated_ms = " + p(3) +
+			", revision = revision + 1 WHERE key_hash = " + p(4) + " AND revision = " + p(5),
+		del:    "DELETE FROM " + t + " WHERE key_hash = " + p(1),
+		keys:   "SELECT store_key FROM " + t,
+		probes: []string{"SELECT key_hash, store_key, record, expiry_ms, revision, updated_ms FROM " + t + " WHERE 1 = 0"},
+	}
+	switch d {
+	case Postgres:
+		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
+	key_hash   bytea PRIMARY KEY,  -- SHA-256 of the key's bytes
+	store_key  bytea NOT NULL,     -- the key itself (text cannot hold NUL)
+	record     bytea NOT NULL,     -- versioned JSON, tokenstore.Marshal
+	expiry_ms  bigint NOT NULL,    -- token expiry, Unix ms; 0: none
+	revision   bigint NOT NULL,    -- compare-and-set counter
+	updated_ms bigint NOT NULL     -- last save, Unix ms
+)`}
+		q.tryLock = "SELECT set_config('lock_timeout', $2, true), pg_advisory_lock($1)"
+		q.unlock = "SELECT CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END"
+	case MySQL:
+		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
+	key_hash   BINARY(32) NOT NULL PRIMARY KEY, -- SHA-256 of the key's bytes
+	store_key  BLOB NOT NULL,                   -- the key itself
+	record     MEDIUMBLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
+	expiry_ms  BIGINT NOT NULL,                 -- token expiry, Unix ms; 0: none
+	revision   BIGINT NOT NULL,                 -- compare-and-set counter
+	updated_ms BIGINT NOT NULL                  -- last save, Unix ms
+) ENGINE=InnoDB`}
+		q.tryLock = "SELECT GET_LOCK(?, ?)"
+		q.unlock = "SELECT RELEASE_LOCK(?)"
+	case SQLite:
+		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
+	key_hash   BLOB PRIMARY KEY NOT NULL, -- SHA-256 of the key's bytes
+	store_key  BLOB NOT NULL,             -- the key itself
+	record     BLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
+	expiry_ms  INTEGER NOT NULL,          -- token expiry, Unix ms; 0: none
+	revision   INTEGER NOT NULL,          -- compare-and-set counter
+	updated_ms INTEGER NOT NULL           -- last save, Unix ms
+)`, "CREATE TABLE IF NOT EXISTS " + locks + ` (
+	key_hash   BLOB PRIMARY KEY NOT NULL, -- SHA-256 of the key's bytes
+	owner      BLOB NOT NULL,             -- random, per Lock call
+	expires_ms INTEGER NOT NULL           -- lease end, Unix ms
+)`}
+		q.probes = append(q.probes, "SELECT key_hash, owner, expires_ms FROM "+locks+" WHERE 1 = 0")
+		q.tryLock = "INSERT INTO " + locks + " (key_hash, owner, expires_ms) VALUES (?, ?, ?) " +
+			"ON CONFLICT (key_hash) DO UPDATE SET owner = excluded.owner, expires_ms = excluded.expires_ms " +
+			"WHERE expires_ms <= ?"
+		q.unlock = "DELETE FROM " + locks + " WHERE key_hash = ? AND owner = ?"
+	}
+	return q
+}

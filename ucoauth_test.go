@@ -30,11 +30,23 @@ import (
 // processes: no ignore options.
 // Child processes (of TestProcessesShareOneRefresh and the Redis fleet) are
 // not checked: they keep connections to the parent's server, and exit.
+// TestMain checks for leaked goroutines, except in the child processes
+// that the multi-process tests start: those keep connections to their
+// parent's servers until they exit.
 func TestMain(m *testing.M) {
-	if os.Getenv(envChildDir) != "" || os.Getenv(envFleetRedis) != "" {
+	if isChildProcess() {
 		os.Exit(m.Run())
 	}
 	goleak.VerifyTestMain(m)
+}
+
+func isChildProcess() bool {
+	for _, env := range []string{envChildDir, envFleetRedis, envFleetSentinel, envSealFleetRedis, envSQLFleetDSN} {
+		if os.Getenv(env) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func apiGet(t *testing.T, c *http.Client, url string) (int, error) {

@@ -241,15 +241,11 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	for range 16 { // optimistic: retry when another save slipped in
 		ran := false
 		err := r.c.Watch(ctx, func(tx *redis.Tx) error {
-			var old *oauth2.Token
 			b, err := tx.Get(ctx, rk).Bytes()
-			switch {
-			case err == nil:
-				old, _ = Unmarshal(key, b) // a corrupt record may be replaced by a real token
-			case !errors.Is(err, redis.Nil):
+			if err != nil && !errors.Is(err, redis.Nil) {
 				return err
 			}
-			nb, err := encodeOver(key, old, tok)
+			nb, err := encodeOverRaw(key, b, tok)
 			if err != nil {
 				return err
 			}
@@ -274,7 +270,8 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		case err == nil, errors.Is(err, redis.TxFailedErr), errors.Is(err, ErrUnconfirmed):
 			// Not run (a slot on the move) or raced by another save: again.
 			err = ErrUnconfirmed
-		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNotReplicated):
+		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNewerFormat),
+			errors.Is(err, ErrInvalidKey), errors.Is(err, ErrNotReplicated):
 			return err
 		default:
 			return fmt.Errorf("tokenstore: redis: %w", err)

@@ -37,6 +37,10 @@ func TestRedisConformance(t *testing.T) {
 			peerClients[peer] = c
 			return peer
 		},
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			r := s.(*tokenstore.Redis)
+			require.NoError(t, srv.TestClient(t).Set(t.Context(), tokenstore.RedisTokenKey(r, key), raw, 0).Err())
+		},
 		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
 			require.NoError(t, peerClients[s].Close(), "the holder's process dies: its connection goes")
 			srv.FastForward(lockTTL) // miniredis's clock only moves when told; a real one ticks

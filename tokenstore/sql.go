@@ -275,11 +275,10 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return s.wrap("save", err)
 		}
-		var oldTok *oauth2.Token
-		if exists {
-			oldTok, _ = Unmarshal(key, old) // a corrupt record may be replaced by a real token
+		if !exists {
+			old = nil
 		}
-		rec, err := encodeOver(key, oldTok, tok)
+		rec, err := encodeOverRaw(key, old, tok)
 		if err != nil {
 			return err
 		}

@@ -146,6 +146,9 @@ func runSQLConformance(t *testing.T, env sqlEnv) {
 			require.NoError(t, err)
 			return &sqlStore{SQL: peer, dsn: first.dsn, cut: cut}
 		},
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			require.NoError(t, tokenstore.PlantSQL(t.Context(), s.(*sqlStore).SQL, key, raw))
+		},
 		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
 			s.(*sqlStore).cut()
 		},

@@ -191,7 +191,9 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 // UltraCart itself, use whatever call your application's scopes allow whose
 // answer names the merchant (this example has not been run there).
 func (a *app) merchantOf(ctx context.Context, tok *oauth2.Token) (string, error) {
-	client := ucoauth.NewClient(ctx, oauth2.StaticTokenSource(tok))
+	// A static source has no token endpoint to take the API's origin from:
+	// name it, or the transport sends the token nowhere but UltraCart.
+	client := &http.Client{Transport: &ucoauth.Transport{Source: oauth2.StaticTokenSource(tok), Origin: a.apiBase}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.apiBase+"/order/orders?_limit=1", nil)
 	if err != nil {
 		return "", err

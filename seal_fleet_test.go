@@ -185,7 +185,7 @@ func sealFleetChild(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
-				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := src.TokenContext(ctx)
 				cancel()
 				calls.Add(1)

@@ -197,6 +197,13 @@ func keyIDOf(value string) (id string, sealed bool) {
 	return id, true
 }
 
+// IsSealed reports whether tok's secrets are sealed values: what a handle
+// on a sealed store without Seal (without the keys) reads. Such a token must
+// not be used: its "access token" is ciphertext.
+func IsSealed(tok *oauth2.Token) bool {
+	return tok != nil && (looksVersioned(tok.AccessToken) || looksVersioned(tok.RefreshToken))
+}
+
 // looksVersioned reports a value of the form "ucsN:" from a version of
 // sealing this build does not know: never read it as plaintext.
 func looksVersioned(value string) bool {

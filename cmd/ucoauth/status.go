@@ -80,6 +80,9 @@ func runStatus(e *env, args []string) error {
 	now := time.Now()
 	for _, k := range keys {
 		tok, err := store.Load(ctx, k)
+		if err == nil {
+			err = refuseSealed(tok)
+		}
 		r := row{Key: k}
 		switch {
 		case errors.Is(err, ucoauth.ErrTokenNotFound):

@@ -1,36 +1,58 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
-// openStore opens the token store spec names, and returns it with the
-// function that releases it (a Redis client's connections, say):
+// openStore opens the token store spec names, sealed with sealKeys (from
+// UCOAUTH_SEAL_KEYS) when they are set, and returns it with the function
+// that releases it (a Redis client's or database's connections):
 //
-//	file:DIR                    tokenstore.NewFile(DIR)
-//	redis://... or rediss://... tokenstore.NewRedis, URL as redis.ParseURL reads it,
-//	                            plus ?prefix=P for tokenstore.WithKeyPrefix
+//	file:DIR                       tokenstore.NewFile(DIR)
+//	redis://... or rediss://...    tokenstore.NewRedis, URL as redis.ParseURL reads it,
+//	                               plus ?prefix=P for tokenstore.WithKeyPrefix
+//	postgres://... (postgresql://) tokenstore.NewSQL over pgx, plus ?table=T
+//	mysql://USER:PASS@HOST:PORT/DB tokenstore.NewSQL over go-sql-driver/mysql, plus ?table=T
+//	sqlite:PATH                    tokenstore.NewSQL over modernc.org/sqlite, plus ?table=T
 //
-// SQL stores (postgres://, postgresql://, mysql://, sqlite:) and sealing
-// (sealKeys, from UCOAUTH_SEAL_KEYS) are recognised and refused with a clear
-// error: the lead wires tokenstore.NewSQL and tokenstore.Seal in here when
-// they land. Sealing keys that cannot be honoured are an error rather than
-// ignored, because writing tokens in clear when the operator asked for
-// sealing would be worse than failing.
+// The drivers are linked into the command only; the library imports none.
 func openStore(spec, sealKeys string) (ucoauth.TokenStore, func(), error) {
+	var keys []tokenstore.SealKey
 	if sealKeys != "" {
-		return nil, nil, usageErrorf("%s is set, but this build of ucoauth cannot seal tokens yet; unset it to use the store unsealed", envSealKeys)
+		var err error
+		if keys, err = tokenstore.ParseSealKeys(sealKeys); err != nil {
+			return nil, nil, usageErrorf("%s: %v", envSealKeys, err)
+		}
 	}
+	store, closeStore, err := openPlain(spec)
+	if err != nil || keys == nil {
+		return store, closeStore, err
+	}
+	sealed, err := tokenstore.Seal(store, keys[0], keys[1:]...)
+	if err != nil {
+		closeStore()
+		return nil, nil, usageErrorf("%s: %v", envSealKeys, err)
+	}
+	return sealed, closeStore, nil
+}
+
+func openPlain(spec string) (ucoauth.TokenStore, func(), error) {
 	scheme, rest, _ := strings.Cut(spec, ":")
 	switch strings.ToLower(scheme) {
 	case "":
-		return nil, nil, usageErrorf("the token store is required: -store or %s (file:DIR or redis://host:port)", envStore)
+		return nil, nil, usageErrorf("the token store is required: -store or %s (file:DIR, redis://, postgres://, mysql:// or sqlite:PATH)", envStore)
 	case "file":
 		dir := strings.TrimPrefix(rest, "//")
 		if dir == "" {
@@ -44,9 +66,81 @@ func openStore(spec, sealKeys string) (ucoauth.TokenStore, func(), error) {
 	case "redis", "rediss":
 		return openRedis(spec)
 	case "postgres", "postgresql", "mysql", "sqlite":
-		return nil, nil, usageErrorf("%s stores are not supported by this build of ucoauth yet; use file:DIR or redis://", scheme)
+		return openSQL(spec)
 	}
-	return nil, nil, usageErrorf("unknown token store %q: use file:DIR or redis://host:port", redactURL(spec))
+	return nil, nil, usageErrorf("unknown token store %q: use file:DIR, redis://, postgres://, mysql:// or sqlite:PATH", redactURL(spec))
+}
+
+// sqlSpec is a SQL store spec read without any I/O.
+type sqlSpec struct {
+	driver, dsn, table string
+	dialect            tokenstore.Dialect
+}
+
+// parseSQL reads a postgres://, mysql:// or sqlite: spec. The ?table=
+// parameter is the library's, not the driver's, and is taken out.
+func parseSQL(spec string) (sqlSpec, error) {
+	scheme, rest, _ := strings.Cut(spec, ":")
+	var out sqlSpec
+	if strings.EqualFold(scheme, "sqlite") {
+		path, query, _ := strings.Cut(strings.TrimPrefix(rest, "//"), "?")
+		q, err := url.ParseQuery(query)
+		if err != nil || path == "" {
+			return out, usageErrorf("the SQLite store needs a file: sqlite:PATH[?table=T]")
+		}
+		out.table = q.Get("table")
+		out.driver, out.dialect = "sqlite", tokenstore.SQLite
+		out.dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+		return out, nil
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return out, usageErrorf("the %s URL does not parse (it is not shown: it may hold a password)", scheme)
+	}
+	q := u.Query()
+	out.table = q.Get("table")
+	q.Del("table")
+	u.RawQuery = q.Encode()
+	if strings.EqualFold(scheme, "mysql") {
+		c := mysql.NewConfig()
+		c.User = u.User.Username()
+		c.Passwd, _ = u.User.Password()
+		c.Net, c.Addr, c.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
+		if len(q) > 0 {
+			c.Params = map[string]string{}
+			for k := range q {
+				c.Params[k] = q.Get(k)
+			}
+		}
+		out.driver, out.dialect, out.dsn = "mysql", tokenstore.MySQL, c.FormatDSN()
+		return out, nil
+	}
+	out.driver, out.dialect, out.dsn = "pgx", tokenstore.Postgres, u.String()
+	return out, nil
+}
+
+// openSQL opens a SQL store, creating its table if missing.
+func openSQL(spec string) (ucoauth.TokenStore, func(), error) {
+	p, err := parseSQL(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sql.Open(p.driver, p.dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the %s store %s: %w", p.dialect, redactURL(spec), err)
+	}
+	var opts []tokenstore.SQLOption
+	if p.table != "" {
+		opts = append(opts, tokenstore.WithTable(p.table))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := tokenstore.NewSQL(ctx, db, p.dialect, opts...)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("opening the %s store %s: %s", p.dialect, redactURL(spec), strings.ReplaceAll(err.Error(), p.dsn, "(DSN)"))
+	}
+	return s, func() { _ = db.Close() }, nil
 }
 
 // openRedis opens a Redis store from a redis:// or rediss:// URL.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -300,6 +301,9 @@ func (v *view) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseSealed(tok); err != nil {
+		return nil, err
+	}
 	t := *tok // stores return copies: this one is ours to change
 	switch {
 	case v.force, t.Expiry.IsZero():
@@ -329,4 +333,14 @@ func (v *view) Lock(ctx context.Context, key string) (func(), error) {
 		return l.Lock(ctx, key)
 	}
 	return func() {}, nil
+}
+
+// errSealed is a sealed record read without the keys that open it.
+var errSealed = errors.New("the record is sealed: set " + envSealKeys + " to the keys it was sealed with")
+
+func refuseSealed(tok *oauth2.Token) error {
+	if tokenstore.IsSealed(tok) {
+		return errSealed
+	}
+	return nil
 }

@@ -1,7 +1,12 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,9 +38,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"plain http beyond loopback", good, []string{"token", "-base-url", "http://example.com/rest/v2", "K"}, "plain-http"},
 		{"unknown store", good, []string{"status", "-store", "mongodb://u:hunter2@db/x"}, `unknown token store "mongodb://u:xxxxx@db/x"`},
 		{"file store without a directory", good, []string{"status", "-store", "file:"}, "needs a directory"},
-		{"postgres not yet", good, []string{"status", "-store", "postgres://u@db/x"}, "postgres stores are not supported by this build of ucoauth yet"},
-		{"sqlite not yet", good, []string{"status", "-store", "sqlite:/tmp/x.db"}, "sqlite stores are not supported"},
-		{"seal keys not yet", append(good, "UCOAUTH_SEAL_KEYS=k1:AAAA"), []string{"status"}, "UCOAUTH_SEAL_KEYS is set"},
+		{"sqlite without a file", good, []string{"status", "-store", "sqlite:"}, "the SQLite store needs a file"},
+		{"weak seal key", append(good, "UCOAUTH_SEAL_KEYS=k1:AAAA"), []string{"status"}, "UCOAUTH_SEAL_KEYS"},
 		{"fake with a bad lifetime", good, []string{"fake", "-lifetime", "0s"}, "-lifetime must be at least 1s"},
 		{"fake with arguments", good, []string{"fake", "extra"}, "fake takes no arguments"},
 	} {
@@ -113,4 +117,46 @@ func TestRedisStore(t *testing.T) {
 	r = runCmd(t, f.env(dir, "UCOAUTH_STORE=redis://"+rs.Addr+"/0?bogus=1"), "status", "M1")
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "bad Redis URL")
+}
+
+// TestSealedSQLiteStore: the command runs over a SQLite file sealed with
+// UCOAUTH_SEAL_KEYS, and no token is in the file in clear.
+func TestSealedSQLiteStore(t *testing.T) {
+	f := startFake(t)
+	dir := t.TempDir()
+	tok := connect(t, f, dir, "M1") // connected into a file store, copied below
+	db := filepath.Join(t.TempDir(), "tokens.db")
+	keys := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	env := f.env(dir, "UCOAUTH_STORE=sqlite:"+db+"?table=merchant_tokens", "UCOAUTH_SEAL_KEYS="+keys)
+
+	// Seed the sealed store the way an application would.
+	parsed, err := tokenstore.ParseSealKeys(keys)
+	require.NoError(t, err)
+	sqlDB, err := sql.Open("sqlite", "file:"+db)
+	require.NoError(t, err)
+	inner, err := tokenstore.NewSQL(t.Context(), sqlDB, tokenstore.SQLite, tokenstore.WithTable("merchant_tokens"))
+	require.NoError(t, err)
+	sealed, err := tokenstore.Seal(inner, parsed[0])
+	require.NoError(t, err)
+	require.NoError(t, sealed.Save(t.Context(), "M1", tok))
+	require.NoError(t, sqlDB.Close())
+
+	r := runCmd(t, env, "token", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, tok.AccessToken+"\n", r.stdout)
+
+	r = runCmd(t, env, "refresh", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = runCmd(t, env, "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `M1\s+fresh`, r.stdout, "status lists the SQL store's keys")
+
+	raw, err := os.ReadFile(db)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), tok.AccessToken, "sealed at rest")
+	assert.NotContains(t, string(raw), tok.RefreshToken, "sealed at rest")
+
+	r = runCmd(t, f.env(dir, "UCOAUTH_STORE=sqlite:"+db+"?table=merchant_tokens"), "token", "M1")
+	assert.NotEqual(t, 0, r.code, "without the keys, the sealed record does not open")
+	noSecrets(t, r.stderr, tok.AccessToken, tok.RefreshToken)
 }

@@ -294,7 +294,7 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			// Most likely another save inserted the row first: read again.
 			// If the row is still not there, the error was real.
 			var one int64
-			if perr := s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one); perr != nil {
+			if perr := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one) }); perr != nil {
 				return s.wrap("save", err)
 			}
 			continue

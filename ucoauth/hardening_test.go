@@ -78,17 +78,55 @@ func TestInvalidClientKeepsTheRefreshTokenAndLogsOncePerStep(t *testing.T) {
 	assert.Zero(t, f.srv.Stats().InvalidGrant)
 }
 
-// TestFarFutureExpiryIsCapped: a stored expiry in year 2200 or 3000 (a
-// hand-edited or hostile record) neither lives forever nor looks expired.
+// naiveStore is a user's own store that trusts what it is given: it keeps
+// tokens as they are and refuses, by a plain comparison, to replace one that
+// expires later. The tokenstore package's stores distrust impossible
+// expiries themselves (see TestFarFutureRecordIsRefreshedAtOnce).
+type naiveStore struct {
+	mu   sync.Mutex
+	toks map[string]oauth2.Token
+}
+
+func (n *naiveStore) Load(_ context.Context, key string) (*oauth2.Token, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	tok, ok := n.toks[key]
+	if !ok {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	return &tok, nil
+}
+
+func (n *naiveStore) Save(_ context.Context, key string, tok *oauth2.Token) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if old, ok := n.toks[key]; ok && old.Expiry.After(tok.Expiry) {
+		return ucoauth.ErrSuperseded
+	}
+	n.toks[key] = *tok
+	return nil
+}
+
+func (n *naiveStore) Delete(_ context.Context, key string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.toks, key)
+	return nil
+}
+
+// TestFarFutureExpiryIsCapped: a stored expiry in year 2200, 3000 or 9999
+// (a hand-edited or hostile record in a store that trusts it) neither lives
+// forever nor looks expired, and the refresh it ends in is saved over it.
 func TestFarFutureExpiryIsCapped(t *testing.T) {
 	for _, year := range []int{2200, 3000, 9999} {
 		t.Run(fmt.Sprint(year), func(t *testing.T) {
 			f := newFixture(t, time.Hour)
+			store := &naiveStore{toks: map[string]oauth2.Token{}}
 			tok := *f.tok
 			tok.Expiry = time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
 			tok.ExpiresIn = 1 << 62
-			require.NoError(t, f.store.TokenStore.Save(t.Context(), "m", &tok))
-			src := f.source()
+			require.NoError(t, store.Save(t.Context(), "m", &tok))
+			src := ucoauth.NewTokenSource(f.cfg, store, "m", ucoauth.WithClock(f.clock.Now))
 			defer src.Close()
 			for range 10 {
 				got, err := src.Token()
@@ -101,6 +139,34 @@ func TestFarFutureExpiryIsCapped(t *testing.T) {
 			require.NoError(t, err)
 			assert.NotEqual(t, tok.AccessToken, got.AccessToken, "refreshed by MaxLifetime at the latest")
 			assert.Equal(t, 1, f.srv.Stats().Refreshes())
+			stored, err := store.Load(t.Context(), "m")
+			require.NoError(t, err)
+			assert.Equal(t, got.AccessToken, stored.AccessToken, "the refreshed token replaced the bogus record")
+		})
+	}
+}
+
+// TestFarFutureRecordIsRefreshedAtOnce: the tokenstore package's stores
+// load an impossible expiry as already expired, so the source refreshes
+// with the record's refresh token at once and the new token replaces it.
+func TestFarFutureRecordIsRefreshedAtOnce(t *testing.T) {
+	for _, year := range []int{2200, 3000, 9999} {
+		t.Run(fmt.Sprint(year), func(t *testing.T) {
+			f := newFixture(t, time.Hour)
+			tok := *f.tok
+			tok.Expiry = time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+			require.NoError(t, f.store.TokenStore.Delete(t.Context(), "m"))
+			require.NoError(t, f.store.TokenStore.Save(t.Context(), "m", &tok))
+			src := f.source()
+			defer src.Close()
+			got, err := src.Token()
+			require.NoError(t, err)
+			assert.NotEqual(t, tok.AccessToken, got.AccessToken, "refreshed, not trusted")
+			assert.Equal(t, 1, f.srv.Stats().Refreshes())
+			assert.Zero(t, f.srv.Stats().InvalidGrant)
+			stored, err := f.store.TokenStore.Load(t.Context(), "m")
+			require.NoError(t, err)
+			assert.Equal(t, got.AccessToken, stored.AccessToken, "the refreshed token replaced the record")
 		})
 	}
 }

@@ -74,7 +74,11 @@ Usage:
 Commands:
 %s
 Settings, as flags or environment variables (flags win):
-  -store          UCOAUTH_STORE            where tokens live: file:DIR or redis://...
+  -store          UCOAUTH_STORE            where tokens live: file:DIR, redis://...,
+                                           postgres://..., mysql://USER:PASS@HOST:PORT/DB
+                                           or sqlite:PATH (SQL: ?table=T)
+                  UCOAUTH_SEAL_KEYS        seal tokens at rest: ID:BASE64[,ID:BASE64...],
+                                           the primary first (see tokenstore.ParseSealKeys)
   -base-url       ULTRACART_BASE_URL       default %s
   -client-id      ULTRACART_CLIENT_ID      the application's client ID
   -client-secret  ULTRACART_CLIENT_SECRET  its secret (prefer the environment:

@@ -28,7 +28,7 @@ type settings struct {
 // storeFlag registers -store.
 func (s *settings) storeFlag(fs *flagSet) {
 	s.fs = fs
-	fs.StringVar(&s.store, "store", "", "token store: file:DIR, redis://[user:password@]host:port[/db][?prefix=P] or rediss://... (env "+envStore+")")
+	fs.StringVar(&s.store, "store", "", "token store: file:DIR, redis://[user:password@]host:port[/db][?prefix=P], rediss://..., postgres://...[?table=T], mysql://USER:PASS@HOST:PORT/DB[?table=T] or sqlite:PATH[?table=T] (env "+envStore+"; sealed with "+envSealKeys+" when set)")
 }
 
 // clientFlags registers -client-id and -client-secret.

@@ -8,6 +8,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
+	"github.com/ucoauth/go-ucoauth/internal/sqltest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -480,19 +482,148 @@ func StoreSave(b *testing.B, s ucoauth.TokenStore) {
 	}
 }
 
-func storeRows(stores map[string]ucoauth.TokenStore) []Row {
+// namedStore is a store and the name its row carries.
+type namedStore struct {
+	name string
+	s    ucoauth.TokenStore
+}
+
+func storeRows(stores []namedStore) []Row {
 	var rows []Row
-	for _, name := range []string{"memory", "file", "Redis"} {
-		s := stores[name]
+	for _, ns := range stores {
+		s := ns.s
 		l := testing.Benchmark(func(b *testing.B) { StoreLoad(b, s) })
 		w := testing.Benchmark(func(b *testing.B) { StoreSave(b, s) })
 		rows = append(rows, Row{
-			Scenario: fmt.Sprintf("7. store costs: %s Load / Save", name),
+			Scenario: fmt.Sprintf("7. store costs: %s Load / Save", ns.name),
 			Ours:     fmt.Sprintf("Load %s, %d allocs; Save %s, %d allocs", dur(l), l.AllocsPerOp(), dur(w), w.AllocsPerOp()),
 			Theirs:   "no store", Ratio: "n/a",
 		})
 	}
 	return rows
+}
+
+// nullStore keeps the last token it was given and does no I/O or
+// encoding, so that Seal over it costs what sealing and opening cost.
+type nullStore struct{ tok *oauth2.Token }
+
+func (n *nullStore) Load(context.Context, string) (*oauth2.Token, error) {
+	if n.tok == nil {
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	return n.tok, nil
+}
+
+func (n *nullStore) Save(_ context.Context, _ string, tok *oauth2.Token) error {
+	n.tok = tok
+	return nil
+}
+
+func (n *nullStore) Delete(context.Context, string) error { n.tok = nil; return nil }
+
+// sealRow measures sealing (Save) and opening (Load) one token, access and
+// refresh, with AES-256-GCM over a store that does nothing else.
+func sealRow(key tokenstore.SealKey) (Row, error) {
+	null := &nullStore{}
+	s, err := tokenstore.Seal(null, key)
+	if err != nil {
+		return Row{}, err
+	}
+	tok := &oauth2.Token{AccessToken: secret(), RefreshToken: secret(), TokenType: "bearer", Expiry: time.Now().Add(time.Hour)}
+	sealing := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			null.tok = nil
+			if err := s.Save(ctx, "merchant-1", tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	opening := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Load(ctx, "merchant-1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	return Row{
+		Scenario: "7. store costs: Seal alone, one token (access and refresh), AES-256-GCM: seal / open",
+		Ours:     fmt.Sprintf("seal %s, %d allocs; open %s, %d allocs", dur(sealing), sealing.AllocsPerOp(), dur(opening), opening.AllocsPerOp()),
+		Theirs:   "no store", Ratio: "n/a",
+	}, nil
+}
+
+// costStores opens every store scenario 7 measures: each plain and sealed,
+// and the SQL store on SQLite, and on PostgreSQL and MariaDB when their
+// binaries are installed (started for the run, stopped by the cleanup).
+func costStores(o Options, key tokenstore.SealKey) (stores []namedStore, cleanup func(), err error) {
+	var closers []func()
+	cleanup = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	file, err := tokenstore.NewFile(o.Dir + "/costs")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	sealedFile, err := tokenstore.NewFile(o.Dir + "/costs-sealed")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	plain := []namedStore{
+		{"memory", tokenstore.NewMemory()},
+		{"file", file},
+		{"Redis", tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost:"))},
+	}
+	inner := []ucoauth.TokenStore{tokenstore.NewMemory(), sealedFile, tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost-sealed:"))}
+	stores = append(stores, plain...)
+	for i, in := range inner {
+		s, err := tokenstore.Seal(in, key)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		stores = append(stores, namedStore{"sealed " + plain[i].name, s})
+	}
+
+	addSQL := func(name string, db *sql.DB, d tokenstore.Dialect) error {
+		closers = append(closers, func() { db.Close() })
+		s, err := tokenstore.NewSQL(ctx, db, d)
+		if err != nil {
+			return err
+		}
+		stores = append(stores, namedStore{name, s})
+		return nil
+	}
+	db, err := sqltest.OpenSQLite(o.Dir + "/costs.db")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	if err := addSQL("SQL on SQLite (file, WAL)", db, tokenstore.SQLite); err != nil {
+		return nil, cleanup, err
+	}
+	for _, srv := range []struct {
+		name  string
+		start func() (*sqltest.Server, error)
+		d     tokenstore.Dialect
+	}{{"SQL on PostgreSQL", sqltest.StartPostgres, tokenstore.Postgres}, {"SQL on MariaDB", sqltest.StartMariaDB, tokenstore.MySQL}} {
+		server, err := srv.start()
+		if err != nil {
+			o.Log("%s: not measured: %v", srv.name, err)
+			continue
+		}
+		closers = append(closers, server.Close)
+		o.Log("%s: %s", srv.name, server)
+		db, err := server.Open()
+		if err != nil {
+			return nil, cleanup, err
+		}
+		if err := addSQL(srv.name, db, srv.d); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	return stores, cleanup, nil
 }
 
 // nsPerOp is NsPerOp without its rounding to whole nanoseconds, which
@@ -569,14 +700,18 @@ func Run(o Options) ([]Row, error) {
 	}
 	if runs("store-costs") {
 		o.Log("7. store costs")
-		file, err := tokenstore.NewFile(o.Dir + "/costs")
+		key := tokenstore.SealKey{ID: "bench", Secret: []byte(secret()[:tokenstore.SealKeySize])}
+		seal, err := sealRow(key)
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, storeRows(map[string]ucoauth.TokenStore{
-			"memory": tokenstore.NewMemory(), "file": file,
-			"Redis": tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost:")),
-		})...)
+		stores, cleanup, err := costStores(o, key)
+		defer cleanup()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, seal)
+		rows = append(rows, storeRows(stores)...)
 	}
 	return rows, nil
 }

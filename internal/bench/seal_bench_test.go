@@ -38,24 +38,6 @@ func mustSealBench(b *testing.B, inner ucoauth.TokenStore) ucoauth.TokenStore {
 	return s
 }
 
-// nullStore keeps the last token it was given and does no I/O or encoding,
-// so that Seal over it costs what sealing and opening cost.
-type nullStore struct{ tok *oauth2.Token }
-
-func (n *nullStore) Load(context.Context, string) (*oauth2.Token, error) {
-	if n.tok == nil {
-		return nil, ucoauth.ErrTokenNotFound
-	}
-	return n.tok, nil
-}
-
-func (n *nullStore) Save(_ context.Context, _ string, tok *oauth2.Token) error {
-	n.tok = tok
-	return nil
-}
-
-func (n *nullStore) Delete(context.Context, string) error { n.tok = nil; return nil }
-
 // BenchmarkSeal is the cost of sealing one token (access and refresh
 // tokens, AES-256-GCM), as Seal's Save pays it, over a store that does
 // nothing else. Save first looks at what is stored; here nothing is.

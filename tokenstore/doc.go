@@ -1,6 +1,8 @@
 // Package tokenstore provides ucoauth.TokenStore implementations: Memory for
-// tests and single processes, File for processes sharing a host, and Redis
-// for a fleet. Each is safe for concurrent use, refuses to replace a token
+// tests and single processes, File for processes sharing a host, Redis for
+// a fleet (single node, Sentinel or Cluster), and SQL for a fleet that keeps
+// its data in PostgreSQL, MySQL/MariaDB or SQLite. Seal wraps any of them to
+// encrypt tokens at rest, with key rotation (ParseSealKeys, Reseal). Each is safe for concurrent use, refuses to replace a token
 // with an older one (ucoauth.ErrSuperseded), never replaces a refresh token
 // with an empty one, and implements ucoauth.Locker so that a TokenSource
 // refreshes each key once across everyone sharing the store.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -185,6 +186,13 @@ func checkVersion(data []byte) error {
 	case errors.Is(err, strconv.ErrRange) && s[0] != '-':
 		return fmt.Errorf("%w: version beyond %d (this build reads %d); upgrade this program", ErrNewerFormat, int64(1<<63-1), FormatVersion)
 	case err != nil:
+		// A whole number spelled as this build does not write it (2.0 or
+		// 2e0, from another language's tool) may be a newer version, and
+		// the record may hold the only live refresh token: never overwrite
+		// it. Anything else ("2", true, 1.5) is corrupt.
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && f == math.Trunc(f) && f > FormatVersion {
+			return fmt.Errorf("%w: version is a number this build does not write (it reads %d); upgrade this program", ErrNewerFormat, FormatVersion)
+		}
 		return fmt.Errorf("%w: version is not an integer", ErrCorrupt)
 	case v > FormatVersion:
 		return fmt.Errorf("%w: version %d (this build reads %d); upgrade this program", ErrNewerFormat, v, FormatVersion)

@@ -18,18 +18,19 @@ var digits = regexp.MustCompile(`[0-9]+`)
 
 // unmarshalMessages is every message Unmarshal gives, numbers blanked.
 var unmarshalMessages = map[string]bool{
-	"tokenstore: invalid key: the key is empty":                                                                               true,
-	"tokenstore: invalid key: the key is not valid UTF-# (# bytes), which a JSON record cannot keep":                          true,
-	"tokenstore: corrupt token record: not a JSON object (# bytes)":                                                           true,
-	"tokenstore: corrupt token record: no version":                                                                            true,
-	"tokenstore: corrupt token record: version is not an integer":                                                             true,
-	"tokenstore: corrupt token record: unsupported version # (this build reads #)":                                            true,
-	"tokenstore: corrupt token record: unsupported version -# (this build reads #)":                                           true,
-	"tokenstore: token record written by a newer format version: version # (this build reads #); upgrade this program":        true,
-	"tokenstore: token record written by a newer format version: version beyond # (this build reads #); upgrade this program": true,
-	"tokenstore: corrupt token record: a field has the wrong type (# bytes)":                                                  true,
-	"tokenstore: corrupt token record: record belongs to another key":                                                         true,
-	"tokenstore: corrupt token record: no access token":                                                                       true,
+	"tokenstore: invalid key: the key is empty":                                                                                                    true,
+	"tokenstore: invalid key: the key is not valid UTF-# (# bytes), which a JSON record cannot keep":                                               true,
+	"tokenstore: corrupt token record: not a JSON object (# bytes)":                                                                                true,
+	"tokenstore: corrupt token record: no version":                                                                                                 true,
+	"tokenstore: corrupt token record: version is not an integer":                                                                                  true,
+	"tokenstore: corrupt token record: unsupported version # (this build reads #)":                                                                 true,
+	"tokenstore: corrupt token record: unsupported version -# (this build reads #)":                                                                true,
+	"tokenstore: token record written by a newer format version: version # (this build reads #); upgrade this program":                             true,
+	"tokenstore: token record written by a newer format version: version beyond # (this build reads #); upgrade this program":                      true,
+	"tokenstore: token record written by a newer format version: version is a number this build does not write (it reads #); upgrade this program": true,
+	"tokenstore: corrupt token record: a field has the wrong type (# bytes)":                                                                       true,
+	"tokenstore: corrupt token record: record belongs to another key":                                                                              true,
+	"tokenstore: corrupt token record: no access token":                                                                                            true,
 }
 
 // FuzzRecord feeds Unmarshal arbitrary bytes for arbitrary keys. It must not

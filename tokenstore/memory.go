@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -62,6 +63,23 @@ func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	m.data[key] = b
 	return nil
 }
+
+// String describes the store without its tokens.
+func (m *Memory) String() string {
+	m.mu.Lock()
+	n := len(m.data)
+	m.mu.Unlock()
+	return fmt.Sprintf("tokenstore.Memory(%d keys)", n)
+}
+
+// GoString is String, so that %#v hides the tokens too.
+func (m *Memory) GoString() string { return m.String() }
+
+// Format prints String for every verb: the store holds tokens.
+func (m *Memory) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
+
+// LogValue describes the store for log/slog without its tokens.
+func (m *Memory) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // Keys returns every key that holds a token.
 func (m *Memory) Keys(ctx context.Context) ([]string, error) {

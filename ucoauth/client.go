@@ -93,12 +93,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := base.RoundTrip(authorized(req, req.Body, tok))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.accepted(tok)
-		return resp, nil
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
 	}
 	inv, ok := t.Source.(invalidator)
 	if !ok {
@@ -123,18 +119,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	discard(resp)
-	resp, err = base.RoundTrip(authorized(req, body, next)) // once: no loop
-	if err == nil && resp.StatusCode != http.StatusUnauthorized {
-		t.accepted(next)
-	}
-	return resp, err
-}
-
-// accepted reports a token the API took to a source that counts refusals.
-func (t *Transport) accepted(tok *oauth2.Token) {
-	if s, ok := t.Source.(*TokenSource); ok {
-		s.accepted(tok)
-	}
+	return base.RoundTrip(authorized(req, body, next)) // once: no loop
 }
 
 func (t *Transport) token(req *http.Request) (*oauth2.Token, error) {

@@ -54,7 +54,9 @@ type health struct {
 	nextTry   int64  // unix nanos: no refresh starts before it
 	lastLook  int64  // unix nanos: when a dead grant last looked at the store
 	refreshed int64  // unix nanos of this source's last successful refresh
-	rejects   int    // API rejections in a row of freshly refreshed tokens never accepted
+	forced    int    // token requests forced by API refusals in the current streak
+	forcedAt  int64  // unix nanos of the last of them
+	forcedOK  int64  // unix nanos: no forced token request before it
 	deadRT    string // a refresh token UltraCart refused: never sent again
 	rejected  string // an access token the API refused: never served again
 	notFound  bool   // the last look found no token
@@ -74,8 +76,8 @@ type background struct {
 // store on demand for a reconnect saved by another process.
 const lookEvery = time.Second
 
-// rejectStreak is how young a refreshed token must be for the API refusing
-// it to count as a repeated rejection, which backs off.
+// rejectStreak is how close together token requests forced by the API's
+// refusals must come to count as one streak, which backs off.
 const rejectStreak = time.Minute
 
 func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
@@ -274,7 +276,7 @@ func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 // idle reports whether h records nothing but its tracker.
 func (h *health) idle() bool {
 	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
-		h.rejects == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
+		h.forced == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
 }
 
 func (h *health) bgOrNil() *background {
@@ -347,6 +349,9 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 			h.err = err
 			h.count++
 			h.nextTry = unixNanos(now.Add(s.backoff(h.count, err)))
+			if pace, ok := err.(*apiRefusedError); ok {
+				h.nextTry = pace.until
+			}
 			if errors.Is(err, ErrReauthorizationRequired) {
 				h.lastLook = unixNanos(now)
 			}
@@ -532,8 +537,10 @@ func (st *state) validAt(now time.Time) bool { return unixNanos(now) < st.expire
 // still holds it, and the next caller refreshes; Invalidate reports whether
 // it did so. A token that was already replaced is left alone, so that many
 // callers refused the same token cause one refresh. The refresh token is
-// kept. Tokens that the API refuses again right after their refresh back off
-// like failed refreshes, so a server refusing everything causes no storm.
+// kept. A token another process saved meanwhile is adopted at no cost; token
+// requests that refusals force are paced (see [TokenSource.Status]): within
+// a minute of the last one, the next waits one backoff step, doubling, so
+// that an API refusing tokens, or some requests, causes no storm.
 // [Transport] calls it.
 func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
 	if tok == nil {
@@ -548,38 +555,53 @@ func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
 	if cur.expire == math.MinInt64 {
 		return true // already invalidated
 	}
-	now := s.o.now()
 	s.cur.Store(rejectedState(cur.tok))
-	h := s.update(func(h *health) {
-		h.rejected = tok.AccessToken
-		if h.refreshed != 0 && unixNanos(now)-h.refreshed < int64(rejectStreak) {
-			h.rejects++
-		} else {
-			h.rejects = 1
-		}
-		if h.rejects > 1 {
-			h.err = fmt.Errorf("ucoauth: UltraCart's API refused %d freshly refreshed tokens of %q in a row", h.rejects, s.key)
-			h.count = h.rejects - 1
-			h.nextTry = unixNanos(now.Add(s.backoff(h.count, h.err)))
-		}
-	})
-	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok), "in_a_row", h.rejects)
+	s.update(func(h *health) { h.rejected = tok.AccessToken })
+	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
 	return true
 }
 
-// accepted tells the source that the API took tok, so that a later refusal
-// starts a new streak: only tokens refused without ever being accepted count
-// as a server refusing everything. The check is one atomic load unless a
-// streak is open.
-func (s *TokenSource) accepted(tok *oauth2.Token) {
-	if h := s.h.Load(); h == nil || h.rejects == 0 {
-		return
-	}
+// apiRefusedError is a token request that an API refusal asked for, held
+// back until its streak's pace allows it.
+type apiRefusedError struct {
+	key   string
+	n     int   // forced token requests in the streak so far
+	until int64 // unix nanos
+}
+
+func (e *apiRefusedError) Error() string {
+	return fmt.Sprintf("ucoauth: UltraCart's API refused a refreshed token of %q again (refreshes forced within a minute: %d); the next waits until %s",
+		e.key, e.n, time.Unix(0, e.until).UTC().Format(time.RFC3339Nano))
+}
+
+// Temporary is true: the next step of the pace may succeed.
+func (e *apiRefusedError) Temporary() bool { return true }
+
+// paceForced admits a token request forced by an API refusal, or refuses
+// it until the streak's pace allows one: within rejectStreak of the last,
+// each waits one backoff step longer than the one before.
+func (s *TokenSource) paceForced() error {
+	now := s.nowNanos()
 	s.mu.Lock()
-	if cur := s.cur.Load(); cur != nil && cur.tok.AccessToken == tok.AccessToken {
-		s.update(func(h *health) { h.rejects = 0 })
+	defer s.mu.Unlock()
+	n := 1
+	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now-h.forcedAt < int64(rejectStreak) {
+		if now < h.forcedOK {
+			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
+		}
+		n = h.forced + 1
 	}
-	s.mu.Unlock()
+	next := satAdd(now, int64(s.backoff(n, nil)))
+	s.update(func(h *health) { h.forced, h.forcedAt, h.forcedOK = n, now, next })
+	return nil
+}
+
+// satAdd is a+b, saturating instead of overflowing.
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // refresh brings the token up to date: it adopts a fresh token another
@@ -588,11 +610,12 @@ func (s *TokenSource) accepted(tok *oauth2.Token) {
 // it and still backs off. ev, when set, is the refresh to report.
 func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent, err error) {
 	var mem *oauth2.Token
+	byAPI := false // the API refused the token: a forced refresh, paced
 	if cur := s.cur.Load(); cur != nil {
 		if cur.freshAt(s.o.now()) {
 			return cur, nil, nil // already fresh: never refresh a fresh token
 		}
-		mem = cur.tok
+		mem, byAPI = cur.tok, cur.expire == math.MinInt64
 	}
 	// Look before locking: another process may have refreshed already, and
 	// a cold start of many merchants should not take a lock per merchant.
@@ -617,6 +640,11 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	base := newest(mem, stored) // refresh with the newest refresh token known
 	if err := s.dead(base); err != nil {
 		return nil, nil, err
+	}
+	if byAPI {
+		if err := s.paceForced(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return s.refreshFrom(ctx, base, corrupt)
 }
@@ -729,10 +757,15 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)
 		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {
-			// What "expires later" is the very token we refreshed from:
-			// its expiry is bogus (year 3000). Ours is newer; replace it.
+			// What "expires later" is the very token we refreshed from: its
+			// expiry is bogus (year 3000), or UltraCart granted ours a
+			// shorter lifetime. Ours is newer; replace it.
 			if err = s.replace(sctx, tok); err == nil {
 				break
+			}
+			if se, ok := err.(*StoreError); ok && se.Temporary() {
+				// As for any save: the rotated token must reach the store.
+				s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, base) })
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
@@ -741,7 +774,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 		warn = errors.Join(warn, err)
 	case err.(*StoreError).Temporary():
 		warn = errors.Join(warn, err)
-		s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop) })
+		s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, nil) })
 	default:
 		// Retrying cannot help (the store refuses the record for good):
 		// the token lives in memory only, and is served.
@@ -751,10 +784,12 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	return s.newState(tok, s.o.now()), &RefreshEvent{Key: s.key, Token: tok, Err: warn, Duration: took}, nil
 }
 
-// replace saves tok over a stored record whose expiry lies beyond
-// MaxLifetime, which the store's newer-wins rule would otherwise keep.
+// replace saves tok over the stored token it was refreshed from, which the
+// store's newer-wins rule would otherwise keep because it claims a later
+// expiry. It runs under the store's lock (a Locker's), so no other refresh
+// sees the moment between the delete and the save.
 func (s *TokenSource) replace(ctx context.Context, tok *oauth2.Token) error {
-	s.o.logger.Warn("ucoauth: the stored token claimed an expiry beyond MaxLifetime; replacing it with the refreshed one", "key", s.key)
+	s.o.logger.Warn("ucoauth: the stored token expires after the one refreshed from it; replacing it", "key", s.key)
 	if err := s.store.Delete(ctx, s.key); err != nil {
 		return &StoreError{Op: "delete", Key: s.key, Err: err}
 	}
@@ -794,10 +829,40 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 	return &StoreError{Op: "save", Key: s.key, Err: err}
 }
 
+// retryOnce saves tok; when replacing is set, it first deletes the stored
+// token if it is still replacing, the token tok was refreshed from (see
+// replace), under the store's lock when it has one.
+func (s *TokenSource) retryOnce(ctx context.Context, tok, replacing *oauth2.Token) error {
+	if replacing == nil {
+		return s.store.Save(ctx, s.key, tok)
+	}
+	if l, ok := s.store.(Locker); ok {
+		unlock, err := l.Lock(ctx, s.key)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	stored, err := s.store.Load(ctx, s.key)
+	switch {
+	case errors.Is(err, ErrTokenNotFound):
+		// The delete went through; only the save is missing.
+	case err != nil:
+		return err
+	case stored.AccessToken == replacing.AccessToken && stored.RefreshToken == replacing.RefreshToken:
+		if err := s.store.Delete(ctx, s.key); err != nil {
+			return err
+		}
+	}
+	// Anything else stored is someone's newer token: the store's own rule
+	// decides, and ErrSuperseded ends the retries.
+	return s.store.Save(ctx, s.key, tok)
+}
+
 // retrySave keeps trying to persist tok after the quick retries failed, with
 // backoff, until it is saved, superseded, no longer the current token, or
 // the source is closed: then it tries once more and stops.
-func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}) {
+func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replacing *oauth2.Token) {
 	d := s.o.minBackoff
 	for {
 		t := time.NewTimer(d/2 + rand.N(d/2+1))
@@ -812,7 +877,7 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-		err := s.store.Save(ctx, s.key, tok)
+		err := s.retryOnce(ctx, tok, replacing)
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, ErrSuperseded):

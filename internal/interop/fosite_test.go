@@ -177,7 +177,9 @@ func TestFosite401Recovers(t *testing.T) {
 	cfg := srv.PostConfig()
 	store := tokenstore.NewMemory()
 	require.NoError(t, store.Save(t.Context(), merchant, connect(t, srv, cfg)))
-	src := ucoauth.NewTokenSource(cfg, store, merchant)
+	// Refreshes that the API's refusals force are paced one backoff step
+	// apart; a short step lets this test refuse twice in a row.
+	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithBackoff(time.Millisecond, time.Second))
 	client := ucoauth.NewClient(t.Context(), src)
 
 	status, _, err := get(t, client, srv.APIURL())

@@ -1,0 +1,60 @@
+package tokenstore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"golang.org/x/oauth2"
+)
+
+// TestMemoryStorePrintsNoToken: printing the Memory store (a debug log of
+// the store, %s, %v, slog text) reveals no stored token, raw or as the
+// decimal bytes %v prints of a []byte.
+func TestMemoryStorePrintsNoToken(t *testing.T) {
+	m := tokenstore.NewMemory()
+	require.NoError(t, m.Save(context.Background(), "merchant", &oauth2.Token{
+		AccessToken: "ACCESS-SECRET-0123456789", RefreshToken: "REFRESH-SECRET-0123456789",
+		Expiry: time.Now().Add(time.Hour)}))
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("store", "store", m)
+	verbS, verbV := "%s", "%v" // variables: vet refuses %s of a struct pointer
+	outs := map[string]string{
+		"%s":        fmt.Sprintf(verbS, m),
+		"%v":        fmt.Sprintf(verbV, m),
+		"slog text": logs.String(),
+	}
+	// Decimal bytes of the refresh token, as %v prints a []byte.
+	dec := fmt.Sprint([]byte("REFRESH-SECRET-0123456789"))
+	dec = dec[1 : len(dec)-1]
+	for verb, out := range outs {
+		assert.NotContains(t, out, "REFRESH-SECRET-0123456789", "%s reveals the refresh token", verb)
+		assert.NotContains(t, out, dec, "%s reveals the refresh token as decimal bytes", verb)
+	}
+}
+
+// TestNewerFormatVersionSpelledAsFloatIsKept: a record of format version 2
+// whose writer spelled the number 2.0 or 2e0 (JavaScript and Python tools
+// sharing the documented record may) is a newer record, not a corrupt one:
+// Save never overwrites it and the refresh token it holds.
+func TestNewerFormatVersionSpelledAsFloatIsKept(t *testing.T) {
+	for _, v := range []string{"2.0", "2e0", "1e99"} {
+		t.Run(v, func(t *testing.T) {
+			f, err := tokenstore.NewFile(t.TempDir())
+			require.NoError(t, err)
+			rec := `{"version":` + v + `,"key":"m","access_token":"AT-newer","refresh_token":"RT-only-live-one","expiry":"2000-01-01T00:00:00Z"}`
+			require.NoError(t, os.WriteFile(f.Path("m"), []byte(rec), 0o600))
+			err = f.Save(context.Background(), "m", &oauth2.Token{AccessToken: "AT-old-build", Expiry: time.Now().Add(time.Hour)})
+			got, _ := os.ReadFile(f.Path("m"))
+			assert.ErrorIs(t, err, tokenstore.ErrNewerFormat, "a version-%s record must not be overwritten", v)
+			assert.Equal(t, rec, string(got), "the newer record (and its refresh token) was overwritten")
+		})
+	}
+}

@@ -76,9 +76,9 @@ type loggerCtx struct{}
 // LoggerContext returns a context that makes [Exchange] and
 // [DeviceAccessToken] log to l the anomalies of an answer they still accept
 // (an unusable expires_in or token_type, a refresh_token that is not a JSON
-// string): they return the token without an
-// error, because its refresh token may be the only live one. Without it they
-// log to slog.Default(). A TokenSource logs to [WithLogger] instead.
+// string): they return the token without an error, because its refresh token
+// may be the only live one. Without it they log to slog.Default(). A
+// TokenSource logs to [WithLogger] instead.
 func LoggerContext(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerCtx{}, l)
 }
@@ -609,12 +609,31 @@ func decode(op string, r *response, red *redactor) (*wireBody, error) {
 func (e *Error) scrubFields() {
 	for _, p := range []*string{&e.Code, &e.Description, &e.URI, &e.Message, &e.ErrorCode, &e.MerchantID} {
 		if !knownCodes[*p] {
-			*p = clip(e.red.scrub(*p))
+			*p = clip(e.red.scrub(scrubWindow(*p)))
 		}
 	}
 	if e.Err != nil && !errors.Is(e.Err, ErrRedirect) {
 		e.Err = e.red.wrap(e.Err)
 	}
+}
+
+// maxScrubText caps how much of one piece of server text is scrubbed (and
+// then clipped to maxText). Scrubbing costs up to the text's length times
+// the longest secret's: a 10 MiB header scrubbed of a 1 MiB token from the
+// same answer would take minutes.
+//
+// A secret cut by this window is not recognised, but its fragment lies
+// maxScrubText bytes into the text and shows in the clipped maxText only
+// when the secrets scrubbed before it shrank those bytes more than
+// fifteenfold.
+const maxScrubText = 16 * maxText
+
+// scrubWindow returns the part of s that is scrubbed and clipped.
+func scrubWindow(s string) string {
+	if len(s) > maxScrubText {
+		return s[:maxScrubText]
+	}
+	return s
 }
 
 // clip caps server text at maxText bytes of valid UTF-8.

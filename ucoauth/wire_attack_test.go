@@ -285,3 +285,19 @@ func TestEchoedSecretScrubbedInEveryEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestLongSecretInLongTextStaysFast: scrubbing costs the text's length
+// times the longest secret's; a 1 MiB UC-REST-ERROR header next to a
+// 300 KB token of the same answer is scrubbed within a bounded window.
+func TestLongSecretInLongTextStaysFast(t *testing.T) {
+	long := strings.Repeat("a", 300000)
+	body := `{"error":"invalid_request","refresh_token":"` + long + `b","error_description":"` + long + long + `"}`
+	rs := newRaw(t, 400, body, "Content-Type", "application/json", "UC-REST-ERROR", strings.Repeat("a", 1<<20))
+	start := time.Now()
+	_, err := ucoauth.Exchange(t.Context(), rs.config("client-secret-1"), "code-1")
+	require.Error(t, err)
+	_ = err.Error()
+	took := time.Since(start)
+	t.Logf("Exchange and Error: %s", took)
+	assert.Less(t, took, 2*time.Second, "one answer costs seconds of CPU to scrub")
+}

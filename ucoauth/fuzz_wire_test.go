@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +54,19 @@ func FuzzTokenResponse(f *testing.F) {
 		tokenBody(`"error":"invalid_grant","refresh_token":[` + rt + `],"access_token":` + at + `,"error_description":` + jsonStr(fuzzSecrets[3]+fuzzSecrets[4])),
 		`access_token=` + url.QueryEscape(fuzzSecrets[4]) + `&expires_in=3600`,
 		``, `null`, `[]`, `"x"`, `{`, `{}{}`, `{"a":1} x`,
+		// JSON types that are no token: false must never replace a refresh
+		// token, a number is no access token.
+		tokenBody(`"access_token":"a1234","refresh_token":false,"expires_in":3600`),
+		tokenBody(`"access_token":"a1234","refresh_token":0,"token_type":true,"scope":7`),
+		tokenBody(`"access_token":false,"refresh_token":` + rt),
+		tokenBody(`"access_token":12345678,"refresh_token":` + rt),
+		tokenBody(`"ACCESS_TOKEN":true,"access_token":"a1234","Refresh_Token":` + rt),
+		// Many strings under token keys and lookalikes: the redactor's
+		// work stays bounded.
+		hostileStrings("token_noise", 2000, `"access_token":"a1234","refresh_token":`+rt),
+		hostileStrings("id_token", 2000, `"error":"invalid_request","error_description":`+rt),
+		hostileStrings("refresh_token", 500, `"access_token":`+at),
+		hostileStrings("code", 300, `"error":"invalid_grant","refresh_token":`+rt+`,"error_description":"x `+fuzzSecrets[3]+`"`),
 	} {
 		f.Add(200, b)
 		f.Add(400, b)
@@ -99,7 +111,7 @@ func FuzzTokenResponse(f *testing.F) {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 			out := fmt.Sprintf(verb, err)
 			for _, s := range fuzzSecrets {
-				if !slices.Contains(red.secrets, s) {
+				if !red.has(s) {
 					continue // a body secret outside any token field is unknowable
 				}
 				for _, enc := range encodings(s) {
@@ -124,6 +136,21 @@ func FuzzRetryAfter(f *testing.F) {
 			t.Fatalf("retryAfter(%q) = %v, outside [0, MaxRetryAfter]", v, d)
 		}
 	})
+}
+
+// hostileStrings is a body with n distinct short strings in an array under
+// key, after the fields given.
+func hostileStrings(key string, n int, fields string) string {
+	var b strings.Builder
+	b.WriteString("{" + fields + `,"` + key + `":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%06x"`, i)
+	}
+	b.WriteString("]}")
+	return b.String()
 }
 
 func jsonStr(s string) string {

@@ -28,10 +28,15 @@ const minSecretLen = 4
 //
 // It is safe for concurrent use: an *Error holding it may be printed by
 // every caller that waited for the same refresh.
+//
+// Its cost is linear in what it is given: secrets are deduplicated through a
+// set, and the replacer is built once after the last add and then reused by
+// every scrub (every Error() call).
 type redactor struct {
 	mu      sync.Mutex
-	secrets []string
-	rep     *strings.Replacer // built on first use after an add
+	secrets []string            // in the order added
+	seen    map[string]struct{} // the same, as a set
+	rep     *strings.Replacer   // built on first use after an add
 }
 
 func newRedactor(secrets ...string) *redactor {
@@ -45,31 +50,126 @@ func (r *redactor) add(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range secrets {
-		if len(s) >= minSecretLen && !slices.Contains(r.secrets, s) {
-			r.secrets = append(r.secrets, s)
-			r.rep = nil
+		if len(s) < minSecretLen {
+			continue
 		}
+		if _, ok := r.seen[s]; ok {
+			continue
+		}
+		if r.seen == nil {
+			r.seen = make(map[string]struct{})
+		}
+		r.seen[s] = struct{}{}
+		r.secrets = append(r.secrets, s)
+		r.rep = nil
 	}
 }
 
+// has reports whether r scrubs s.
+func (r *redactor) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.seen[s]
+	return ok
+}
+
 // encodings lists the forms a secret can take in a server's echo or in the
-// library's own output: raw, form- and path-encoded, JSON-escaped (with and
-// without HTML escaping), Go-quoted, and inside HTTP Basic credentials.
+// library's own output: raw; percent-encoded the way Go (form and path),
+// Java's URLEncoder, JavaScript's encodeURIComponent and strict RFC 3986
+// encoders write it, each with upper- and lowercase hex digits, and
+// form-encoded twice; JSON-escaped (with and without HTML escaping, and with
+// the solidus escaped as \/ the way PHP and many Java libraries write it);
+// Go-quoted; and base64, as in HTTP Basic credentials.
+//
+// Mixed-case hex digits inside one escape sequence ("%2f" next to "%2B" in
+// the same secret) are not generated: no encoder writes them.
 func encodings(s string) []string {
-	out := []string{s, url.QueryEscape(s), url.PathEscape(s), url.QueryEscape(url.QueryEscape(s))}
+	out := []string{s}
+	qe := url.QueryEscape(s)
+	for _, e := range []string{
+		qe, url.PathEscape(s), url.QueryEscape(qe),
+		percentEncode(s, javaURLSafe, true),      // java.net.URLEncoder
+		percentEncode(s, jsComponentSafe, false), // encodeURIComponent
+		percentEncode(s, unreservedSafe, false),  // RFC 3986, strict
+		percentEncode(s, alnumSafe, false),       // every other byte escaped
+		percentEncode(s, alnumSafe, true),
+	} {
+		out = append(out, e, lowerHex(e))
+	}
+	var jsons []string
 	if b, err := json.Marshal(s); err == nil {
-		out = append(out, string(b[1:len(b)-1]))
+		jsons = append(jsons, string(b[1:len(b)-1]))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if enc.Encode(s) == nil {
 		b := bytes.TrimSpace(buf.Bytes())
-		out = append(out, string(b[1:len(b)-1]))
+		jsons = append(jsons, string(b[1:len(b)-1]))
+	}
+	for _, j := range jsons {
+		out = append(out, j, strings.ReplaceAll(j, "/", `\/`))
 	}
 	q, qa := strconv.Quote(s), strconv.QuoteToASCII(s)
 	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], base64.StdEncoding.EncodeToString([]byte(s)))
 	return out
+}
+
+// The bytes, besides ASCII letters and digits, that a percent-encoder
+// leaves as they are.
+const (
+	javaURLSafe     = ".-*_"
+	jsComponentSafe = "-_.!~*'()"
+	unreservedSafe  = "-._~"
+	alnumSafe       = ""
+)
+
+// percentEncode escapes every byte of s but ASCII letters, digits and the
+// bytes in safe as %XX (uppercase hex); a space is written '+' when plus.
+func percentEncode(s, safe string, plus bool) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(3 * len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c != 0 && strings.IndexByte(safe, c) >= 0:
+			b.WriteByte(c)
+		case c == ' ' && plus:
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+// lowerHex rewrites the hex digits of every %XX escape in e in lowercase.
+func lowerHex(e string) string {
+	if !strings.Contains(e, "%") {
+		return e
+	}
+	b := []byte(e)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' && isHex(b[i+1]) && isHex(b[i+2]) {
+			b[i+1], b[i+2] = toLower(b[i+1]), toLower(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func toLower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func (r *redactor) replacer() *strings.Replacer {
@@ -79,11 +179,16 @@ func (r *redactor) replacer() *strings.Replacer {
 		return r.rep
 	}
 	var pats []string
+	seen := make(map[string]struct{})
 	for _, s := range r.secrets {
 		for _, e := range encodings(s) {
+			if _, dup := seen[e]; dup {
+				continue
+			}
+			seen[e] = struct{}{}
 			// A pattern inside the placeholder cannot be scrubbed: the
 			// placeholder would bring it back.
-			if len(e) >= minSecretLen && !strings.Contains(Redacted, e) && !slices.Contains(pats, e) {
+			if len(e) >= minSecretLen && !strings.Contains(Redacted, e) {
 				pats = append(pats, e)
 			}
 		}
@@ -144,33 +249,6 @@ func formatText(f fmt.State, verb rune, text string) {
 	default:
 		_, _ = f.Write([]byte(text))
 	}
-}
-
-// jsonTokenStrings returns every string inside raw JSON: the tokens an
-// answer carries, however it nests them.
-func jsonTokenStrings(raw json.RawMessage) []string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case string:
-			out = append(out, v, strings.TrimSpace(v))
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		case map[string]any:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
-	walk(v)
-	return out
 }
 
 // logTokenView is what a token shows of itself in logs: fingerprints only.

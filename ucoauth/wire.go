@@ -75,9 +75,10 @@ type loggerCtx struct{}
 
 // LoggerContext returns a context that makes [Exchange] and
 // [DeviceAccessToken] log to l the anomalies of an answer they still accept
-// (an unusable expires_in or token_type): they return the token without an
-// error, because its refresh token may be the only live one. Without it they
-// log to slog.Default(). A TokenSource logs to [WithLogger] instead.
+// (an unusable expires_in or token_type, a refresh_token that is not a JSON
+// string): they return the token without an error, because its refresh token
+// may be the only live one. Without it they log to slog.Default(). A
+// TokenSource logs to [WithLogger] instead.
 func LoggerContext(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerCtx{}, l)
 }
@@ -275,7 +276,16 @@ func do(client *http.Client, req *http.Request, op string, red *redactor) (*resp
 type flexString struct {
 	s       string
 	present bool // the field was there and not null
+	str     bool // it was a JSON string, not a number or a boolean
 }
+
+// ErrBadTokenField means the answer's refresh_token was not a JSON string
+// (false, 0, true...). A number or a boolean can never be a token: it is
+// treated as absent, so the stored refresh token is kept, and reported like
+// [ErrBadExpiresIn] ([Exchange] logs it, a TokenSource reports it in
+// [RefreshEvent].Err). An access_token that is not a JSON string makes the
+// whole answer unusable: that is an *Error, and nothing is stored.
+var ErrBadTokenField = errors.New("ucoauth: token field is not a JSON string")
 
 // errShape is a field whose JSON value is neither a string, a number, a
 // boolean nor null. The value itself is never quoted: it may hold a token.
@@ -296,7 +306,7 @@ func (f *flexString) set(field string, b []byte) error {
 		if err := json.Unmarshal(b, &f.s); err != nil {
 			return &errShape{field, "a malformed string"}
 		}
-		f.present = true
+		f.present, f.str = true, true
 		return nil
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == 't' || b[0] == 'f':
 		f.s, f.present = string(b), true
@@ -333,6 +343,9 @@ type wireBody struct {
 	Interval                flexString
 }
 
+// isString reports whether the field was a JSON string.
+func (f flexString) isString() bool { return f.present && f.str }
+
 // fields maps the exact JSON keys (case-sensitive: ACCESS_TOKEN is not
 // access_token) to where they are decoded.
 func (w *wireBody) fields() map[string]*flexString {
@@ -357,13 +370,26 @@ func (w *wireBody) fields() map[string]*flexString {
 
 var errNotObject = errors.New("the body is not a JSON object")
 
+// maxAnswerSecrets caps how many distinct strings one answer adds to the
+// redactor: a real answer carries two or three tokens, and a hostile one must
+// not make every later scrub (and the replacer built for it) costly.
+const maxAnswerSecrets = 64
+
 // parseBody decodes a JSON object through exact keys. Every string under a
-// key that names a token (access_token, refresh_token, ACCESS_TOKEN,
-// device_code...) is added to red before anything can fail, so that no
-// error can quote it. A key given twice with different values makes the
-// whole answer ambiguous and is refused: guessing which refresh token is the
-// live one could store the dead one.
+// key that names a token (access_token, refresh_token, id_token, ACCESS_TOKEN,
+// device_code...: see secretKey) is added to red, even when the parse then
+// fails, so that no error can quote it: top-level strings first, then
+// strings nested in arrays or objects under those keys, at most
+// maxAnswerSecrets of them. Strings under any other key are not secrets.
+// The cost is linear in the size of body.
+//
+// A key given twice with different values makes the whole answer ambiguous
+// and is refused: guessing which refresh token is the live one could store
+// the dead one.
 func parseBody(body []byte, red *redactor) (*wireBody, error) {
+	var secretVals []json.RawMessage
+	defer func() { red.add(answerSecrets(secretVals)...) }()
+
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	t, err := dec.Token()
@@ -386,7 +412,7 @@ func parseBody(body []byte, red *redactor) (*wireBody, error) {
 			return nil, err
 		}
 		if secretKey(k) {
-			red.add(jsonTokenStrings(v)...)
+			secretVals = append(secretVals, v)
 		}
 		if prev, ok := raw[k]; ok && !sameJSON(prev, v) && dup == "" {
 			dup = k
@@ -414,16 +440,95 @@ func parseBody(body []byte, red *redactor) (*wireBody, error) {
 	return w, nil
 }
 
-// secretKey reports whether a response key may hold a token.
-func secretKey(k string) bool {
-	l := strings.ToLower(k)
-	switch l {
-	case "token_type":
-		return false
-	case "code", "device_code", "user_code":
+// answerSecrets returns the strings held by vals (the values of token keys,
+// in the answer's order), at most maxAnswerSecrets distinct ones: top-level
+// strings first, so that padding nested under one key cannot push out the
+// token of another, then strings nested in arrays and objects.
+func answerSecrets(vals []json.RawMessage) []string {
+	var out []string
+	seen := make(map[string]struct{})
+	add := func(s string) bool {
+		for _, x := range [2]string{s, strings.TrimSpace(s)} {
+			if len(out) >= maxAnswerSecrets {
+				return false
+			}
+			if _, ok := seen[x]; !ok && len(x) >= minSecretLen {
+				seen[x] = struct{}{}
+				out = append(out, x)
+			}
+		}
 		return true
 	}
-	return strings.Contains(l, "token") || strings.Contains(l, "secret")
+	var nested []json.RawMessage
+	for _, v := range vals {
+		v = bytes.TrimSpace(v)
+		if len(v) > 0 && v[0] == '"' {
+			var s string
+			if json.Unmarshal(v, &s) == nil && !add(s) {
+				return out
+			}
+		} else if len(v) > 0 && (v[0] == '[' || v[0] == '{') {
+			nested = append(nested, v)
+		}
+	}
+	for _, v := range nested {
+		if !jsonStrings(v, add) {
+			break
+		}
+	}
+	return out
+}
+
+// jsonStrings calls yield with every string inside raw JSON (keys of
+// objects excluded), in order, until yield returns false; it reports
+// whether it went through all of them. It reads raw once.
+func jsonStrings(raw json.RawMessage, yield func(string) bool) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var inObject []bool // per open container: an object, whose next string may be a key
+	expectKey := false
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return true // io.EOF, or malformed: what was read was yielded
+		}
+		switch t := t.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				inObject = append(inObject, t == '{')
+				expectKey = t == '{'
+			case '}', ']':
+				inObject = inObject[:len(inObject)-1]
+				expectKey = len(inObject) > 0 && inObject[len(inObject)-1]
+			}
+			continue
+		case string:
+			if expectKey {
+				expectKey = false
+				continue
+			}
+			if !yield(t) {
+				return false
+			}
+		}
+		// A value was read: inside an object, a key comes next.
+		expectKey = len(inObject) > 0 && inObject[len(inObject)-1]
+	}
+}
+
+// secretKey reports whether a response key may hold a token: one of the
+// fixed names below, in any case (ACCESS_TOKEN, Refresh_Token). Only these
+// keys are read for secrets, so that padding under other keys costs nothing.
+func secretKey(k string) bool {
+	if len(k) > len("refresh_token") {
+		return false
+	}
+	switch strings.ToLower(k) {
+	case "access_token", "refresh_token", "id_token", "token", "code", "device_code", "user_code", "client_secret":
+		return true
+	}
+	return false
 }
 
 // knownCodes are the error codes of RFC 6749, 7009 and 8628. They are never
@@ -504,12 +609,31 @@ func decode(op string, r *response, red *redactor) (*wireBody, error) {
 func (e *Error) scrubFields() {
 	for _, p := range []*string{&e.Code, &e.Description, &e.URI, &e.Message, &e.ErrorCode, &e.MerchantID} {
 		if !knownCodes[*p] {
-			*p = clip(e.red.scrub(*p))
+			*p = clip(e.red.scrub(scrubWindow(*p)))
 		}
 	}
 	if e.Err != nil && !errors.Is(e.Err, ErrRedirect) {
 		e.Err = e.red.wrap(e.Err)
 	}
+}
+
+// maxScrubText caps how much of one piece of server text is scrubbed (and
+// then clipped to maxText). Scrubbing costs up to the text's length times
+// the longest secret's: a 10 MiB header scrubbed of a 1 MiB token from the
+// same answer would take minutes.
+//
+// A secret cut by this window is not recognised, but its fragment lies
+// maxScrubText bytes into the text and shows in the clipped maxText only
+// when the secrets scrubbed before it shrank those bytes more than
+// fifteenfold.
+const maxScrubText = 16 * maxText
+
+// scrubWindow returns the part of s that is scrubbed and clipped.
+func scrubWindow(s string) string {
+	if len(s) > maxScrubText {
+		return s[:maxScrubText]
+	}
+	return s
 }
 
 // clip caps server text at maxText bytes of valid UTF-8.
@@ -644,11 +768,14 @@ func headerSafe(s string) bool {
 // the wire can only make the token look older, never younger.
 //
 // An answer with an anomaly the token survives (an unusable expires_in or
-// token_type) yields the token together with an error saying what was
+// token_type, a refresh_token that is not a JSON string) yields the token together with an error saying what was
 // wrong: the access token works, and the refresh token in it may be the only
 // live one. Callers log that warning; they never return both.
 func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Token, error) {
 	at := w.AccessToken.s
+	if w.AccessToken.present && !w.AccessToken.str {
+		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, Err: fmt.Errorf("%w: access_token is a JSON number or boolean", ErrBadTokenField), red: red}
+	}
 	if strings.TrimSpace(at) == "" {
 		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.New("response has no access_token"), red: red}
 	}
@@ -664,11 +791,19 @@ func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Toke
 		warns = append(warns, expErr)
 	}
 	tt := w.TokenType.s
+	if !w.TokenType.isString() {
+		tt = "" // a number or a boolean is no token type: absent
+	}
 	if !isToken(tt) {
 		warns = append(warns, fmt.Errorf("%w: %d bytes, some not RFC 7230 token characters; using \"bearer\"", ErrBadTokenType, len(tt)))
 		tt = "bearer"
 	}
 	rt := w.RefreshToken.s
+	if w.RefreshToken.present && !w.RefreshToken.str {
+		// false, 0: never a token. Absent, so that the stored one is kept.
+		warns = append(warns, fmt.Errorf("%w: refresh_token is a JSON number or boolean; keeping the stored refresh token", ErrBadTokenField))
+		rt = ""
+	}
 	if strings.TrimSpace(rt) == "" {
 		rt = "" // blank is absent: it must never replace a stored one
 	}
@@ -679,7 +814,7 @@ func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Toke
 		Expiry:       sent.Add(lifetime),
 		ExpiresIn:    int64(lifetime / time.Second),
 	}
-	if w.Scope.s != "" {
+	if w.Scope.isString() && w.Scope.s != "" {
 		tok = tok.WithExtra(map[string]any{"scope": w.Scope.s})
 	}
 	if len(warns) > 0 {

@@ -53,6 +53,15 @@ var (
 	// "bearer", the only value UltraCart documents.
 	ErrBadTokenType = errors.New("ucoauth: unusable token_type")
 
+	// ErrBadTokenField means the answer's refresh_token was not a JSON
+	// string (false, 0, true...). A number or a boolean can never be a
+	// token: it is treated as absent, so the stored refresh token is kept,
+	// and reported like ErrBadExpiresIn (Exchange logs it, a TokenSource
+	// reports it in RefreshEvent.Err). An access_token that is not a JSON
+	// string makes the whole answer unusable: that is an *Error, and nothing
+	// is stored.
+	ErrBadTokenField = errors.New("ucoauth: token field is not a JSON string")
+
 	// ErrRedirect means an OAuth endpoint answered with a redirect. It is
 	// never followed: the form carries the client secret and a refresh token
 	// or code, which must reach only the configured URL.

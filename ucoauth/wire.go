@@ -279,14 +279,6 @@ type flexString struct {
 	str     bool // it was a JSON string, not a number or a boolean
 }
 
-// ErrBadTokenField means the answer's refresh_token was not a JSON string
-// (false, 0, true...). A number or a boolean can never be a token: it is
-// treated as absent, so the stored refresh token is kept, and reported like
-// [ErrBadExpiresIn] ([Exchange] logs it, a TokenSource reports it in
-// [RefreshEvent].Err). An access_token that is not a JSON string makes the
-// whole answer unusable: that is an *Error, and nothing is stored.
-var ErrBadTokenField = errors.New("ucoauth: token field is not a JSON string")
-
 // errShape is a field whose JSON value is neither a string, a number, a
 // boolean nor null. The value itself is never quoted: it may hold a token.
 type errShape struct{ field, got string }

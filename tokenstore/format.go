@@ -141,12 +141,20 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	if err := checkVersion(data); err != nil {
-		return nil, err
+	// One parse on the way every healthy record takes; a second, of the
+	// version alone, only for a record that does not fit this format.
+	var r struct {
+		record
+		Version json.RawMessage `json:"version"` // shadows record.Version
 	}
-	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
+		if err := checkVersion(data); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: a field has the wrong type (%d bytes)", ErrCorrupt, len(data))
+	}
+	if err := versionOK(r.Version); err != nil {
+		return nil, err
 	}
 	switch {
 	case r.Key != key:
@@ -177,7 +185,13 @@ func checkVersion(data []byte) error {
 	if err := json.Unmarshal(data, &h); err != nil {
 		return fmt.Errorf("%w: not a JSON object (%d bytes)", ErrCorrupt, len(data))
 	}
-	s := string(h.Version)
+	return versionOK(h.Version)
+}
+
+// versionOK checks a record's raw version: this build's, newer (never to
+// be overwritten) or corrupt.
+func versionOK(raw json.RawMessage) error {
+	s := string(raw)
 	if s == "" || s == "null" {
 		return fmt.Errorf("%w: no version", ErrCorrupt)
 	}

@@ -264,10 +264,23 @@ func do(client *http.Client, req *http.Request, op string, red *redactor) (*resp
 		// Nothing in a redirect is used: not its body, not its Location.
 		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: ErrRedirect, red: red}
 	}
+	if followed(resp) {
+		// The caller's Transport followed a redirect itself (an inner
+		// http.Client, say): the answer comes from wherever it pointed.
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: ErrRedirect, red: red}
+	}
 	if len(body) > maxBody {
 		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("response body exceeds %d bytes", maxBody), red: red}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// followed reports whether resp answers a request that an http.Client made
+// to follow a redirect: only those carry the redirect response that caused
+// them. A Transport that rewrites a request's URL (a test double, a proxy)
+// sets no such field, and is not taken for a redirect.
+func followed(resp *http.Response) bool {
+	return resp.Request != nil && resp.Request.Response != nil
 }
 
 // flexString decodes a JSON string, number, boolean or null as text, because

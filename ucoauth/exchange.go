@@ -76,6 +76,12 @@ func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *opti
 	if err != nil {
 		return err
 	}
+	return revokeAnswer(r, red)
+}
+
+// revokeAnswer reads a revoke endpoint's answer: nil when it says the token
+// was revoked, an *Error scrubbed of red's secrets otherwise.
+func revokeAnswer(r *response, red *redactor) error {
 	if r.status >= 200 && r.status < 300 {
 		if _, perr := parseBody(r.body, newRedactor()); perr != nil {
 			if refusal := revokeRefusal(r.body); refusal != "" {

@@ -315,8 +315,20 @@ func viewOf(t *oauth2.Token) logTokenView {
 		Access:  Fingerprint(t.AccessToken),
 		Refresh: Fingerprint(t.RefreshToken),
 		Expiry:  t.Expiry.Round(time.Second),
-		Scope:   scopeOf(t),
+		Scope:   scopeText(t),
 	}
+}
+
+// scopeText is the token's scope as logs show it: the server wrote it, so
+// a token of the same answer echoed in it is replaced by [Redacted].
+func scopeText(t *oauth2.Token) string {
+	s := scopeOf(t)
+	for _, secret := range [2]string{t.AccessToken, t.RefreshToken} {
+		if len(secret) >= minSecretLen && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, Redacted)
+		}
+	}
+	return s
 }
 
 func (l logToken) String() string {

@@ -229,3 +229,18 @@ func TestErrorPrintsConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The scope is the server's text: a token of the same answer echoed in it
+// does not get printed through it.
+func TestScopeEchoingATokenPrintsSafely(t *testing.T) {
+	rs := newRaw(t, 200, `{"access_token":"at-NEW-123","refresh_token":"rt-NEW-456","expires_in":"3600","scope":"order_read rt-NEW-456 at-NEW-123"}`)
+	tok, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+	require.NoError(t, err)
+	ev := ucoauth.RefreshEvent{Key: "m", Token: tok}
+	for name, v := range map[string]any{"LogToken": ucoauth.LogToken(tok), "RefreshEvent": ev} {
+		out := printed(v)
+		assert.NotContains(t, out, "rt-NEW-456", name)
+		assert.NotContains(t, out, "at-NEW-123", name)
+		assert.Contains(t, out, "order_read", name)
+	}
+}

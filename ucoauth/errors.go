@@ -24,7 +24,8 @@ var (
 
 	// ErrInvalidClient means UltraCart refused the application itself, not
 	// the merchant's grant: invalid_client or unauthorized_client, or a 401
-	// from the token endpoint with no other code (RFC 6749 section 5.2). The
+	// from the token or device authorization endpoint with no other code
+	// (RFC 6749 section 5.2). The
 	// client ID or secret is wrong, for every merchant at once. It is not
 	// temporary, but the merchant's refresh token is kept for when the
 	// configuration is fixed.
@@ -156,14 +157,15 @@ func (e *Error) Unwrap() []error {
 }
 
 // invalidClient reports a refusal of the application, not of the grant. A
-// 401 from the token endpoint means failed client authentication unless the
-// server says otherwise (RFC 6749 section 5.2).
+// 401 from the token endpoint, or from the device authorization endpoint
+// that answers the same way (RFC 8628 section 3.2), means failed client
+// authentication unless the server says otherwise (RFC 6749 section 5.2).
 func (e *Error) invalidClient() bool {
 	switch e.Code {
 	case "invalid_client", "unauthorized_client":
 		return true
 	case "":
-		return e.Op == opToken && e.StatusCode == http.StatusUnauthorized
+		return (e.Op == opToken || e.Op == opDeviceReq) && e.StatusCode == http.StatusUnauthorized
 	}
 	return false
 }

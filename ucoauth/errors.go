@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -113,7 +114,7 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Code != "" {
-		b.WriteString(": " + e.Code)
+		b.WriteString(": " + word(e.Code))
 	}
 	if e.Description != "" {
 		fmt.Fprintf(&b, ": %q", e.Description)
@@ -122,10 +123,10 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, ": UltraCart says %q", e.Message)
 	}
 	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, " (error_code %s)", e.ErrorCode)
+		fmt.Fprintf(&b, " (error_code %s)", word(e.ErrorCode))
 	}
 	if e.MerchantID != "" {
-		fmt.Fprintf(&b, " (merchant %s)", e.MerchantID)
+		fmt.Fprintf(&b, " (merchant %s)", word(e.MerchantID))
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
@@ -134,6 +135,16 @@ func (e *Error) Error() string {
 		b.WriteString(": " + e.Err.Error())
 	}
 	return e.red.scrub(b.String())
+}
+
+// word returns a server's code as it is when it is one RFC 7230 token, and
+// Go-quoted otherwise, so that no server text can end a log line early or
+// forge another one.
+func word(s string) string {
+	if isToken(s) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // Format prints [Error.Error] under every verb (%q quotes it, %x hex-encodes

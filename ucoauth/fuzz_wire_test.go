@@ -1,6 +1,8 @@
 package ucoauth
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +54,12 @@ func FuzzTokenResponse(f *testing.F) {
 		tokenBody(`"refresh_token":` + rt + `,"error":` + rt + `,"error_description":"you sent ` + url.QueryEscape(fuzzSecrets[1]) + `","error_uri":` + jsonStr(fuzzSecrets[0])),
 		tokenBody(`"error":{"developer_message":` + jsonStr(fuzzSecrets[2]) + `,"error_code":` + jsonStr(fuzzSecrets[1]) + `}`),
 		tokenBody(`"error":"invalid_grant","refresh_token":[` + rt + `],"access_token":` + at + `,"error_description":` + jsonStr(fuzzSecrets[3]+fuzzSecrets[4])),
+		// Echoes of the client secret in binary encodings: base64 (padded
+		// or not, URL-safe, inside a longer text), hex, uppercase \u.
+		tokenBody(`"error":"invalid_client","error_description":"` + base64.RawStdEncoding.EncodeToString([]byte(fuzzSecrets[0])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":"` + base64.URLEncoding.EncodeToString([]byte("x="+fuzzSecrets[0])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":"` + hex.EncodeToString([]byte(fuzzSecrets[1])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":` + jsonStr(`at-NEW\u003C\u0026\u003E+/=`) + `,"access_token":` + at),
 		`access_token=` + url.QueryEscape(fuzzSecrets[4]) + `&expires_in=3600`,
 		``, `null`, `[]`, `"x"`, `{`, `{}{}`, `{"a":1} x`,
 		// JSON types that are no token: false must never replace a refresh

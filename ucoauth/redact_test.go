@@ -244,3 +244,36 @@ func TestScopeEchoingATokenPrintsSafely(t *testing.T) {
 		assert.Contains(t, out, "order_read", name)
 	}
 }
+
+// The token server issued the access token being replaced, so it can echo
+// it in a refresh's error even though the refresh does not send it: it is
+// scrubbed like the refresh token that was sent.
+func TestRefreshErrorEchoingTheOldAccessTokenIsScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ucoauth.HeaderRESTError, "token "+hAccessSent+" is stale")
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": "stale " + url.QueryEscape(hAccessSent)})
+	}))
+	defer srv.Close()
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "m", &oauth2.Token{AccessToken: hAccessSent, RefreshToken: hRefreshSent,
+		Expiry: time.Now().Add(-time.Minute)}))
+	var logs syncBuf
+	events := make(chan ucoauth.RefreshEvent, 1)
+	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithLogger(newBothLogger(&logs)),
+		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { events <- e }))
+	defer src.Close()
+	_, err := src.Token()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "stale", "the server's text is kept")
+	out := printed(err) + printed(src.Status())
+	select {
+	case ev := <-events:
+		out += printed(ev)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no refresh event")
+	}
+	out += logs.String()
+	assert.Empty(t, leaks(out), "output:\n%s", out)
+}

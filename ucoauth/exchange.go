@@ -65,12 +65,14 @@ func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ..
 	return revoke(ctx, cfg, accessToken, newOptions(opts))
 }
 
-func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options) error {
+// revoke revokes accessToken; secrets are scrubbed from its errors too (the
+// refresh token of the same grant, which the server knows and may echo).
+func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options, secrets ...string) error {
 	endpoint := o.revokeURL
 	if endpoint == "" {
 		endpoint = revokeURL(cfg.Endpoint)
 	}
-	red := newRedactor(accessToken)
+	red := newRedactor(append(secrets, accessToken)...)
 	form := url.Values{"token": {accessToken}}
 	r, err := postForm(ctx, opRevoke, cfg, endpoint, form, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
 	if err != nil {

@@ -277,3 +277,23 @@ func TestRefreshErrorEchoingTheOldAccessTokenIsScrubbed(t *testing.T) {
 	out += logs.String()
 	assert.Empty(t, leaks(out), "output:\n%s", out)
 }
+
+// A revoke sends only the access token, but the server knows the refresh
+// token of the same grant: echoed in the revoke's error, it is scrubbed.
+func TestRevokeErrorEchoingTheRefreshTokenIsScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": "grant of " + hRefreshSent + " is busy"})
+	}))
+	defer srv.Close()
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "m", &oauth2.Token{AccessToken: hAccessSent, RefreshToken: hRefreshSent,
+		Expiry: time.Now().Add(time.Hour)}))
+	src := ucoauth.NewTokenSource(cfg, store, "m")
+	defer src.Close()
+	err := src.Revoke(t.Context())
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "is busy", "the server's text is kept")
+	assert.Empty(t, leaks(printed(err)))
+}

@@ -981,7 +981,7 @@ func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bo
 		if st := s.cur.Load(); st != nil {
 			tok = st.tok // a refresh may have finished meanwhile
 		}
-		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o); err != nil && !tokenGone(err) {
+		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o, tok.RefreshToken); err != nil && !tokenGone(err) {
 			return err
 		}
 	}

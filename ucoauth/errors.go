@@ -66,7 +66,9 @@ var (
 
 	// ErrRedirect means an OAuth endpoint answered with a redirect. It is
 	// never followed: the form carries the client secret and a refresh token
-	// or code, which must reach only the configured URL.
+	// or code, which must reach only the configured URL. An answer that the
+	// caller's own Transport reached by following a redirect is refused the
+	// same way: nothing from it is stored or believed.
 	ErrRedirect = errors.New("ucoauth: the endpoint answered with a redirect, which is never followed")
 )
 

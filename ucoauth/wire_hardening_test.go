@@ -80,7 +80,7 @@ func TestRetryAfterIsCapped(t *testing.T) {
 // A far-future Retry-After must park the source (capped), never overflow
 // into a next try in the past that lets every call hit the server.
 func TestHugeRetryAfterStillBacksOff(t *testing.T) {
-	for _, h := range []string{"9223372036", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+	for _, h := range []string{"9223372036", "99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"} {
 		t.Run(h, func(t *testing.T) {
 			uc := ucoauthtest.NewServer()
 			defer uc.Close()

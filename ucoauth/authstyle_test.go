@@ -2,6 +2,7 @@ package ucoauth_test
 
 import (
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -110,6 +111,54 @@ func TestAuthStyleAutoDetect(t *testing.T) {
 			_, err = ucoauth.Exchange(ctx, cfg, code)
 			require.NoError(t, err)
 			assert.Equal(t, 1, uc.Stats().Token["authorization_code"], "no second probe")
+		})
+	}
+}
+
+// Under AutoDetect, the request is sent a second time (in the form) only
+// when the Basic attempt was refused for client authentication: a 401, or a
+// 400 with invalid_client, unauthorized_client, invalid_request or no
+// readable code. An answer about the grant itself (invalid_grant,
+// invalid_scope...) says Basic got through: re-sending would only post the
+// refresh token or code twice.
+func TestAuthStyleAutoDetectResendsOnlyOnAuthRefusal(t *testing.T) {
+	cases := []struct {
+		status int
+		body   string
+		sends  int
+	}{
+		{400, `{"error":"invalid_grant"}`, 1},
+		{400, `{"error":"invalid_scope"}`, 1},
+		{400, `{"error":"unsupported_grant_type"}`, 1},
+		{400, `{"error":{"error_code":"invalid_grant","developer_message":"dead"}}`, 1},
+		{400, `{"error":"invalid_client"}`, 2},
+		{400, `{"error":"unauthorized_client"}`, 2},
+		{400, `{"error":"invalid_request"}`, 2},
+		{400, `bad request`, 2},
+		{400, ``, 2},
+		{401, `{"error":"invalid_grant"}`, 2},
+		{401, ``, 2},
+		{500, `{"error":"server_error"}`, 1},
+	}
+	for _, tc := range cases {
+		t.Run(http.StatusText(tc.status)+" "+tc.body, func(t *testing.T) {
+			rs := newRaw(t, tc.status, tc.body)
+			cfg := rs.config("secret-1")
+			cfg.Endpoint.AuthStyle = oauth2.AuthStyleAutoDetect
+			for call := 1; call <= 2; call++ {
+				_, err := ucoauth.Exchange(t.Context(), cfg, "code-1")
+				require.Error(t, err)
+				rs.mu.Lock()
+				n := len(rs.forms)
+				rs.mu.Unlock()
+				assert.Equal(t, call*tc.sends, n, "requests after call %d", call)
+			}
+			_, hdr := rs.last()
+			if tc.sends == 1 {
+				assert.NotEmpty(t, hdr.Get("Authorization"), "only the Basic attempt went")
+			} else {
+				assert.Empty(t, hdr.Get("Authorization"), "the retry went in the form")
+			}
 		})
 	}
 }

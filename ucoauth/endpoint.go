@@ -34,10 +34,11 @@ const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 // revoke and device calls honour whatever a config's Endpoint.AuthStyle says:
 // [oauth2.AuthStyleInHeader] sends HTTP Basic, with id and secret
 // form-encoded first (RFC 6749 section 2.3.1). [oauth2.AuthStyleAutoDetect]
-// tries Basic first and, when that is refused with 400 or 401, re-sends in
-// the form, remembering per endpoint URL and client ID what worked, as
-// x/oauth2 does: that first call can post a single-use refresh token twice,
-// so set the style explicitly.
+// tries Basic first and, when that is refused for client authentication (a
+// 401, or a 400 not about the grant itself), re-sends in the form,
+// remembering per endpoint URL and client ID what worked, as x/oauth2 does:
+// that first call can post a single-use refresh token twice, so set the
+// style explicitly.
 var Endpoint = EndpointAt(BaseURL)
 
 // EndpointAt returns UltraCart's endpoint paths under another base URL, such

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +25,8 @@ var (
 
 	// ErrInvalidClient means UltraCart refused the application itself, not
 	// the merchant's grant: invalid_client or unauthorized_client, or a 401
-	// from the token endpoint with no other code (RFC 6749 section 5.2). The
+	// from the token or device authorization endpoint with no other code
+	// (RFC 6749 section 5.2). The
 	// client ID or secret is wrong, for every merchant at once. It is not
 	// temporary, but the merchant's refresh token is kept for when the
 	// configuration is fixed.
@@ -64,7 +66,9 @@ var (
 
 	// ErrRedirect means an OAuth endpoint answered with a redirect. It is
 	// never followed: the form carries the client secret and a refresh token
-	// or code, which must reach only the configured URL.
+	// or code, which must reach only the configured URL. An answer that the
+	// caller's own Transport reached by following a redirect is refused the
+	// same way: nothing from it is stored or believed.
 	ErrRedirect = errors.New("ucoauth: the endpoint answered with a redirect, which is never followed")
 )
 
@@ -112,7 +116,7 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Code != "" {
-		b.WriteString(": " + e.Code)
+		b.WriteString(": " + word(e.Code))
 	}
 	if e.Description != "" {
 		fmt.Fprintf(&b, ": %q", e.Description)
@@ -121,10 +125,10 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, ": UltraCart says %q", e.Message)
 	}
 	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, " (error_code %s)", e.ErrorCode)
+		fmt.Fprintf(&b, " (error_code %s)", word(e.ErrorCode))
 	}
 	if e.MerchantID != "" {
-		fmt.Fprintf(&b, " (merchant %s)", e.MerchantID)
+		fmt.Fprintf(&b, " (merchant %s)", word(e.MerchantID))
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
@@ -133,6 +137,16 @@ func (e *Error) Error() string {
 		b.WriteString(": " + e.Err.Error())
 	}
 	return e.red.scrub(b.String())
+}
+
+// word returns a server's code as it is when it is one RFC 7230 token, and
+// Go-quoted otherwise, so that no server text can end a log line early or
+// forge another one.
+func word(s string) string {
+	if isToken(s) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // Format prints [Error.Error] under every verb (%q quotes it, %x hex-encodes
@@ -156,14 +170,15 @@ func (e *Error) Unwrap() []error {
 }
 
 // invalidClient reports a refusal of the application, not of the grant. A
-// 401 from the token endpoint means failed client authentication unless the
-// server says otherwise (RFC 6749 section 5.2).
+// 401 from the token endpoint, or from the device authorization endpoint
+// that answers the same way (RFC 8628 section 3.2), means failed client
+// authentication unless the server says otherwise (RFC 6749 section 5.2).
 func (e *Error) invalidClient() bool {
 	switch e.Code {
 	case "invalid_client", "unauthorized_client":
 		return true
 	case "":
-		return e.Op == opToken && e.StatusCode == http.StatusUnauthorized
+		return (e.Op == opToken || e.Op == opDeviceReq) && e.StatusCode == http.StatusUnauthorized
 	}
 	return false
 }

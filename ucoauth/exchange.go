@@ -1,7 +1,9 @@
 package ucoauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -56,25 +58,40 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 // ".../oauth/revoke", UltraCart's layout.
 //
 // UltraCart answers {"successful": true|false}; when the body says so, that
-// decides. Any other 2xx answer (RFC 7009's empty 200) is success. Every other
+// decides, even if the rest of the body does not parse (as does an "error"
+// in it). Any other 2xx answer (RFC 7009's empty 200) is success. Every other
 // answer, 404 and 405 included, is an error: nothing was revoked.
 func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...Option) error {
 	return revoke(ctx, cfg, accessToken, newOptions(opts))
 }
 
-func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options) error {
+// revoke revokes accessToken; secrets are scrubbed from its errors too (the
+// refresh token of the same grant, which the server knows and may echo).
+func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options, secrets ...string) error {
 	endpoint := o.revokeURL
 	if endpoint == "" {
 		endpoint = revokeURL(cfg.Endpoint)
 	}
-	red := newRedactor(accessToken)
+	red := newRedactor(append(secrets, accessToken)...)
 	form := url.Values{"token": {accessToken}}
 	r, err := postForm(ctx, opRevoke, cfg, endpoint, form, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
 	if err != nil {
 		return err
 	}
+	return revokeAnswer(r, red)
+}
+
+// revokeAnswer reads a revoke endpoint's answer: nil when it says the token
+// was revoked, an *Error scrubbed of red's secrets otherwise.
+func revokeAnswer(r *response, red *redactor) error {
 	if r.status >= 200 && r.status < 300 {
 		if _, perr := parseBody(r.body, newRedactor()); perr != nil {
+			if refusal := revokeRefusal(r.body); refusal != "" {
+				e := &Error{Op: opRevoke, StatusCode: r.status, red: red,
+					Err: fmt.Errorf("the answer does not parse cleanly but %s", refusal)}
+				e.scrubFields()
+				return e
+			}
 			return nil // RFC 7009: a 2xx revokes, whatever the body
 		}
 	}
@@ -89,6 +106,39 @@ func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *opti
 		return e
 	}
 	return nil
+}
+
+// revokeRefusal reads a 2xx revoke body that parseBody refused (a field of
+// the wrong shape, trailing bytes, a duplicated key) as far as it goes, and
+// says why it is not a success: a top-level "successful" that is not true,
+// or an "error" that is not null or empty. "" means nothing in it refuses,
+// so RFC 7009's "any 2xx revokes" applies. It never quotes the body.
+func revokeRefusal(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return ""
+		}
+		switch k, _ := kt.(string); k {
+		case "successful":
+			if s := string(bytes.TrimSpace(v)); s != "true" && s != `"true"` {
+				return `"successful" is not true`
+			}
+		case "error":
+			if s := string(bytes.TrimSpace(v)); s != "null" && s != `""` {
+				return `it carries an "error"`
+			}
+		}
+	}
+	return ""
 }
 
 // tokenGone reports whether a revoke failed because the token was already

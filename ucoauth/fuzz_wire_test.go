@@ -1,6 +1,8 @@
 package ucoauth
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +54,12 @@ func FuzzTokenResponse(f *testing.F) {
 		tokenBody(`"refresh_token":` + rt + `,"error":` + rt + `,"error_description":"you sent ` + url.QueryEscape(fuzzSecrets[1]) + `","error_uri":` + jsonStr(fuzzSecrets[0])),
 		tokenBody(`"error":{"developer_message":` + jsonStr(fuzzSecrets[2]) + `,"error_code":` + jsonStr(fuzzSecrets[1]) + `}`),
 		tokenBody(`"error":"invalid_grant","refresh_token":[` + rt + `],"access_token":` + at + `,"error_description":` + jsonStr(fuzzSecrets[3]+fuzzSecrets[4])),
+		// Echoes of the client secret in binary encodings: base64 (padded
+		// or not, URL-safe, inside a longer text), hex, uppercase \u.
+		tokenBody(`"error":"invalid_client","error_description":"` + base64.RawStdEncoding.EncodeToString([]byte(fuzzSecrets[0])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":"` + base64.URLEncoding.EncodeToString([]byte("x="+fuzzSecrets[0])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":"` + hex.EncodeToString([]byte(fuzzSecrets[1])) + `"`),
+		tokenBody(`"error":"invalid_client","error_description":` + jsonStr(`at-NEW\u003C\u0026\u003E+/=`) + `,"access_token":` + at),
 		`access_token=` + url.QueryEscape(fuzzSecrets[4]) + `&expires_in=3600`,
 		``, `null`, `[]`, `"x"`, `{`, `{}{}`, `{"a":1} x`,
 		// JSON types that are no token: false must never replace a refresh
@@ -156,4 +164,59 @@ func hostileStrings(key string, n int, fields string) string {
 func jsonStr(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// FuzzRevokeAnswer: whatever a revoke endpoint answers, the library never
+// panics, never quotes a secret, and never takes for a success an answer
+// that a plain JSON reading says refused ("successful" not true) or that is
+// not a 2xx.
+func FuzzRevokeAnswer(f *testing.F) {
+	at := jsonStr(fuzzSecrets[4])
+	for _, b := range []string{
+		``, `ok`, `{}`, `[]`, `null`, `{"successful":true}`, `{"successful":"true"}`, `{"successful":false}`,
+		`{"successful":"false","message":"nope"}`, `{"successful":false,"message":["nope"]}`, `{"successful":false} x`,
+		`{"successful":false,"successful":true}`, `{"successful":[true]}`, `{"successful":true} x`,
+		`{"error":"server_error","access_token":{}}`, `{"error":null,"message":{}}`, `{"error":"invalid_token"}`,
+		`{"successful":false,"message":` + at + `,"access_token":` + at + `}`,
+		`{"error":{"developer_message":` + jsonStr(fuzzSecrets[2]) + `,"error_code":"invalid_token"}}`,
+		`{"successful":false,"message":"you sent ` + url.QueryEscape(fuzzSecrets[1]) + `"}`,
+	} {
+		for _, status := range []int{200, 204, 400, 401, 404, 405, 410, 429, 500} {
+			f.Add(status, b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, status int, body string) {
+		if status < 100 || status > 999 || (status >= 300 && status < 400) {
+			return // do refuses a redirect before any reading
+		}
+		red := fuzzRedactor()
+		hdr := http.Header{"Uc-Rest-Error": {body}, "Retry-After": {body}}
+		err := revokeAnswer(&response{status: status, header: hdr, body: []byte(body)}, red)
+		if err == nil {
+			if status < 200 || status >= 300 {
+				t.Fatalf("HTTP %d taken for a revoke", status)
+			}
+			var m map[string]any
+			if json.Unmarshal([]byte(body), &m) == nil {
+				if v, ok := m["successful"]; ok && v != true && v != "true" {
+					t.Fatalf("successful=%v taken for a revoke", v)
+				}
+			}
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Op != opRevoke {
+			t.Fatalf("not a revoke *Error: %v", err)
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%q"} {
+			out := fmt.Sprintf(verb, err)
+			for _, s := range fuzzSecrets[:3] {
+				for _, enc := range encodings(s) {
+					if strings.Contains(out, enc) {
+						t.Fatalf("secret %q (as %q) in %s: %s", s, enc, verb, out)
+					}
+				}
+			}
+		}
+	})
 }

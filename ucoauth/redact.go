@@ -3,6 +3,7 @@ package ucoauth
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -79,7 +80,9 @@ func (r *redactor) has(s string) bool {
 // encoders write it, each with upper- and lowercase hex digits, and
 // form-encoded twice; JSON-escaped (with and without HTML escaping, and with
 // the solidus escaped as \/ the way PHP and many Java libraries write it);
-// Go-quoted; and base64, as in HTTP Basic credentials.
+// JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); Go-quoted;
+// hex-encoded; and base64 (standard and URL-safe, padded or not, at any
+// offset inside a longer encoded text), as in HTTP Basic credentials.
 //
 // Mixed-case hex digits inside one escape sequence ("%2f" next to "%2B" in
 // the same secret) are not generated: no encoder writes them.
@@ -108,11 +111,57 @@ func encodings(s string) []string {
 		jsons = append(jsons, string(b[1:len(b)-1]))
 	}
 	for _, j := range jsons {
-		out = append(out, j, strings.ReplaceAll(j, "/", `\/`))
+		for _, v := range []string{j, upperUnicodeEscapes(j)} {
+			out = append(out, v, strings.ReplaceAll(v, "/", `\/`))
+		}
 	}
 	q, qa := strconv.Quote(s), strconv.QuoteToASCII(s)
-	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], base64.StdEncoding.EncodeToString([]byte(s)))
+	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], hex.EncodeToString([]byte(s)), strings.ToUpper(hex.EncodeToString([]byte(s))))
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		out = append(out, base64Cores(enc, s)...)
+	}
 	return out
+}
+
+// base64Cores returns, for each of the three byte offsets (mod 3) at which s
+// can start inside a longer text, the base64 characters that encode bytes of
+// s alone. One of them appears in the base64 encoding of any text holding s
+// (HTTP Basic credentials, an echoed form), padded or not; the one or two
+// characters at each end that mix in the neighbouring bytes are left, each
+// carrying at most four bits of s.
+func base64Cores(enc *base64.Encoding, s string) []string {
+	out := make([]string, 0, 3)
+	for k := range 3 {
+		e := enc.EncodeToString(append(make([]byte, k), s...))
+		start, end := (8*k+5)/6, 8*(k+len(s))/6
+		if end > start {
+			out = append(out, e[start:end])
+		}
+	}
+	return out
+}
+
+// upperUnicodeEscapes rewrites the hex digits of every \uXXXX escape in j in
+// uppercase, as PHP's JSON_HEX_TAG and many Java encoders write them ("\u003C"
+// where Go writes "\u003c").
+func upperUnicodeEscapes(j string) string {
+	if !strings.Contains(j, `\u`) {
+		return j
+	}
+	b := []byte(j)
+	for i := 0; i+5 < len(b); i++ {
+		if b[i] == '\\' && b[i+1] == 'u' && isHex(b[i+2]) && isHex(b[i+3]) && isHex(b[i+4]) && isHex(b[i+5]) {
+			for n := i + 2; n < i+6; n++ {
+				if b[n] >= 'a' && b[n] <= 'f' {
+					b[n] -= 'a' - 'A'
+				}
+			}
+			i += 5
+		} else if b[i] == '\\' {
+			i++ // an escaped backslash: what follows is no escape
+		}
+	}
+	return string(b)
 }
 
 // The bytes, besides ASCII letters and digits, that a percent-encoder
@@ -266,8 +315,20 @@ func viewOf(t *oauth2.Token) logTokenView {
 		Access:  Fingerprint(t.AccessToken),
 		Refresh: Fingerprint(t.RefreshToken),
 		Expiry:  t.Expiry.Round(time.Second),
-		Scope:   scopeOf(t),
+		Scope:   scopeText(t),
 	}
+}
+
+// scopeText is the token's scope as logs show it: the server wrote it, so
+// a token of the same answer echoed in it is replaced by [Redacted].
+func scopeText(t *oauth2.Token) string {
+	s := scopeOf(t)
+	for _, secret := range [2]string{t.AccessToken, t.RefreshToken} {
+		if len(secret) >= minSecretLen && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, Redacted)
+		}
+	}
+	return s
 }
 
 func (l logToken) String() string {

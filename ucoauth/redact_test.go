@@ -229,3 +229,71 @@ func TestErrorPrintsConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The scope is the server's text: a token of the same answer echoed in it
+// does not get printed through it.
+func TestScopeEchoingATokenPrintsSafely(t *testing.T) {
+	rs := newRaw(t, 200, `{"access_token":"at-NEW-123","refresh_token":"rt-NEW-456","expires_in":"3600","scope":"order_read rt-NEW-456 at-NEW-123"}`)
+	tok, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+	require.NoError(t, err)
+	ev := ucoauth.RefreshEvent{Key: "m", Token: tok}
+	for name, v := range map[string]any{"LogToken": ucoauth.LogToken(tok), "RefreshEvent": ev} {
+		out := printed(v)
+		assert.NotContains(t, out, "rt-NEW-456", name)
+		assert.NotContains(t, out, "at-NEW-123", name)
+		assert.Contains(t, out, "order_read", name)
+	}
+}
+
+// The token server issued the access token being replaced, so it can echo
+// it in a refresh's error even though the refresh does not send it: it is
+// scrubbed like the refresh token that was sent.
+func TestRefreshErrorEchoingTheOldAccessTokenIsScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ucoauth.HeaderRESTError, "token "+hAccessSent+" is stale")
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": "stale " + url.QueryEscape(hAccessSent)})
+	}))
+	defer srv.Close()
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "m", &oauth2.Token{AccessToken: hAccessSent, RefreshToken: hRefreshSent,
+		Expiry: time.Now().Add(-time.Minute)}))
+	var logs syncBuf
+	events := make(chan ucoauth.RefreshEvent, 1)
+	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithLogger(newBothLogger(&logs)),
+		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { events <- e }))
+	defer src.Close()
+	_, err := src.Token()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "stale", "the server's text is kept")
+	out := printed(err) + printed(src.Status())
+	select {
+	case ev := <-events:
+		out += printed(ev)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no refresh event")
+	}
+	out += logs.String()
+	assert.Empty(t, leaks(out), "output:\n%s", out)
+}
+
+// A revoke sends only the access token, but the server knows the refresh
+// token of the same grant: echoed in the revoke's error, it is scrubbed.
+func TestRevokeErrorEchoingTheRefreshTokenIsScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": "grant of " + hRefreshSent + " is busy"})
+	}))
+	defer srv.Close()
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "m", &oauth2.Token{AccessToken: hAccessSent, RefreshToken: hRefreshSent,
+		Expiry: time.Now().Add(time.Hour)}))
+	src := ucoauth.NewTokenSource(cfg, store, "m")
+	defer src.Close()
+	err := src.Revoke(t.Context())
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "is busy", "the server's text is kept")
+	assert.Empty(t, leaks(printed(err)))
+}

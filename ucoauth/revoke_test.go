@@ -30,6 +30,16 @@ func TestRevokeTellsTheTruth(t *testing.T) {
 		{name: `{"successful": false}`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": false, "message": "nope"}`}, wantErr: true},
 		{name: `{"successful": "false"}`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": "false"}`}, wantErr: true},
 		{name: "200 with an error", answer: &ucoauthtest.Failure{Status: 200, Body: `{"error":"server_error"}`}, wantErr: true},
+		// A body that says "not revoked" but does not parse cleanly still
+		// says so: a stray field of the wrong shape, trailing bytes or a
+		// duplicated key never turn a refusal into RFC 7009's "any 2xx".
+		{name: `{"successful": false} with a message of the wrong shape`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": false, "message": ["nope"]}`}, wantErr: true},
+		{name: `{"successful": false} with trailing bytes`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": false} x`}, wantErr: true},
+		{name: `"successful" false then true`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": false, "successful": true}`}, wantErr: true},
+		{name: `"successful" of the wrong shape`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": [true]}`}, wantErr: true},
+		{name: "200 with an error and a field of the wrong shape", answer: &ucoauthtest.Failure{Status: 200, Body: `{"error":"server_error","access_token":{}}`}, wantErr: true},
+		{name: `{"successful": true} with trailing bytes`, answer: &ucoauthtest.Failure{Status: 200, Body: `{"successful": true} x`}},
+		{name: "200 with a null error and a field of the wrong shape", answer: &ucoauthtest.Failure{Status: 200, Body: `{"error":null,"message":{}}`}},
 		{name: "404 wrong URL", answer: &ucoauthtest.Failure{Status: 404, Body: `404 page not found`}, wantErr: true},
 		{name: "405", answer: &ucoauthtest.Failure{Status: 405}, wantErr: true},
 		{name: "401 without a code", answer: &ucoauthtest.Failure{Status: 401}, wantErr: true},

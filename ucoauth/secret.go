@@ -63,7 +63,7 @@ func (l logToken) LogValue() slog.Value {
 		slog.String("refresh", Fingerprint(l.t.RefreshToken)),
 		slog.Time("expiry", l.t.Expiry.Round(time.Second)),
 	}
-	if s := scopeOf(l.t); s != "" {
+	if s := scopeText(l.t); s != "" {
 		attrs = append(attrs, slog.String("scope", s))
 	}
 	return slog.GroupValue(attrs...)

@@ -727,7 +727,8 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 		rctx = context.WithValue(rctx, oauth2.HTTPClient, s.o.client)
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {base.RefreshToken}}
-	tok, err := retrieveToken(rctx, s.cfg, form, s.o.simpleKey, s.o.now, base.RefreshToken)
+	// The access token is not sent, but the server issued it and may echo it.
+	tok, err := retrieveToken(rctx, s.cfg, form, s.o.simpleKey, s.o.now, base.RefreshToken, base.AccessToken)
 	took := s.o.now().Sub(now)
 	if tok == nil {
 		if errors.Is(err, ErrReauthorizationRequired) {
@@ -980,7 +981,7 @@ func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bo
 		if st := s.cur.Load(); st != nil {
 			tok = st.tok // a refresh may have finished meanwhile
 		}
-		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o); err != nil && !tokenGone(err) {
+		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o, tok.RefreshToken); err != nil && !tokenGone(err) {
 			return err
 		}
 	}

@@ -168,9 +168,10 @@ var detectedStyles sync.Map // styleKey -> oauth2.AuthStyle
 // follows a redirect: a 3xx is an *Error wrapping ErrRedirect.
 //
 // Under oauth2.AuthStyleAutoDetect it tries HTTP Basic first and, when that
-// is refused with 400 or 401, the form: the request (a refresh token
-// included) is then sent twice. A network error or any other status says
-// nothing about the style, so it is not retried.
+// is refused for client authentication (see authRefused), the form: the
+// request (a refresh token included) is then sent twice. A network error,
+// any other status, or a 400 about the grant itself says nothing against
+// Basic, so it is not retried.
 func postForm(ctx context.Context, op string, cfg *oauth2.Config, endpoint string, form url.Values, wc wireCall) (*response, error) {
 	red := wc.red
 	if red == nil {
@@ -234,7 +235,7 @@ func postForm(ctx context.Context, op string, cfg *oauth2.Config, endpoint strin
 	}
 
 	r, err := send(style)
-	if probe && err == nil && (r.status == http.StatusBadRequest || r.status == http.StatusUnauthorized) {
+	if probe && err == nil && authRefused(r) {
 		style = oauth2.AuthStyleInParams
 		r, err = send(style)
 	}
@@ -245,6 +246,35 @@ func postForm(ctx context.Context, op string, cfg *oauth2.Config, endpoint strin
 		detectedStyles.Store(key, style)
 	}
 	return r, nil
+}
+
+// authRefused reports whether an answer to HTTP Basic client
+// authentication may mean the server wanted the credentials in the form: a
+// 401, or a 400 whose code is invalid_client, unauthorized_client,
+// invalid_request (a missing client_id), unknown or unreadable. A 400 with
+// another RFC code (invalid_grant, invalid_scope...), as the RFC 6749 error
+// or UltraCart's error_code, was decided past client authentication.
+func authRefused(r *response) bool {
+	switch r.status {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusBadRequest:
+	default:
+		return false
+	}
+	w, err := parseBody(r.body, newRedactor())
+	if err != nil {
+		return true
+	}
+	code := w.errorCode()
+	if obj, ok := parseErrorObject(w.Error); ok && code == "" {
+		code = obj.ErrorCode.s
+	}
+	switch code {
+	case "invalid_client", "unauthorized_client", "invalid_request":
+		return true
+	}
+	return !knownCodes[code]
 }
 
 // do sends req and reads the capped answer; a redirect is an error.
@@ -264,10 +294,23 @@ func do(client *http.Client, req *http.Request, op string, red *redactor) (*resp
 		// Nothing in a redirect is used: not its body, not its Location.
 		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: ErrRedirect, red: red}
 	}
+	if followed(resp) {
+		// The caller's Transport followed a redirect itself (an inner
+		// http.Client, say): the answer comes from wherever it pointed.
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: ErrRedirect, red: red}
+	}
 	if len(body) > maxBody {
 		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("response body exceeds %d bytes", maxBody), red: red}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// followed reports whether resp answers a request that an http.Client made
+// to follow a redirect: only those carry the redirect response that caused
+// them. A Transport that rewrites a request's URL (a test double, a proxy)
+// sets no such field, and is not taken for a redirect.
+func followed(resp *http.Response) bool {
+	return resp.Request != nil && resp.Request.Response != nil
 }
 
 // flexString decodes a JSON string, number, boolean or null as text, because

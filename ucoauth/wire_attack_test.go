@@ -8,6 +8,8 @@ package ucoauth_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -300,4 +302,55 @@ func TestLongSecretInLongTextStaysFast(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("Exchange and Error: %s", took)
 	assert.Less(t, took, 2*time.Second, "one answer costs seconds of CPU to scrub")
+}
+
+// TestEchoedSecretScrubbedInBinaryEncodings: a server echoing the client
+// secret base64-encoded (without padding, URL-safe, or inside the encoding
+// of a longer text where it starts at any byte offset), hex-encoded, or
+// JSON-escaped the way PHP's JSON_HEX_TAG writes it (uppercase \u003C)
+// has it scrubbed too.
+func TestEchoedSecretScrubbedInBinaryEncodings(t *testing.T) {
+	const secret = "Sec/ret+Val<ue>?~01"
+	b64 := func(enc *base64.Encoding, s string) string { return enc.EncodeToString([]byte(s)) }
+	echoes := map[string]string{
+		"base64 raw":              b64(base64.RawStdEncoding, secret),
+		"base64 url":              b64(base64.URLEncoding, secret),
+		"base64 raw url":          b64(base64.RawURLEncoding, secret),
+		"base64 of a text, +1":    b64(base64.StdEncoding, "x="+secret+"&y=1"),
+		"base64 of a text, +2":    b64(base64.StdEncoding, "xy="+secret+"&y=1"),
+		"base64 of a text, +3":    b64(base64.StdEncoding, "xyz="+secret+"&y=1"),
+		"base64 url of a text":    b64(base64.URLEncoding, "client_secret="+secret),
+		"hex":                     hex.EncodeToString([]byte(secret)),
+		"HEX":                     strings.ToUpper(hex.EncodeToString([]byte(secret))),
+		"php JSON_HEX_TAG":        `Sec\/ret+Val\u003Cue\u003E?~01`,
+		"json escaped, upper \\u": `Sec/ret+Val\u003Cue\u003E?~01`,
+	}
+	for name, echo := range echoes {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("UC-REST-ERROR", "you sent "+echo)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(400)
+				fmt.Fprintf(w, `{"error":"invalid_client","error_description":%q}`, "you sent "+echo)
+			}))
+			defer srv.Close()
+			cfg := &oauth2.Config{ClientID: "cid", ClientSecret: secret,
+				Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+			_, err := ucoauth.Exchange(t.Context(), cfg, "code-abcdef")
+			require.Error(t, err)
+			var e *ucoauth.Error
+			require.ErrorAs(t, err, &e)
+			require.Contains(t, e.Description, "you sent", "the description is kept")
+			// The encoded secret, less the one or two characters at each
+			// end that it shares with its neighbours.
+			core := echo[2 : len(echo)-2]
+			if strings.HasPrefix(name, "base64 of a text") || name == "base64 url of a text" {
+				core = echo[len(echo)/3 : 2*len(echo)/3]
+			}
+			out := printed(err)
+			assert.NotContains(t, out, core, "printed:\n%s", out)
+			assert.NotContains(t, e.Description, core)
+			assert.NotContains(t, e.Message, core)
+		})
+	}
 }

@@ -52,3 +52,20 @@ func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	assert.NotContains(t, logs.String(), tok.RefreshToken)
 	assert.NotContains(t, logs.String(), tok.AccessToken)
 }
+
+// The device authorization endpoint authenticates the client as the token
+// endpoint does (RFC 8628 section 3.2): a 401 with no code there is the
+// application's credentials refused too.
+func TestDeviceAuthRefusedClientIsInvalidClient(t *testing.T) {
+	for _, body := range []string{``, `{"error":"invalid_client"}`, `{"error":"unauthorized_client"}`} {
+		t.Run(body, func(t *testing.T) {
+			uc := ucoauthtest.NewServer()
+			defer uc.Close()
+			uc.FailNext(1, ucoauthtest.Failure{Status: 401, Path: "/oauth/device/authorize", Body: body})
+			_, err := ucoauth.DeviceAuth(t.Context(), uc.Config())
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ucoauth.ErrInvalidClient)
+			assert.NotErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+		})
+	}
+}

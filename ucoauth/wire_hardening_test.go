@@ -80,7 +80,7 @@ func TestRetryAfterIsCapped(t *testing.T) {
 // A far-future Retry-After must park the source (capped), never overflow
 // into a next try in the past that lets every call hit the server.
 func TestHugeRetryAfterStillBacksOff(t *testing.T) {
-	for _, h := range []string{"9223372036", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+	for _, h := range []string{"9223372036", "99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"} {
 		t.Run(h, func(t *testing.T) {
 			uc := ucoauthtest.NewServer()
 			defer uc.Close()
@@ -175,4 +175,29 @@ func TestKnownCodesSurviveRedaction(t *testing.T) {
 	rs := newRaw(t, 400, `{"error":"invalid_grant","refresh_token":"invalid_grant","error_code":"invalid_grant"}`)
 	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "invalid_grant")
 	assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+}
+
+// A server's code or error_code cannot break a log line: each is printed as
+// it is when it is one plain word, quoted otherwise (so is the merchant ID,
+// though a header cannot carry CR or LF).
+func TestServerCodesCannotForgeLogLines(t *testing.T) {
+	const forged = "x\nlevel=INFO msg=\"all good\""
+	body, _ := json.Marshal(map[string]any{"error": forged})
+	envelope, _ := json.Marshal(map[string]any{"error": map[string]string{"error_code": forged, "developer_message": "m"}})
+	for name, rs := range map[string]*rawServer{
+		"error":      newRaw(t, 400, string(body)),
+		"error_code": newRaw(t, 400, string(envelope)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "\n")
+			assert.NotContains(t, err.Error(), "\r")
+			assert.Contains(t, err.Error(), "level=INFO", "still said, quoted")
+		})
+	}
+	rs := newRaw(t, 400, `{"error":"invalid_grant","error":"invalid_grant"}`, ucoauth.HeaderRESTErrorMerchantID, "DEMO")
+	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+	assert.Contains(t, err.Error(), ": invalid_grant")
+	assert.Contains(t, err.Error(), "(merchant DEMO)", "a plain word stays unquoted")
 }

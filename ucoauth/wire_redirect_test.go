@@ -127,3 +127,52 @@ func TestRedirectRefusedWithCallersClient(t *testing.T) {
 	assert.NotNil(t, follow.CheckRedirect, "the caller's client is untouched")
 	require.NoError(t, follow.CheckRedirect(nil, nil))
 }
+
+// followingTransport is a caller's Transport that follows redirects itself,
+// through an inner http.Client: the outer client's CheckRedirect never sees
+// them.
+type followingTransport struct{ inner *http.Client }
+
+func (f followingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	return f.inner.Do(out)
+}
+
+// A redirect followed inside the caller's Transport is still refused:
+// the other host's answer is never taken, nothing is stored.
+func TestRedirectFollowedByTransportIsRefused(t *testing.T) {
+	th, hits := thief(t)
+	uc := ucoauthtest.NewServer()
+	defer uc.Close()
+	cfg := uc.Config()
+	client := &http.Client{Transport: followingTransport{inner: &http.Client{}}}
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, client)
+
+	code, err := uc.Authorize(ctx, cfg, "s", "")
+	require.NoError(t, err)
+	uc.FailNext(1, ucoauthtest.Redirect("", http.StatusTemporaryRedirect, th.URL+"/steal"))
+	tok, err := ucoauth.Exchange(ctx, cfg, code)
+	assert.ErrorIs(t, err, ucoauth.ErrRedirect)
+	assert.Nil(t, tok, "the other host's token is not taken")
+
+	store := tokenstore.NewMemory()
+	old := uc.Issue("M")
+	old.Expiry = time.Now().Add(-time.Minute)
+	require.NoError(t, store.Save(ctx, "m", old))
+	uc.FailNext(1, ucoauthtest.Redirect("", http.StatusPermanentRedirect, th.URL+"/steal"))
+	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithHTTPClient(client))
+	defer src.Close()
+	_, err = src.Token()
+	assert.ErrorIs(t, err, ucoauth.ErrRedirect)
+	stored, err := store.Load(ctx, "m")
+	require.NoError(t, err)
+	assert.Equal(t, old.RefreshToken, stored.RefreshToken, "nothing saved")
+	assert.Equal(t, old.AccessToken, stored.AccessToken, "nothing saved")
+
+	tok2 := uc.Issue("M")
+	uc.FailNext(1, ucoauthtest.Redirect("/oauth/revoke", http.StatusFound, th.URL+"/steal"))
+	err = ucoauth.Revoke(ctx, cfg, tok2.AccessToken, ucoauth.WithHTTPClient(client))
+	assert.ErrorIs(t, err, ucoauth.ErrRedirect, "the thief's {\"successful\":true} is not believed")
+	require.Positive(t, hits.Load(), "the test's Transport did follow")
+}

@@ -56,13 +56,12 @@ func TestHugeSecretListStaysLinear(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := &oauth2.Config{ClientID: "cid", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	start := time.Now()
-	_, _ = ucoauth.Exchange(ctx, cfg, "code-abcdef")
+	tok, err := ucoauth.Exchange(t.Context(), cfg, "code-abcdef")
 	took := time.Since(start)
-	t.Logf("%d strings, %d bytes: Exchange with a 2 s deadline took %s", n, len(body), took)
-	assert.Less(t, took, 3*time.Second, "parsing one answer ran far past the caller's deadline")
+	t.Logf("%d strings, %d bytes: Exchange took %s (the bound is checked by TestAnswerSecretsAreBounded)", n, len(body), took)
+	require.NoError(t, err)
+	assert.Equal(t, "AT-1-xxxxxxxx", tok.AccessToken, "padding does not spoil the answer's own token")
 }
 
 // TestPaddedErrorAnswerParsesAndPrintsFast: the same padding in a 400
@@ -101,9 +100,12 @@ func TestPaddedErrorAnswerParsesAndPrintsFast(t *testing.T) {
 				_ = err.Error()
 			}
 			more := time.Since(start)
+			// The cost bounds are checked by structure, not by the clock,
+			// in TestAnswerSecretsAreBounded and TestReplacerIsBuiltOnce.
 			t.Logf("%d strings (%d bytes): Exchange %s, first err.Error() %s, 100 more %s", n, len(body), parse, first, more)
-			assert.Less(t, parse+first, time.Second, "one hostile answer costs seconds of CPU to parse and print")
-			assert.Less(t, more, time.Second, "every Error() call rebuilds the replacer")
+			var ue *ucoauth.Error
+			assert.ErrorAs(t, err, &ue, "a hostile answer is still a typed error")
+			assert.NotContains(t, err.Error(), `"000001"`, "the padding under a token key is never quoted")
 		})
 	}
 }
@@ -300,8 +302,9 @@ func TestLongSecretInLongTextStaysFast(t *testing.T) {
 	require.Error(t, err)
 	_ = err.Error()
 	took := time.Since(start)
+	// The cost bound is checked by structure in TestScrubWindowIsBounded.
 	t.Logf("Exchange and Error: %s", took)
-	assert.Less(t, took, 2*time.Second, "one answer costs seconds of CPU to scrub")
+	assert.NotContains(t, err.Error(), long, "the echoed refresh token is scrubbed")
 }
 
 // TestEchoedSecretScrubbedInBinaryEncodings: a server echoing the client

@@ -76,8 +76,8 @@ type background struct {
 // store on demand for a reconnect saved by another process.
 const lookEvery = time.Second
 
-// rejectStreak is how close together token requests forced by the API's
-// refusals must come to count as one streak, which backs off.
+// rejectStreak is how soon after its pace allowed it a token request forced
+// by the API's refusals must come to continue the streak, which backs off.
 const rejectStreak = time.Minute
 
 func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
@@ -578,14 +578,18 @@ func (e *apiRefusedError) Error() string {
 func (e *apiRefusedError) Temporary() bool { return true }
 
 // paceForced admits a token request forced by an API refusal, or refuses
-// it until the streak's pace allows one: within rejectStreak of the last,
-// each waits one backoff step longer than the one before.
+// it until the streak's pace allows one: each waits one backoff step longer
+// than the one before, up to the maximum backoff. The streak ends when no
+// refusal forced a request for rejectStreak after the pace allowed one.
+// (Measured from the last request instead, a step longer than rejectStreak
+// would end it, and an API refusing every token would cost a few token
+// requests a minute forever.)
 func (s *TokenSource) paceForced() error {
 	now := s.nowNanos()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 1
-	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now-h.forcedAt < int64(rejectStreak) {
+	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
 		if now < h.forcedOK {
 			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
 		}

@@ -14,8 +14,8 @@ import (
 type nopStore struct{}
 
 func (nopStore) Load(context.Context, string) (*oauth2.Token, error) { return nil, ErrTokenNotFound }
-func (nopStore) Save(context.Context, string, *oauth2.Token) error  { return nil }
-func (nopStore) Delete(context.Context, string) error               { return nil }
+func (nopStore) Save(context.Context, string, *oauth2.Token) error   { return nil }
+func (nopStore) Delete(context.Context, string) error                { return nil }
 
 // TestCloseWaitsForSourcesASweepEvicted: a sweep (run by a Source call)
 // evicts an idle source whose background work is still winding down, and
@@ -48,7 +48,7 @@ func TestCloseWaitsForSourcesASweepEvicted(t *testing.T) {
 	t.Cleanup(func() { testHookSwept = nil })
 	evicted := false
 	for i := 0; !evicted && i < 10000; i++ {
-		m.Source(string(rune('a' + i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)))
+		m.Source(string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)))
 		evicted = testHookSwept == nil
 	}
 	require.True(t, evicted, "precondition: a sweep evicted the idle source")

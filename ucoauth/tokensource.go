@@ -58,6 +58,7 @@ type health struct {
 	forcedAt  int64  // unix nanos of the last of them
 	forcedOK  int64  // unix nanos: no forced token request before it
 	deadRT    string // a refresh token UltraCart refused: never sent again
+	deadErr   error  // and UltraCart's answer, which stays the word on it
 	rejected  string // an access token the API refused: never served again
 	notFound  bool   // the last look found no token
 	closed    bool
@@ -337,12 +338,17 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
 			now := s.nowNanos()
 			s.update(func(h *health) {
-				h.err, h.count, h.nextTry, h.deadRT, h.notFound = nil, 0, 0, "", missing
+				h.err, h.count, h.nextTry, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, "", nil, missing
 				if refreshed {
 					h.refreshed = now
 				}
 			})
 		}
+	case h != nil && h.deadErr != nil && isStoreError(err):
+		// The grant is dead and the store could not say whether a
+		// reconnect was saved: still dead, and looked at again in a second.
+		now := unixNanos(s.o.now())
+		s.update(func(h *health) { h.err, h.lastLook = h.deadErr, now })
 	default:
 		now := s.o.now()
 		s.update(func(h *health) {
@@ -358,6 +364,11 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		})
 	}
 	s.endLocked(c, st, err)
+}
+
+func isStoreError(err error) bool {
+	var se *StoreError
+	return errors.As(err, &se)
 }
 
 // cold is a cold start in the background, for a caller whose context may
@@ -663,13 +674,15 @@ func newest(mem, stored *oauth2.Token) *oauth2.Token {
 
 // dead returns the error of the dead grant when base holds the refresh
 // token UltraCart already refused: sending it again cannot help and costs
-// the application's rate limit.
+// the application's rate limit. It is UltraCart's refusal, not the last
+// error: a store outage met while looking for a reconnect must not turn a
+// dead grant into a store error for good.
 func (s *TokenSource) dead(base *oauth2.Token) error {
 	h := s.h.Load()
 	if h == nil || h.deadRT == "" || base == nil || base.RefreshToken != h.deadRT {
 		return nil
 	}
-	return h.err
+	return h.deadErr
 }
 
 // look reads the stored token. fresh is set when that token is news worth
@@ -736,7 +749,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	if tok == nil {
 		if errors.Is(err, ErrReauthorizationRequired) {
 			s.mu.Lock() // remember it, so that it is never sent again
-			s.update(func(h *health) { h.deadRT = base.RefreshToken })
+			s.update(func(h *health) { h.deadRT, h.deadErr = base.RefreshToken, err })
 			s.mu.Unlock()
 		}
 		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err

@@ -409,3 +409,56 @@ func TestTransportCallerGivingUpDuringTheSharedRefresh(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, f.tok.AccessToken, stored.AccessToken, "and was saved")
 }
+
+// flakyLoads fails Load, temporarily, while fail is set.
+type flakyLoads struct {
+	ucoauth.TokenStore
+	fail atomic.Bool
+}
+
+func (f *flakyLoads) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if f.fail.Load() {
+		return nil, blipErr{}
+	}
+	return f.TokenStore.Load(ctx, key)
+}
+
+// TestDeadGrantSurvivesAStoreBlip: the grant is dead, and one of the
+// once-a-second looks for a reconnect meets a store outage. Once the store
+// is back, callers are told again that the merchant must reconnect (not
+// about an outage long over), the looks go on once a second, so a
+// reconnect is still served within about a second, and the dead refresh
+// token is never sent again.
+func TestDeadGrantSurvivesAStoreBlip(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	fl := &flakyLoads{TokenStore: f.store}
+	src := ucoauth.NewTokenSource(f.cfg, fl, "m", ucoauth.WithClock(f.clock.Now))
+	defer src.Close()
+	_, err := src.Token()
+	require.NoError(t, err)
+	f.srv.FailNext(1, failInvalidGrant)
+	f.clock.Advance(2 * time.Hour)
+	_, err = src.Token()
+	require.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+	tokenRequests := f.srv.Stats().Token
+
+	fl.fail.Store(true)
+	f.clock.Advance(2 * time.Second)
+	_, err = src.Token()
+	require.Error(t, err, "precondition: the look met the outage")
+	fl.fail.Store(false)
+	for range 20 { // ten simulated seconds, past any backoff after one failure
+		f.clock.Advance(500 * time.Millisecond)
+		_, err = src.Token()
+		assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+	}
+	assert.Equal(t, ucoauth.StateReauthorizationRequired, src.Status().State)
+
+	fresh := f.srv.Issue("DEMO")
+	require.NoError(t, f.store.Save(t.Context(), "m", fresh))
+	f.clock.Advance(1100 * time.Millisecond)
+	tok, err := src.Token()
+	require.NoError(t, err, "the reconnect was not picked up within a second")
+	assert.Equal(t, fresh.AccessToken, tok.AccessToken)
+	assert.Equal(t, tokenRequests, f.srv.Stats().Token, "the dead refresh token was sent again")
+}

@@ -462,3 +462,32 @@ func TestDeadGrantSurvivesAStoreBlip(t *testing.T) {
 	assert.Equal(t, fresh.AccessToken, tok.AccessToken)
 	assert.Equal(t, tokenRequests, f.srv.Stats().Token, "the dead refresh token was sent again")
 }
+
+// TestTransport401DuringABackgroundRefresh: the stale token is being
+// refreshed in the background when the API refuses it. The refused
+// requests wait for that refresh rather than start another, and are
+// retried with its token.
+func TestTransport401DuringABackgroundRefresh(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t, ucoauth.WithEarlyRefresh(5*time.Minute))
+	defer src.Close()
+	client := ucoauth.NewClient(t.Context(), src)
+	api := f.srv.BaseURL() + "/order/orders"
+	f.srv.SetLatency(300 * time.Millisecond)
+	f.clock.Advance(56 * time.Minute)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, f.tok.AccessToken, tok.AccessToken, "precondition: stale, served, refreshing in the background")
+	require.True(t, f.srv.RejectToken(f.tok.AccessToken))
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			code, err := get(t, client, api)
+			assert.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the background refresh served the refused requests")
+	assert.Equal(t, ucoauth.StateFresh, src.Status().State)
+}

@@ -243,3 +243,23 @@ func TestUsersNeedNoGoleakIgnoreList(t *testing.T) {
 	srv.Close()
 	goleak.VerifyNone(t)
 }
+
+// TestCloseDuringARefreshWhoseSaveFailsSaysTheTokenIsLost: Close while a
+// refresh is in flight, and the store refuses its save. No retry starts on
+// the closed source, and the log says plainly, at error level, that the
+// rotated token is lost with it, as it does for a retry that Close ended.
+func TestCloseDuringARefreshWhoseSaveFailsSaysTheTokenIsLost(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	var logs logBuffer
+	src := ucoauth.NewTokenSource(f.cfg, failingSaves{f.store}, "m", ucoauth.WithClock(f.clock.Now), ucoauth.WithLogger(logs.logger()))
+	_, err := src.Token()
+	require.NoError(t, err)
+	f.srv.SetLatency(300 * time.Millisecond)
+	f.clock.Advance(56 * time.Minute) // stale: a background refresh starts
+	_, err = src.Token()
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+	require.Equal(t, 1, f.srv.Stats().Refreshes(), "precondition: the refresh went through")
+	assert.Equal(t, 1, logs.count("ERROR", "it is lost with this source"), logs.String())
+	assert.Eventually(t, func() bool { return libraryGoroutines() == 0 }, 2*time.Second, time.Millisecond)
+}

@@ -782,7 +782,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 			}
 			if se, ok := err.(*StoreError); ok && se.Temporary() {
 				// As for any save: the rotated token must reach the store.
-				s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, base) })
+				s.retryLater(tok, base, err)
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
@@ -791,7 +791,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 		warn = errors.Join(warn, err)
 	case err.(*StoreError).Temporary():
 		warn = errors.Join(warn, err)
-		s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, nil) })
+		s.retryLater(tok, nil, err)
 	default:
 		// Retrying cannot help (the store refuses the record for good):
 		// the token lives in memory only, and is served.
@@ -814,14 +814,25 @@ func (s *TokenSource) replace(ctx context.Context, tok *oauth2.Token) error {
 }
 
 // spawn runs fn in a goroutine that Close stops (by closing stop) and
-// waits for. Nothing starts on a closed source.
-func (s *TokenSource) spawn(fn func(stop <-chan struct{})) {
+// waits for. Nothing starts on a closed source: spawn reports whether fn
+// started.
+func (s *TokenSource) spawn(fn func(stop <-chan struct{})) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.h.Load().isClosed() {
-		return
+		return false
 	}
 	s.goLocked(fn)
+	return true
+}
+
+// retryLater keeps trying to save tok in the background (see retrySave),
+// unless the source was closed meanwhile: then the token is lost with it,
+// and the log says so as plainly as when Close ends a retry.
+func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error) {
+	if !s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing) }) {
+		s.o.logger.Error("ucoauth: closed before the refreshed token could be saved; it is lost with this source", "key", s.key, "err", err)
+	}
 }
 
 // save tries a few times quickly, because a store blip must not cost the

@@ -491,3 +491,46 @@ func TestTransport401DuringABackgroundRefresh(t *testing.T) {
 	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the background refresh served the refused requests")
 	assert.Equal(t, ucoauth.StateFresh, src.Status().State)
 }
+
+// TestTransport401OnAnOlderTokenIsRetriedWithTheCurrentOne: the request
+// went out with a token that was replaced while it was in flight. Its 401
+// invalidates nothing and refreshes nothing: it is sent again with the
+// current token.
+func TestTransport401OnAnOlderTokenIsRetriedWithTheCurrentOne(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	defer src.Close()
+	old := "Bearer " + f.tok.AccessToken
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var seen []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") == old {
+			close(arrived)
+			<-release
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: api.URL}}
+	done := make(chan int)
+	go func() {
+		code, err := get(t, client, api.URL+"/x")
+		assert.NoError(t, err)
+		done <- code
+	}()
+	<-arrived
+	require.True(t, src.Invalidate(f.tok)) // another request's 401 already replaced it
+	cur, err := src.Token()
+	require.NoError(t, err)
+	require.NotEqual(t, f.tok.AccessToken, cur.AccessToken)
+	close(release)
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the late 401 caused no refresh")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{old, "Bearer " + cur.AccessToken}, seen)
+}

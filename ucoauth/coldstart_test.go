@@ -81,3 +81,39 @@ func TestColdStartHonoursTheCallersDeadline(t *testing.T) {
 	assert.Equal(t, f.tok.AccessToken, tok.AccessToken)
 	assert.Equal(t, int32(1), h.loads.Load(), "the one background load served every later caller")
 }
+
+// TestColdStartThroughManagerHonoursTheCallersDeadline: the same through a
+// Manager's Client and Revoke; Status answers meanwhile without waiting.
+func TestColdStartThroughManagerHonoursTheCallersDeadline(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	h := &hangingStore{TokenStore: f.store, release: make(chan struct{})}
+	m := ucoauth.NewManager(f.cfg, h, ucoauth.WithClock(f.clock.Now))
+	defer m.Close()
+	err := returnsBeforeRelease(t, h, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.BaseURL()+"/order/orders", nil)
+		resp, err := m.Client(t.Context(), "m").Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	err = returnsBeforeRelease(t, h, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		return m.Revoke(ctx, "m")
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, ucoauth.StateNotLoaded, m.Status("m").State, "still loading")
+	assert.Zero(t, f.srv.Stats().API)
+	assert.Zero(t, f.srv.Stats().Revoke, "nothing revoked")
+
+	close(h.release)
+	tok, err := m.Source("m").Token()
+	require.NoError(t, err)
+	assert.Equal(t, f.tok.AccessToken, tok.AccessToken)
+	assert.Equal(t, ucoauth.StateFresh, m.Status("m").State)
+	assert.Equal(t, int32(1), h.loads.Load(), "the one background load served every later caller")
+}

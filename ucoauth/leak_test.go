@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -187,4 +188,78 @@ func goroutinesIn(fn string) int {
 		}
 	}
 	return n
+}
+
+// TestCloseLetsARefreshInFlightSave: Close during a refresh waits for it,
+// and the rotated token it got reaches the store: cutting it short could
+// lose the merchant's only live refresh token.
+func TestCloseLetsARefreshInFlightSave(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	f.srv.SetLatency(300 * time.Millisecond)
+	f.clock.Advance(56 * time.Minute) // stale: a background refresh starts
+	tok, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, f.tok.AccessToken, tok.AccessToken, "precondition: the stale token is served")
+	require.Equal(t, ucoauth.StateStale, src.Status().State)
+	require.NoError(t, src.Close())
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the refresh in flight went through")
+	stored, err := f.store.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.NotEqual(t, f.tok.AccessToken, stored.AccessToken, "Close returned before the refreshed token was saved")
+	assert.NotEqual(t, f.tok.RefreshToken, stored.RefreshToken, "the rotated refresh token reached the store")
+	assert.Eventually(t, func() bool { return libraryGoroutines() == 0 }, 2*time.Second, time.Millisecond)
+}
+
+// TestUsersNeedNoGoleakIgnoreList: a user's test that runs
+// goleak.VerifyNone, with no option, right after using a Manager on the
+// real clock (the coarse clock, a refresh, a 401 recovery, a retried save)
+// and closing it, finds nothing.
+func TestUsersNeedNoGoleakIgnoreList(t *testing.T) {
+	srv := ucoauthtest.NewServer()
+	mem := tokenstore.NewMemory()
+	require.NoError(t, mem.Save(t.Context(), "a", srv.Issue("DEMO")))
+	require.NoError(t, mem.Save(t.Context(), "b", srv.Issue("DEMO")))
+	stale := srv.Issue("DEMO")
+	stale.Expiry = time.Now().Add(-time.Minute) // a refresh at first use
+	require.NoError(t, mem.Save(t.Context(), "c", stale))
+	m := ucoauth.NewManager(srv.Config(), failingSaves{mem}, ucoauth.WithBackoff(time.Hour, time.Hour))
+	api := srv.BaseURL() + "/order/orders"
+	code, err := get(t, m.Client(t.Context(), "a"), api)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	tok, err := m.Source("b").Token()
+	require.NoError(t, err)
+	require.True(t, srv.RejectToken(tok.AccessToken))
+	code, err = get(t, m.Client(t.Context(), "b"), api)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "401 recovery")
+	_, err = m.Source("c").Token()
+	require.NoError(t, err, "refreshed; its save is being retried")
+	require.Positive(t, libraryGoroutines(), "precondition: background work runs")
+	require.Equal(t, 1, goroutinesIn("ucoauth.coarseRun"), "precondition: the coarse clock runs")
+
+	require.NoError(t, m.Close())
+	srv.Close()
+	goleak.VerifyNone(t)
+}
+
+// TestCloseDuringARefreshWhoseSaveFailsSaysTheTokenIsLost: Close while a
+// refresh is in flight, and the store refuses its save. No retry starts on
+// the closed source, and the log says plainly, at error level, that the
+// rotated token is lost with it, as it does for a retry that Close ended.
+func TestCloseDuringARefreshWhoseSaveFailsSaysTheTokenIsLost(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	var logs logBuffer
+	src := ucoauth.NewTokenSource(f.cfg, failingSaves{f.store}, "m", ucoauth.WithClock(f.clock.Now), ucoauth.WithLogger(logs.logger()))
+	_, err := src.Token()
+	require.NoError(t, err)
+	f.srv.SetLatency(300 * time.Millisecond)
+	f.clock.Advance(56 * time.Minute) // stale: a background refresh starts
+	_, err = src.Token()
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+	require.Equal(t, 1, f.srv.Stats().Refreshes(), "precondition: the refresh went through")
+	assert.Equal(t, 1, logs.count("ERROR", "it is lost with this source"), logs.String())
+	assert.Eventually(t, func() bool { return libraryGoroutines() == 0 }, 2*time.Second, time.Millisecond)
 }

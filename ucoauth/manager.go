@@ -126,32 +126,34 @@ func (m *Manager) sweep(sh *shard, now int64) {
 		return
 	}
 	sh.nextSweep.Store(now + int64(max(idle/4, time.Millisecond)))
-	var gone []*TokenSource
+	var work []*background
 	for k, e := range sh.m {
 		if now-e.used.Load() > int64(idle) {
 			delete(sh.m, k)
-			gone = append(gone, e.src)
+			// Closed and counted before the shard is released: a Close
+			// that empties this shard next must wait for this work too.
+			if bg := e.src.shutdown(); bg != nil {
+				m.wg.Add(1)
+				work = append(work, bg)
+			}
 		}
 	}
 	sh.mu.Unlock()
-	for _, s := range gone {
-		m.retire(s)
+	if testHookSwept != nil && len(work) > 0 {
+		testHookSwept()
+	}
+	// The caller of Source does not wait for it; Close does.
+	for _, bg := range work {
+		go func() {
+			defer m.wg.Done()
+			bg.wg.Wait()
+		}()
 	}
 }
 
-// retire closes an evicted source without making the caller of Source wait
-// for its work; Close waits for it.
-func (m *Manager) retire(s *TokenSource) {
-	bg := s.shutdown()
-	if bg == nil {
-		return
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		bg.wg.Wait()
-	}()
-}
+// testHookSwept, when set by a test, runs after a sweep that evicted
+// sources with background work released its shard.
+var testHookSwept func()
 
 // Forget drops key's source, for a merchant that disconnected, and stops
 // its background work, waiting for it. The stored token is left alone; use

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,4 +147,47 @@ func TestStatusStates(t *testing.T) {
 
 	require.NoError(t, src.Close())
 	assert.Equal(t, ucoauth.StateClosed, src.Status().State)
+}
+
+// TestStatusRacesRefreshes: Status and Manager.Status read while callers
+// refresh, invalidate and evict, under -race. Every snapshot is coherent: a
+// fresh or stale state has a token and an expiry, a failure has an error.
+func TestStatusRacesRefreshes(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	m := ucoauth.NewManager(f.cfg, f.store, ucoauth.WithClock(f.clock.Now), ucoauth.WithIdleTimeout(time.Minute))
+	defer m.Close()
+	f.srv.SetLatency(time.Millisecond)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, st := range []ucoauth.Status{m.Status("m"), m.Source("m").Status()} {
+					switch st.State {
+					case ucoauth.StateFresh, ucoauth.StateStale:
+						assert.NotEmpty(t, st.Token)
+						assert.False(t, st.Expiry.IsZero())
+					case ucoauth.StateBackingOff, ucoauth.StateReauthorizationRequired, ucoauth.StateInvalidClient:
+						assert.Error(t, st.Err)
+					}
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		src := m.Source("m")
+		tok, err := src.Token()
+		if err == nil && i%3 == 0 {
+			src.Invalidate(tok) // as a 401 would
+		}
+		f.clock.Advance(20 * time.Second) // through stale, expired, evicted
+	}
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, f.srv.Stats().Refreshes())
 }

@@ -125,3 +125,38 @@ func TestReplacingTheStoredTokenSurvivesAStoreBlip(t *testing.T) {
 	require.NoError(t, err, "the store lost the merchant's token: the rotated refresh token was only in memory")
 	assert.Equal(t, "RT-1-rotated", got.RefreshToken)
 }
+
+// TestAPIRefusingForeverReachesTheMaximumBackoff: an API that answers 401
+// to every request, for an hour of simulated time, one request a second.
+// The token requests those refusals force back off step by step up to the
+// maximum backoff (5 minutes, jittered down to no less than 2.5), and stay
+// there: the streak must not start over at 1 s once a step outgrows a
+// minute.
+func TestAPIRefusingForeverReachesTheMaximumBackoff(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	defer src.Close()
+	var apiCalls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apiCalls.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: api.URL}}
+	var half int
+	for sec := range 3600 {
+		if sec == 1800 {
+			half = f.srv.Stats().Refreshes()
+		}
+		resp, err := client.Get(api.URL + "/x")
+		if err == nil {
+			resp.Body.Close()
+		}
+		f.clock.Advance(time.Second)
+	}
+	total := f.srv.Stats().Refreshes()
+	t.Logf("token requests: %d in the first half hour, %d in the second; API requests: %d", half, total-half, apiCalls.Load())
+	assert.LessOrEqual(t, half, 9+12, "steps 1 s ... 4 min, then at most one per 2.5 min")
+	assert.LessOrEqual(t, total-half, 13, "at the maximum backoff: at most one token request per 2.5 minutes")
+	assert.LessOrEqual(t, int(apiCalls.Load()), total+5, "each new token is refused about once: no request loop")
+}

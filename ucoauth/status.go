@@ -33,7 +33,8 @@ const (
 	// StateInvalidClient: UltraCart refuses the application's client ID or
 	// secret; fix the configuration. The refresh token is kept.
 	StateInvalidClient
-	// StateClosed: the source was closed and serves no more.
+	// StateClosed: the source was closed. It refreshes no more and serves
+	// its token while valid, then ErrClosed.
 	StateClosed
 )
 

@@ -58,6 +58,7 @@ type health struct {
 	forcedAt  int64  // unix nanos of the last of them
 	forcedOK  int64  // unix nanos: no forced token request before it
 	deadRT    string // a refresh token UltraCart refused: never sent again
+	deadErr   error  // and UltraCart's answer, which stays the word on it
 	rejected  string // an access token the API refused: never served again
 	notFound  bool   // the last look found no token
 	closed    bool
@@ -76,8 +77,8 @@ type background struct {
 // store on demand for a reconnect saved by another process.
 const lookEvery = time.Second
 
-// rejectStreak is how close together token requests forced by the API's
-// refusals must come to count as one streak, which backs off.
+// rejectStreak is how soon after its pace allowed it a token request forced
+// by the API's refusals must come to continue the streak, which backs off.
 const rejectStreak = time.Minute
 
 func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
@@ -337,12 +338,17 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
 			now := s.nowNanos()
 			s.update(func(h *health) {
-				h.err, h.count, h.nextTry, h.deadRT, h.notFound = nil, 0, 0, "", missing
+				h.err, h.count, h.nextTry, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, "", nil, missing
 				if refreshed {
 					h.refreshed = now
 				}
 			})
 		}
+	case h != nil && h.deadErr != nil && isStoreError(err):
+		// The grant is dead and the store could not say whether a
+		// reconnect was saved: still dead, and looked at again in a second.
+		now := unixNanos(s.o.now())
+		s.update(func(h *health) { h.err, h.lastLook = h.deadErr, now })
 	default:
 		now := s.o.now()
 		s.update(func(h *health) {
@@ -358,6 +364,11 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		})
 	}
 	s.endLocked(c, st, err)
+}
+
+func isStoreError(err error) bool {
+	var se *StoreError
+	return errors.As(err, &se)
 }
 
 // cold is a cold start in the background, for a caller whose context may
@@ -578,14 +589,18 @@ func (e *apiRefusedError) Error() string {
 func (e *apiRefusedError) Temporary() bool { return true }
 
 // paceForced admits a token request forced by an API refusal, or refuses
-// it until the streak's pace allows one: within rejectStreak of the last,
-// each waits one backoff step longer than the one before.
+// it until the streak's pace allows one: each waits one backoff step longer
+// than the one before, up to the maximum backoff. The streak ends when no
+// refusal forced a request for rejectStreak after the pace allowed one.
+// (Measured from the last request instead, a step longer than rejectStreak
+// would end it, and an API refusing every token would cost a few token
+// requests a minute forever.)
 func (s *TokenSource) paceForced() error {
 	now := s.nowNanos()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 1
-	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now-h.forcedAt < int64(rejectStreak) {
+	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
 		if now < h.forcedOK {
 			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
 		}
@@ -659,13 +674,15 @@ func newest(mem, stored *oauth2.Token) *oauth2.Token {
 
 // dead returns the error of the dead grant when base holds the refresh
 // token UltraCart already refused: sending it again cannot help and costs
-// the application's rate limit.
+// the application's rate limit. It is UltraCart's refusal, not the last
+// error: a store outage met while looking for a reconnect must not turn a
+// dead grant into a store error for good.
 func (s *TokenSource) dead(base *oauth2.Token) error {
 	h := s.h.Load()
 	if h == nil || h.deadRT == "" || base == nil || base.RefreshToken != h.deadRT {
 		return nil
 	}
-	return h.err
+	return h.deadErr
 }
 
 // look reads the stored token. fresh is set when that token is news worth
@@ -733,7 +750,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	if tok == nil {
 		if errors.Is(err, ErrReauthorizationRequired) {
 			s.mu.Lock() // remember it, so that it is never sent again
-			s.update(func(h *health) { h.deadRT = base.RefreshToken })
+			s.update(func(h *health) { h.deadRT, h.deadErr = base.RefreshToken, err })
 			s.mu.Unlock()
 		}
 		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err
@@ -766,7 +783,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 			}
 			if se, ok := err.(*StoreError); ok && se.Temporary() {
 				// As for any save: the rotated token must reach the store.
-				s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, base) })
+				s.retryLater(tok, base, err)
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
@@ -775,7 +792,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 		warn = errors.Join(warn, err)
 	case err.(*StoreError).Temporary():
 		warn = errors.Join(warn, err)
-		s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, nil) })
+		s.retryLater(tok, nil, err)
 	default:
 		// Retrying cannot help (the store refuses the record for good):
 		// the token lives in memory only, and is served.
@@ -798,14 +815,25 @@ func (s *TokenSource) replace(ctx context.Context, tok *oauth2.Token) error {
 }
 
 // spawn runs fn in a goroutine that Close stops (by closing stop) and
-// waits for. Nothing starts on a closed source.
-func (s *TokenSource) spawn(fn func(stop <-chan struct{})) {
+// waits for. Nothing starts on a closed source: spawn reports whether fn
+// started.
+func (s *TokenSource) spawn(fn func(stop <-chan struct{})) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.h.Load().isClosed() {
-		return
+		return false
 	}
 	s.goLocked(fn)
+	return true
+}
+
+// retryLater keeps trying to save tok in the background (see retrySave),
+// unless the source was closed meanwhile: then the token is lost with it,
+// and the log says so as plainly as when Close ends a retry.
+func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error) {
+	if !s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing) }) {
+		s.o.logger.Error("ucoauth: closed before the refreshed token could be saved; it is lost with this source", "key", s.key, "err", err)
+	}
 }
 
 // save tries a few times quickly, because a store blip must not cost the

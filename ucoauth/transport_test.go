@@ -2,6 +2,7 @@ package ucoauth_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -281,6 +282,12 @@ func FuzzTransportOrigin(f *testing.F) {
 		{"https://a/x", ""},
 		{"https://a/x", "::not a url"},
 		{"https://a/x", "/relative"},
+		{"https://secure.ultracart.com:0443/x", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com:80/x", "https://secure.ultracart.com"},
+		{"https://user:pw@secure.ultracart.com/x", "https://secure.ultracart.com"},
+		{"https://\u017fecure.ultracart.com/x", "https://secure.ultracart.com"},
+		{"https://secure.ultracart.com./x", "https://secure.ultracart.com"},
+		{"https://[::1]:443/x", "https://[::1]"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -307,5 +314,223 @@ func FuzzTransportOrigin(f *testing.F) {
 		require.NoError(t, err, "a token went out for an unparsable origin")
 		assert.True(t, strings.EqualFold(rec.got.URL.Hostname(), o.Hostname()), "token sent to %q for origin %q", rawURL, origin)
 		assert.True(t, strings.EqualFold(rec.got.URL.Scheme, o.Scheme), "token sent to %q for origin %q", rawURL, origin)
+		assert.Equal(t, portOf(o), portOf(rec.got.URL), "token sent to %q for origin %q", rawURL, origin)
 	})
+}
+
+// portOf is u's port, the scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+}
+
+// TestTransportRedirectsOffOriginGoWithoutToken: the API's origin
+// redirects, and the client follows, to the same host on another port, to
+// another scheme, to a URL with userinfo, and to another name for the same
+// address. None of them gets the token or the API header; a redirect back
+// to the origin, spelled in upper case, does.
+func TestTransportRedirectsOffOriginGoWithoutToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	defer src.Close()
+	var mu sync.Mutex
+	seen := map[string]string{} // path -> Authorization|API version
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.URL.Path] = r.Header.Get("Authorization") + "|" + r.Header.Get(ucoauth.HeaderAPIVersion)
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
+	defer other.Close()
+	tlsOther := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
+	defer tlsOther.Close()
+	var origin *httptest.Server
+	origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if to := r.URL.Query().Get("to"); to != "" {
+			http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+		}
+	}))
+	defer origin.Close()
+	ou, err := url.Parse(origin.URL)
+	require.NoError(t, err)
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: origin.URL, Base: tlsOther.Client().Transport}}
+	for _, to := range []string{
+		other.URL + "/other-port",
+		tlsOther.URL + "/other-scheme",
+		"http://user:pass@" + ou.Host + "x/bad-port", // not a port: refused by the client, nothing sent
+		"http://user:pass@" + other.Listener.Addr().String() + "/userinfo",
+		"http://localhost:" + ou.Port() + "/other-name",
+		"HTTP://" + strings.ToUpper(ou.Host) + "/back-home",
+	} {
+		resp, err := client.Get(origin.URL + "/start?to=" + url.QueryEscape(to))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	want := "Bearer " + f.tok.AccessToken + "|" + ucoauth.APIVersion
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, want, seen["/start"], "the origin gets the token")
+	for _, p := range []string{"/other-port", "/other-scheme", "/other-name"} {
+		assert.Equal(t, "|", seen[p], "%s: the token left its origin", p)
+	}
+	// The userinfo is the client's own Basic credentials, not our token.
+	assert.Equal(t, "Basic dXNlcjpwYXNz|", seen["/userinfo"], "the token left its origin")
+	assert.NotContains(t, seen, "/bad-port")
+	assert.Equal(t, want, seen["/back-home"], "the origin in upper case is the origin")
+}
+
+// TestTransportCallerGivingUpDuringTheSharedRefresh: a request refused with
+// 401 waits for the refresh; its context ends first. The caller gets its
+// context's error at once, the refresh goes on and serves the next request.
+func TestTransportCallerGivingUpDuringTheSharedRefresh(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	defer src.Close()
+	client := ucoauth.NewClient(t.Context(), src)
+	api := f.srv.BaseURL() + "/order/orders"
+	require.True(t, f.srv.RejectToken(f.tok.AccessToken))
+	f.srv.SetLatency(500 * time.Millisecond) // the token endpoint, not the API
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
+	require.NoError(t, err)
+	_, err = client.Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the refresh takes 500 ms")
+	f.srv.SetLatency(0)
+	code, err := get(t, client, api)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the abandoned refresh finished and served the next request")
+	stored, err := f.store.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.NotEqual(t, f.tok.AccessToken, stored.AccessToken, "and was saved")
+}
+
+// flakyLoads fails Load, temporarily, while fail is set.
+type flakyLoads struct {
+	ucoauth.TokenStore
+	fail atomic.Bool
+}
+
+func (f *flakyLoads) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if f.fail.Load() {
+		return nil, blipErr{}
+	}
+	return f.TokenStore.Load(ctx, key)
+}
+
+// TestDeadGrantSurvivesAStoreBlip: the grant is dead, and one of the
+// once-a-second looks for a reconnect meets a store outage. Once the store
+// is back, callers are told again that the merchant must reconnect (not
+// about an outage long over), the looks go on once a second, so a
+// reconnect is still served within about a second, and the dead refresh
+// token is never sent again.
+func TestDeadGrantSurvivesAStoreBlip(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	fl := &flakyLoads{TokenStore: f.store}
+	src := ucoauth.NewTokenSource(f.cfg, fl, "m", ucoauth.WithClock(f.clock.Now))
+	defer src.Close()
+	_, err := src.Token()
+	require.NoError(t, err)
+	f.srv.FailNext(1, failInvalidGrant)
+	f.clock.Advance(2 * time.Hour)
+	_, err = src.Token()
+	require.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+	tokenRequests := f.srv.Stats().Token
+
+	fl.fail.Store(true)
+	f.clock.Advance(2 * time.Second)
+	_, err = src.Token()
+	require.Error(t, err, "precondition: the look met the outage")
+	fl.fail.Store(false)
+	for range 20 { // ten simulated seconds, past any backoff after one failure
+		f.clock.Advance(500 * time.Millisecond)
+		_, err = src.Token()
+		assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+	}
+	assert.Equal(t, ucoauth.StateReauthorizationRequired, src.Status().State)
+
+	fresh := f.srv.Issue("DEMO")
+	require.NoError(t, f.store.Save(t.Context(), "m", fresh))
+	f.clock.Advance(1100 * time.Millisecond)
+	tok, err := src.Token()
+	require.NoError(t, err, "the reconnect was not picked up within a second")
+	assert.Equal(t, fresh.AccessToken, tok.AccessToken)
+	assert.Equal(t, tokenRequests, f.srv.Stats().Token, "the dead refresh token was sent again")
+}
+
+// TestTransport401DuringABackgroundRefresh: the stale token is being
+// refreshed in the background when the API refuses it. The refused
+// requests wait for that refresh rather than start another, and are
+// retried with its token.
+func TestTransport401DuringABackgroundRefresh(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t, ucoauth.WithEarlyRefresh(5*time.Minute))
+	defer src.Close()
+	client := ucoauth.NewClient(t.Context(), src)
+	api := f.srv.BaseURL() + "/order/orders"
+	f.srv.SetLatency(300 * time.Millisecond)
+	f.clock.Advance(56 * time.Minute)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	require.Equal(t, f.tok.AccessToken, tok.AccessToken, "precondition: stale, served, refreshing in the background")
+	require.True(t, f.srv.RejectToken(f.tok.AccessToken))
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			code, err := get(t, client, api)
+			assert.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the background refresh served the refused requests")
+	assert.Equal(t, ucoauth.StateFresh, src.Status().State)
+}
+
+// TestTransport401OnAnOlderTokenIsRetriedWithTheCurrentOne: the request
+// went out with a token that was replaced while it was in flight. Its 401
+// invalidates nothing and refreshes nothing: it is sent again with the
+// current token.
+func TestTransport401OnAnOlderTokenIsRetriedWithTheCurrentOne(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	src := f.loaded(t)
+	defer src.Close()
+	old := "Bearer " + f.tok.AccessToken
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var seen []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") == old {
+			close(arrived)
+			<-release
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: api.URL}}
+	done := make(chan int)
+	go func() {
+		code, err := get(t, client, api.URL+"/x")
+		assert.NoError(t, err)
+		done <- code
+	}()
+	<-arrived
+	require.True(t, src.Invalidate(f.tok)) // another request's 401 already replaced it
+	cur, err := src.Token()
+	require.NoError(t, err)
+	require.NotEqual(t, f.tok.AccessToken, cur.AccessToken)
+	close(release)
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "the late 401 caused no refresh")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{old, "Bearer " + cur.AccessToken}, seen)
 }

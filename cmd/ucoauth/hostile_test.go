@@ -1,9 +1,15 @@
 package main_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,3 +62,102 @@ func TestStoreErrorsAreOneLine(t *testing.T) {
 	assert.Contains(t, r.stderr, "corrupt")
 }
 
+// hostile is an UltraCart that answers whatever the test says.
+type hostile struct {
+	*httptest.Server
+	mu            sync.Mutex
+	token, device http.HandlerFunc
+}
+
+// answer sets the token and device endpoints' handlers (nil keeps one).
+func (h *hostile) answer(token, device http.HandlerFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if token != nil {
+		h.token = token
+	}
+	if device != nil {
+		h.device = device
+	}
+}
+
+func newHostile(t *testing.T) *hostile {
+	h := &hostile{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		token, device := h.token, h.device
+		h.mu.Unlock()
+		switch {
+		case r.URL.Path == "/rest/v2/oauth/token" && token != nil:
+			token(w, r)
+		case r.URL.Path == "/rest/v2/oauth/device/authorize" && device != nil:
+			device(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hostile) env(dir string) []string {
+	return baseEnv("UCOAUTH_STORE=file:"+dir, "ULTRACART_BASE_URL="+h.URL+"/rest/v2",
+		"ULTRACART_CLIENT_ID="+clientID, "ULTRACART_CLIENT_SECRET="+clientSecret)
+}
+
+// js is s as a JSON string.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// noControl asserts s holds no control character but newlines.
+func noControl(t *testing.T, s string) {
+	t.Helper()
+	for _, r := range s {
+		if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
+			assert.Failf(t, "a control character reached the terminal", "%q in %q", r, s)
+			return
+		}
+	}
+}
+
+// TestLoginDeviceUsesUltraCartsShapes: the device flow reads UltraCart's
+// answers (numbers as strings) and never follows a redirect of the device
+// endpoint, which would send the client's credentials elsewhere.
+func TestLoginDeviceUsesUltraCartsShapes(t *testing.T) {
+	h := newHostile(t)
+	h.answer(nil, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"device_code":"dc-1","user_code":"ABCD1234","verification_uri":"%s/device","expires_in":"600","interval":"1"}`, h.URL)
+	})
+	var polls atomic.Int32
+	h.answer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostFormValue("device_code") != "dc-1" || polls.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"authorization_pending"}`)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"AT-device-1","refresh_token":"RT-device-1","token_type":"bearer","expires_in":"3600"}`)
+	}, nil)
+	dir := t.TempDir()
+	r := runCmd(t, h.env(dir), "login", "-key", "D1", "-device")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "enter the code ABCD1234")
+	got, err := loadToken(t, dir, "D1")
+	require.NoError(t, err)
+	assert.Equal(t, "AT-device-1", got.AccessToken)
+	noSecrets(t, r.stderr, "AT-device-1", "RT-device-1")
+
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	h.answer(nil, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	})
+	r = runCmd(t, h.env(t.TempDir()), "login", "-key", "D2", "-device")
+	oneLineError(t, r, 1, "ucoauth login: ")
+	assert.Zero(t, elsewhere.Load(), "the redirect was not followed")
+	assert.Contains(t, r.stderr, "redirect")
+}

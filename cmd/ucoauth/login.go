@@ -191,7 +191,9 @@ func (l *login) save(ctx context.Context, tok *oauth2.Token) error {
 
 // device runs the device flow.
 func (l *login) device(ctx context.Context) error {
-	da, err := l.cfg.DeviceAuth(ctx)
+	// The library's, not x/oauth2's cfg.DeviceAuth: that one cannot read
+	// UltraCart's numbers-as-strings, and follows redirects.
+	da, err := ucoauth.DeviceAuth(ctx, l.cfg)
 	if err != nil {
 		return fmt.Errorf("starting the device flow: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,10 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"golang.org/x/oauth2"
 )
 
 // closedPort returns a loopback address nothing listens on.
@@ -120,6 +123,54 @@ func noControl(t *testing.T, s string) {
 			return
 		}
 	}
+}
+
+// TestServerTextCannotDriveTheTerminal: what a server sends (an error code,
+// a scope, a device code) is shown with its control characters escaped, so
+// it cannot move the cursor, retitle the window or forge lines.
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	const evil = "x\x1b]0;pwned\x07\x1b[2J\rforged\u009b"
+	h := newHostile(t)
+	h.answer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":%s}`, js("bad"+evil))
+	}, nil)
+	dir := t.TempDir()
+	store, err := tokenstore.NewFile(dir)
+	require.NoError(t, err)
+	ctx := context.Background()
+	tok := (&oauth2.Token{AccessToken: "AT-hostile-1", RefreshToken: "RT-hostile-1", TokenType: "bearer",
+		Expiry: time.Now().Add(-time.Minute)}).WithExtra(map[string]any{"scope": "order_read" + evil})
+	require.NoError(t, store.Save(ctx, "M1", tok))
+
+	r := runCmd(t, h.env(dir), "refresh", "M1")
+	oneLineError(t, r, 1, "ucoauth refresh: ")
+	noControl(t, r.stderr)
+	assert.Contains(t, r.stderr, `\x1b`, "shown escaped")
+
+	// A scope UltraCart granted is shown in the status table.
+	r = runCmd(t, h.env(dir), "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	noControl(t, r.stdout)
+	assert.Len(t, strings.Split(strings.TrimSpace(r.stdout), "\n"), 2, "one line per key: %q", r.stdout)
+	assert.Contains(t, r.stdout, `order_readx\x1b]0;pwned`, "shown escaped")
+
+	// The device flow's codes and links.
+	h.answer(nil, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"device_code":"dc-1","user_code":%s,"verification_uri":%s,"expires_in":"60","interval":"1"}`, js("UC"+evil), js(h.URL+"/device"+evil))
+	})
+	h.answer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"access_denied"}`)
+	}, nil)
+	r = runCmd(t, h.env(dir), "login", "-key", "D1", "-device")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "access_denied")
+	assert.Contains(t, r.stderr, `UCx\x1b]0;pwned`)
+	noControl(t, r.stderr)
 }
 
 // TestLoginDeviceUsesUltraCartsShapes: the device flow reads UltraCart's

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
 
@@ -68,36 +69,38 @@ func TestStoreErrorsAreOneLine(t *testing.T) {
 // hostile is an UltraCart that answers whatever the test says.
 type hostile struct {
 	*httptest.Server
-	mu            sync.Mutex
-	token, device http.HandlerFunc
+	mu      sync.Mutex
+	answers map[string]http.HandlerFunc // by path under /rest/v2/oauth/
 }
 
 // answer sets the token and device endpoints' handlers (nil keeps one).
 func (h *hostile) answer(token, device http.HandlerFunc) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if token != nil {
-		h.token = token
+		h.on("token", token)
 	}
 	if device != nil {
-		h.device = device
+		h.on("device/authorize", device)
 	}
 }
 
+// on sets the handler of /rest/v2/oauth/path.
+func (h *hostile) on(path string, f http.HandlerFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answers[path] = f
+}
+
 func newHostile(t *testing.T) *hostile {
-	h := &hostile{}
+	h := &hostile{answers: map[string]http.HandlerFunc{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
-		token, device := h.token, h.device
+		f := h.answers[strings.TrimPrefix(r.URL.Path, "/rest/v2/oauth/")]
 		h.mu.Unlock()
-		switch {
-		case r.URL.Path == "/rest/v2/oauth/token" && token != nil:
-			token(w, r)
-		case r.URL.Path == "/rest/v2/oauth/device/authorize" && device != nil:
-			device(w, r)
-		default:
+		if f == nil {
 			http.NotFound(w, r)
+			return
 		}
+		f(w, r)
 	}))
 	t.Cleanup(h.Close)
 	return h
@@ -211,4 +214,51 @@ func TestLoginDeviceUsesUltraCartsShapes(t *testing.T) {
 	oneLineError(t, r, 1, "ucoauth login: ")
 	assert.Zero(t, elsewhere.Load(), "the redirect was not followed")
 	assert.Contains(t, r.stderr, "redirect")
+}
+
+// TestRevokeKeepsTheTokenWhenUltraCartFails: a revoke UltraCart does not
+// confirm (404, 500, a redirect) fails with status 1 and leaves the token in
+// the store, so that it can be tried again; one UltraCart calls dead
+// (invalid_token) is deleted.
+func TestRevokeKeepsTheTokenWhenUltraCartFails(t *testing.T) {
+	h := newHostile(t)
+	dir := t.TempDir()
+	store, err := tokenstore.NewFile(dir)
+	require.NoError(t, err)
+	tok := &oauth2.Token{AccessToken: "AT-revoke-1", RefreshToken: "RT-revoke-1", TokenType: "bearer",
+		Expiry: time.Now().Add(time.Hour)}
+	require.NoError(t, store.Save(context.Background(), "M1", tok))
+
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	for _, c := range []struct {
+		name string
+		f    http.HandlerFunc
+	}{
+		{"404", http.NotFound},
+		{"500", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusInternalServerError) }},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+		}},
+	} {
+		h.on("revoke", c.f)
+		r := runCmd(t, h.env(dir), "revoke", "M1")
+		oneLineError(t, r, 1, "ucoauth revoke: ")
+		got, err := loadToken(t, dir, "M1")
+		require.NoError(t, err, "%s: the token stays for another try", c.name)
+		assert.Equal(t, tok.RefreshToken, got.RefreshToken, c.name)
+		noSecrets(t, r.stderr, tok.AccessToken, tok.RefreshToken)
+	}
+	assert.Zero(t, elsewhere.Load(), "the revoke's redirect was not followed")
+
+	h.on("revoke", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":{"error_code":"invalid_token","developer_message":"revoked"},"success":false}`)
+	})
+	r := runCmd(t, h.env(dir), "revoke", "M1")
+	require.Equal(t, 0, r.code, r.stderr)
+	_, err = loadToken(t, dir, "M1")
+	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound, "a token UltraCart calls dead is deleted")
 }

@@ -122,6 +122,10 @@ func TestLoginThroughLoopbackRedirect(t *testing.T) {
 	status, body = apiGet(t, f, tok.AccessToken)
 	assert.Equal(t, http.StatusOK, status, body)
 	noSecrets(t, stderr.String(), clientSecret, tok.AccessToken, tok.RefreshToken)
+	f.stop(t)
+	noSecrets(t, f.stderr.String(), clientSecret, tok.AccessToken, tok.RefreshToken, q.Get("state"))
+	assert.Contains(t, f.stderr.String(), `GET "/rest/v2/oauth/authorize" 307`, "the fake logged the login's requests")
+	assert.Contains(t, f.stderr.String(), `POST "/rest/v2/oauth/token" 200`)
 }
 
 func TestLoginRefusedByMerchant(t *testing.T) {

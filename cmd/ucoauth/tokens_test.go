@@ -178,14 +178,31 @@ func TestRevokeThenTokenFails(t *testing.T) {
 }
 
 func TestInterruptDuringRefreshStillSaves(t *testing.T) {
+	interruptDuringRefresh(t, "refresh", "M1")
+}
+
+// TestInterruptDuringTokenStillSaves: `token` on an expired token, given
+// SIGINT while it refreshes, saves the new token and prints it.
+func TestInterruptDuringTokenStillSaves(t *testing.T) {
+	stdout := interruptDuringRefresh(t, "token", "M1")
+	assert.Regexp(t, `^at-[0-9a-f]+\n$`, stdout, "only the token")
+}
+
+// interruptDuringRefresh runs the command args, which must refresh M1,
+// sends SIGINT while the refresh is under way, checks it still saved the
+// rotated token, and returns its stdout.
+func interruptDuringRefresh(t *testing.T, args ...string) string {
 	f := startFake(t, "-latency", "2s")
 	dir := t.TempDir()
 	old := connect(t, f, dir, "M1")
+	soon := *old
+	soon.Expiry = time.Now().Add(30 * time.Second) // inside -min-validity: token refreshes
+	overwrite(t, dir, "M1", &soon)
 
-	cmd := exec.Command(bin, "refresh", "M1")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = f.env(dir)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
@@ -212,4 +229,8 @@ func TestInterruptDuringRefreshStillSaves(t *testing.T) {
 	assert.NotEqual(t, old.RefreshToken, stored.RefreshToken, "the rotated refresh token reached the store")
 	status, body := apiGet(t, f, stored.AccessToken)
 	assert.Equal(t, http.StatusOK, status, body)
+	if args[0] == "token" {
+		assert.Equal(t, stored.AccessToken+"\n", stdout.String(), "the saved token is the one printed")
+	}
+	return stdout.String()
 }

@@ -234,3 +234,24 @@ func interruptDuringRefresh(t *testing.T, args ...string) string {
 	}
 	return stdout.String()
 }
+
+// TestTokenWithDeadGrant: `token` on an expired token whose refresh token
+// UltraCart no longer knows prints nothing on stdout, says on one stderr
+// line to connect again, and exits 3.
+func TestTokenWithDeadGrant(t *testing.T) {
+	f := startFake(t)
+	dir := t.TempDir()
+	old := connect(t, f, dir, "M1")
+	r := runCmd(t, f.env(dir), "refresh", "M1") // rotates old.RefreshToken away
+	require.Equal(t, 0, r.code, r.stderr)
+	dead := *old
+	dead.Expiry = time.Now().Add(-time.Minute)
+	overwrite(t, dir, "M1", &dead)
+
+	r = runCmd(t, f.env(dir), "token", "M1")
+	assert.Equal(t, 3, r.code, r.stderr)
+	assert.Empty(t, r.stdout, "nothing on stdout: $(ucoauth token K) must not hand curl a dead token")
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
+	assert.Contains(t, r.stderr, `connect "M1" again with: ucoauth login -key "M1"`)
+	noSecrets(t, r.stderr, old.AccessToken, old.RefreshToken)
+}

@@ -27,7 +27,8 @@ on stderr as method, path and status: never a query string or a body.
 Without -client-id and -client-secret (or their environment variables) the
 registered application is ucoauthtest-client with secret ucoauthtest-secret.
 A client may omit the secret, as UltraCart's SDKs do; a wrong one is refused.
-Tokens live in memory and die with the server. Runs until SIGINT or SIGTERM.
+Tokens live in memory and die with the server. Request bodies and headers
+over 64 KiB are refused. Runs until SIGINT or SIGTERM.
 Go programs using go-ucoauth reach a plain-http fake on loopback only.
 `
 

@@ -92,6 +92,10 @@ type pendingFailure struct {
 // Stats counts what the server was asked. A snapshot; see [Server.Stats].
 type Stats struct {
 	// Token counts token requests by grant_type, failed ones included.
+	// Beyond 32 distinct grant types, and for one longer than 64 bytes,
+	// requests count under "(other)", so that a client cannot make it grow
+	// without bound; the grant types the fake serves always count under
+	// their names.
 	Token map[string]int
 	// InvalidGrant counts token requests refused with invalid_grant.
 	InvalidGrant int
@@ -355,7 +359,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	gt := r.PostForm.Get("grant_type")
 	s.mu.Lock()
-	s.stats.Token[gt]++
+	s.stats.Token[statKey(s.stats.Token, gt)]++
 	s.mu.Unlock()
 	if s.intercept(w, r, "/oauth/token") {
 		return
@@ -431,6 +435,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		body["expires_in"] = e
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// statKey is the key gt is counted under in counts: itself, or "(other)"
+// once it is too long or counts has too many keys. The grant types the fake
+// serves always count under their own names.
+func statKey(counts map[string]int, gt string) string {
+	switch gt {
+	case "authorization_code", "refresh_token", ucoauth.GrantTypeDeviceCode:
+		return gt
+	}
+	if _, ok := counts[gt]; ok || (len(gt) <= 64 && len(counts) < 32) {
+		return gt
+	}
+	return "(other)"
 }
 
 // issueLocked mints an access token, and a refresh token when withRT.

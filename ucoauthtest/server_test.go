@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,32 @@ func TestFailNextLatencyAndAPI(t *testing.T) {
 	assert.Equal(t, 401, r.StatusCode, "a revoked token is refused")
 	assert.True(t, strings.Contains(string(b), `"success":false`), string(b))
 	assert.NotEmpty(t, r.Header.Get(ucoauth.HeaderRESTError))
+}
+
+// TestStatsStayBounded: a client sending ever new grant types cannot make
+// the fake's counters grow without bound.
+func TestStatsStayBounded(t *testing.T) {
+	s := ucoauthtest.NewServer()
+	defer s.Close()
+	for i := range 100 {
+		gt := "bogus-" + strconv.Itoa(i)
+		if i%2 == 1 {
+			gt = strings.Repeat("g", 1000) + gt
+		}
+		resp, body := post(t, s.BaseURL()+"/oauth/token", url.Values{"client_id": {s.ClientID}, "grant_type": {gt}})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Equal(t, "unsupported_grant_type", body["error"])
+	}
+	resp, _ := post(t, s.BaseURL()+"/oauth/token", url.Values{"client_id": {s.ClientID}, "grant_type": {"refresh_token"}, "refresh_token": {"x"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	st := s.Stats()
+	assert.Len(t, st.Token, 33, "32 keys, then refresh_token")
+	assert.Equal(t, 1, st.Token["bogus-0"], "a short grant type among the first counts under its name")
+	assert.Equal(t, 69, st.Token["(other)"], "the long ones, and the short ones once 32 keys are taken")
+	assert.Equal(t, 1, st.Refreshes(), "a grant type the fake serves counts under its name, however full")
+	total := 0
+	for _, n := range st.Token {
+		total += n
+	}
+	assert.Equal(t, 101, total, "every request is counted")
 }

@@ -27,7 +27,8 @@ on stderr as method, path and status: never a query string or a body.
 Without -client-id and -client-secret (or their environment variables) the
 registered application is ucoauthtest-client with secret ucoauthtest-secret.
 A client may omit the secret, as UltraCart's SDKs do; a wrong one is refused.
-Tokens live in memory and die with the server. Runs until SIGINT or SIGTERM.
+Tokens live in memory and die with the server. Request bodies and headers
+over 64 KiB are refused. Runs until SIGINT or SIGTERM.
 Go programs using go-ucoauth reach a plain-http fake on loopback only.
 `
 
@@ -72,9 +73,14 @@ func runFake(e *env, args []string) error {
 
 	logger := log.New(e.stderr, "ucoauth fake: ", log.LstdFlags)
 	srv := &http.Server{
-		Handler:           logRequests(logger, fake.Handler()),
+		Handler:           logRequests(logger, limitBodies(fake.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          logger,
+		// A long-lived fake must not be held up or filled up by one client:
+		// bodies have a minute to arrive, headers and forms are small.
+		ReadTimeout:    time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       logger,
 	}
 	fmt.Fprintln(e.stdout, root)
 	logger.Printf("serving at %s (base URL %s, client ID %s, token lifetime %s, rotation %t)",
@@ -113,6 +119,23 @@ func rootURL(a *net.TCPAddr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// Request bounds of the fake: UltraCart's forms and headers are a few
+// hundred bytes; the defaults (10 MB forms, 1 MB headers) would let one
+// client make the fake keep megabytes per request.
+const (
+	maxBodyBytes   = 64 << 10
+	maxHeaderBytes = 64 << 10
+)
+
+// limitBodies refuses a request body beyond maxBodyBytes: its form does not
+// parse (400 invalid_request).
+func limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // logRequests logs method, path and status of every request. Not the query

@@ -64,14 +64,18 @@ func FuzzPrintable(f *testing.F) {
 	})
 }
 
-// FuzzOneLine: every error is printed on one line.
+// FuzzOneLine: every error is printed on one line, with no control or
+// invisible character left for a terminal to obey.
 func FuzzOneLine(f *testing.F) {
-	for _, s := range []string{"a\nb", "a\r\nb", "\n", "x\u2028y", "  spaced  "} {
+	for _, s := range []string{"a\nb", "a\r\nb", "\n", "x\u2028y", "  spaced  ", "\x1b]0;title\x07", "\x1b[2J", "\u009b31m", "\u202eevil", "\xff\xfe", "a\x00b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if o := oneLine(s); strings.ContainsAny(o, "\r\n\v\f\u0085\u2028\u2029") {
-			t.Fatalf("oneLine(%q) = %q", s, o)
+		o := oneLine(s)
+		for _, r := range o {
+			if r != ' ' && !unicode.IsPrint(r) {
+				t.Fatalf("oneLine(%q) = %q holds %q", s, o, r)
+			}
 		}
 	})
 }

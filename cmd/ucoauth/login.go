@@ -191,13 +191,15 @@ func (l *login) save(ctx context.Context, tok *oauth2.Token) error {
 
 // device runs the device flow.
 func (l *login) device(ctx context.Context) error {
-	da, err := l.cfg.DeviceAuth(ctx)
+	// The library's, not x/oauth2's cfg.DeviceAuth: that one cannot read
+	// UltraCart's numbers-as-strings, and follows redirects.
+	da, err := ucoauth.DeviceAuth(ctx, l.cfg)
 	if err != nil {
 		return fmt.Errorf("starting the device flow: %w", err)
 	}
-	fmt.Fprintf(l.e.stderr, "To connect %s, open %s and enter the code %s\n", l.key, da.VerificationURI, da.UserCode)
+	fmt.Fprintf(l.e.stderr, "To connect %s, open %s and enter the code %s\n", l.key, oneLine(da.VerificationURI), oneLine(da.UserCode))
 	if da.VerificationURIComplete != "" {
-		fmt.Fprintf(l.e.stderr, "(or open %s)\n", da.VerificationURIComplete)
+		fmt.Fprintf(l.e.stderr, "(or open %s)\n", oneLine(da.VerificationURIComplete))
 	}
 	stop := countdown(ctx, l.e.stderr, da.Expiry)
 	tok, err := ucoauth.DeviceAccessToken(ctx, l.cfg, da)
@@ -264,7 +266,7 @@ func describe(tok *oauth2.Token) string {
 		parts = append(parts, "expires "+tok.Expiry.Local().Format(time.RFC3339))
 	}
 	if sc := scopeOf(tok); sc != "" {
-		parts = append(parts, "scope "+sc)
+		parts = append(parts, "scope "+oneLine(sc))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -122,6 +122,10 @@ func TestLoginThroughLoopbackRedirect(t *testing.T) {
 	status, body = apiGet(t, f, tok.AccessToken)
 	assert.Equal(t, http.StatusOK, status, body)
 	noSecrets(t, stderr.String(), clientSecret, tok.AccessToken, tok.RefreshToken)
+	f.stop(t)
+	noSecrets(t, f.stderr.String(), clientSecret, tok.AccessToken, tok.RefreshToken, q.Get("state"))
+	assert.Contains(t, f.stderr.String(), `GET "/rest/v2/oauth/authorize" 307`, "the fake logged the login's requests")
+	assert.Contains(t, f.stderr.String(), `POST "/rest/v2/oauth/token" 200`)
 }
 
 func TestLoginRefusedByMerchant(t *testing.T) {
@@ -161,4 +165,49 @@ func TestLoginDeviceFlow(t *testing.T) {
 	status, body := apiGet(t, f, tok.AccessToken)
 	assert.Equal(t, http.StatusOK, status, body)
 	noSecrets(t, r.stderr, tok.AccessToken, tok.RefreshToken)
+}
+
+// TestLoginListenerTakesOneAnswer: the loopback listener answers nothing but
+// GET /callback with the state it printed, and ends the login on the first
+// such answer: two answers at once exchange one code, the other is refused.
+func TestLoginListenerTakesOneAnswer(t *testing.T) {
+	f := startFake(t)
+	dir := t.TempDir()
+	cmd, link, stderr := startLogin(t, f.env(dir), "-key", "M4", "-no-browser")
+	auth, err := url.Parse(link)
+	require.NoError(t, err)
+	callback, err := url.Parse(auth.Query().Get("redirect_uri"))
+	require.NoError(t, err)
+	state := auth.Query().Get("state")
+
+	status, _ := browse(t, callback.Scheme+"://"+callback.Host+"/other?code=c&state="+state)
+	assert.Equal(t, http.StatusNotFound, status, "another path")
+	resp, err := http.PostForm(callback.String(), url.Values{"code": {"c"}, "state": {state}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "a POST")
+
+	// Two answers with the right state and a code nobody issued.
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(callback.String() + "?code=never-issued&state=" + state)
+			if err != nil {
+				statuses <- 0 // the listener already closed
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	got := []int{<-statuses, <-statuses}
+	for _, st := range got {
+		assert.Contains(t, []int{http.StatusBadGateway, http.StatusGone, 0}, st, "%v", got)
+	}
+	assert.Contains(t, got, http.StatusBadGateway, "one answer is exchanged, and fails: %v", got)
+	assert.NotEqual(t, got[0], got[1], "the other is refused (410) or finds the listener closed: %v", got)
+	assert.Equal(t, 3, exitCode(t, cmd), "a code UltraCart refuses (invalid_grant): connect again; stderr:\n%s", stderr)
+	assert.Contains(t, stderr.String(), "invalid_grant")
+	_, err = loadToken(t, dir, "M4")
+	assert.Error(t, err, "nothing saved")
 }

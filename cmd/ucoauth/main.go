@@ -26,7 +26,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -141,9 +143,21 @@ func report(e *env, name string, err error) int {
 	return exitFailed
 }
 
-// oneLine folds a multi-line error (errors.Join) onto one line.
+// oneLine folds a multi-line error (errors.Join) onto one line, and shows
+// any other control or invisible character escaped (\x1b): text a server
+// sent must not drive the terminal.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	var b strings.Builder
+	for _, r := range s {
+		if r == ' ' || unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // usageError is a command line that cannot work: exit status 2.

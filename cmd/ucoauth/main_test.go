@@ -245,3 +245,30 @@ func TestFakeServesAndStopsCleanly(t *testing.T) {
 	assert.NotContains(t, logs, "query-secret", "query strings are never logged")
 	assert.NotContains(t, logs, "code-nobody-issued", "bodies are never logged")
 }
+
+// TestFakeRefusesHugeRequests: a long-lived fake keeps nothing of a huge
+// form or header: the form does not parse (400 invalid_request), the header
+// is refused (431), and the fake serves on.
+func TestFakeRefusesHugeRequests(t *testing.T) {
+	f := startFake(t)
+	form := url.Values{"client_id": {clientID}, "grant_type": {strings.Repeat("g", 1<<20)}}
+	resp, err := http.PostForm(f.base()+"/oauth/token", form)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, string(body), `"invalid_request"`, "the form is refused before it is read: %.200s", body)
+
+	req, err := http.NewRequest(http.MethodGet, f.url+"/", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("h", 200<<10))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+
+	resp, err = http.Get(f.url + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "still serving")
+}

@@ -165,7 +165,7 @@ func table(e *env, rows []row, now time.Time) error {
 			refresh = "none"
 		}
 		if r.Scope != "" {
-			scope = r.Scope
+			scope = oneLine(r.Scope) // UltraCart's text: no control characters
 		}
 		if r.Error != "" {
 			exp = r.Error

@@ -157,6 +157,7 @@ func openRedis(spec string) (ucoauth.TokenStore, func(), error) {
 	if err != nil {
 		return nil, nil, usageErrorf("bad Redis URL %s: %s", redactURL(spec), strings.ReplaceAll(err.Error(), u.String(), redactURL(spec)))
 	}
+	redis.SetLogger(quietRedis{})
 	client := redis.NewClient(opt)
 	var opts []tokenstore.RedisOption
 	if hasPrefix {
@@ -164,6 +165,12 @@ func openRedis(spec string) (ucoauth.TokenStore, func(), error) {
 	}
 	return tokenstore.NewRedis(client, opts...), func() { _ = client.Close() }, nil
 }
+
+// quietRedis drops go-redis's own log lines (a failed dial logs one per
+// attempt): the error the command reports says it once, on one line.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // redactURL hides a URL's password, so a store spec can be shown in errors.
 func redactURL(spec string) string {

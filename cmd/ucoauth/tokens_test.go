@@ -178,14 +178,31 @@ func TestRevokeThenTokenFails(t *testing.T) {
 }
 
 func TestInterruptDuringRefreshStillSaves(t *testing.T) {
+	interruptDuringRefresh(t, "refresh", "M1")
+}
+
+// TestInterruptDuringTokenStillSaves: `token` on an expired token, given
+// SIGINT while it refreshes, saves the new token and prints it.
+func TestInterruptDuringTokenStillSaves(t *testing.T) {
+	stdout := interruptDuringRefresh(t, "token", "M1")
+	assert.Regexp(t, `^at-[0-9a-f]+\n$`, stdout, "only the token")
+}
+
+// interruptDuringRefresh runs the command args, which must refresh M1,
+// sends SIGINT while the refresh is under way, checks it still saved the
+// rotated token, and returns its stdout.
+func interruptDuringRefresh(t *testing.T, args ...string) string {
 	f := startFake(t, "-latency", "2s")
 	dir := t.TempDir()
 	old := connect(t, f, dir, "M1")
+	soon := *old
+	soon.Expiry = time.Now().Add(30 * time.Second) // inside -min-validity: token refreshes
+	overwrite(t, dir, "M1", &soon)
 
-	cmd := exec.Command(bin, "refresh", "M1")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = f.env(dir)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
@@ -212,4 +229,29 @@ func TestInterruptDuringRefreshStillSaves(t *testing.T) {
 	assert.NotEqual(t, old.RefreshToken, stored.RefreshToken, "the rotated refresh token reached the store")
 	status, body := apiGet(t, f, stored.AccessToken)
 	assert.Equal(t, http.StatusOK, status, body)
+	if args[0] == "token" {
+		assert.Equal(t, stored.AccessToken+"\n", stdout.String(), "the saved token is the one printed")
+	}
+	return stdout.String()
+}
+
+// TestTokenWithDeadGrant: `token` on an expired token whose refresh token
+// UltraCart no longer knows prints nothing on stdout, says on one stderr
+// line to connect again, and exits 3.
+func TestTokenWithDeadGrant(t *testing.T) {
+	f := startFake(t)
+	dir := t.TempDir()
+	old := connect(t, f, dir, "M1")
+	r := runCmd(t, f.env(dir), "refresh", "M1") // rotates old.RefreshToken away
+	require.Equal(t, 0, r.code, r.stderr)
+	dead := *old
+	dead.Expiry = time.Now().Add(-time.Minute)
+	overwrite(t, dir, "M1", &dead)
+
+	r = runCmd(t, f.env(dir), "token", "M1")
+	assert.Equal(t, 3, r.code, r.stderr)
+	assert.Empty(t, r.stdout, "nothing on stdout: $(ucoauth token K) must not hand curl a dead token")
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
+	assert.Contains(t, r.stderr, `connect "M1" again with: ucoauth login -key "M1"`)
+	noSecrets(t, r.stderr, old.AccessToken, old.RefreshToken)
 }

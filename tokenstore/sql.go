@@ -291,8 +291,12 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			if err == nil {
 				return nil
 			}
-			// Most likely another save inserted the row first: read again.
-			// If the row is still not there, the error was real.
+			// Another save inserted the row first (and a delete may have
+			// removed it again since): start over from the read. Any other
+			// error is real, unless the row is there now.
+			if uniqueViolation(err) {
+				continue
+			}
 			var one int64
 			if perr := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one) }); perr != nil {
 				return s.wrap("save", err)
@@ -511,6 +515,27 @@ func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice tim
 	return err == nil, err
 }
 
+// uniqueViolation reports whether err is a duplicate primary key, in any
+// driver's words: SQLSTATE 23505 (PostgreSQL), MySQL's error 1062, SQLite's
+// "UNIQUE constraint failed".
+func uniqueViolation(err error) bool {
+	if state, ok := sqlState(err); ok {
+		return state == "23505"
+	}
+	m := err.Error()
+	return strings.Contains(m, "(SQLSTATE 23505)") || strings.Contains(m, "Error 1062 (23000)") ||
+		strings.Contains(m, "UNIQUE constraint failed")
+}
+
+// sqlState is err's SQLSTATE when its driver says it (pgx, lib/pq).
+func sqlState(err error) (string, bool) {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		return se.SQLState(), true
+	}
+	return "", false
+}
+
 // pgLockTimeout reports whether err is PostgreSQL's lock_timeout
 // (SQLSTATE 55P03), in any driver's words.
 func pgLockTimeout(err error) bool {
@@ -560,17 +585,19 @@ func (s *SQL) leaseLock(ctx context.Context, key string) (func(), error) {
 	}, nil
 }
 
-// retry runs op again while SQLite says the database is locked (another
-// connection is writing), backing off, until ctx ends or 30 s pass. Other
-// dialects run op once.
+// retry runs op again while the database says it failed only because of
+// another connection: SQLite's "database is locked" (another connection is
+// writing), or a deadlock or serialization failure that rolled the
+// statement back (InnoDB picks an INSERT or DELETE racing another on one key
+// as a deadlock victim). It backs off until ctx ends or 30 s pass.
 func (s *SQL) retry(ctx context.Context, op func() error) error {
 	err := op()
-	if s.dialect != SQLite || !sqliteBusy(err) {
+	if !s.transient(err) {
 		return err
 	}
 	wait := time.Millisecond
 	deadline := time.Now().Add(30 * time.Second)
-	for sqliteBusy(err) && time.Now().Before(deadline) {
+	for s.transient(err) && time.Now().Before(deadline) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -582,6 +609,27 @@ func (s *SQL) retry(ctx context.Context, op func() error) error {
 		err = op()
 	}
 	return err
+}
+
+// transient reports whether err is worth running the same statement again.
+func (s *SQL) transient(err error) bool {
+	if s.dialect == SQLite {
+		return sqliteBusy(err)
+	}
+	return rolledBack(err)
+}
+
+// rolledBack reports a deadlock or serialization failure, in any driver's
+// words: SQLSTATE 40001 or 40P01, MySQL's error 1213.
+func rolledBack(err error) bool {
+	if err == nil {
+		return false
+	}
+	if state, ok := sqlState(err); ok {
+		return state == "40001" || state == "40P01"
+	}
+	m := err.Error()
+	return strings.Contains(m, "(SQLSTATE 40001)") || strings.Contains(m, "(SQLSTATE 40P01)") || strings.Contains(m, "Error 1213 (40001)")
 }
 
 func sqliteBusy(err error) bool {

@@ -282,6 +282,10 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		if err != nil {
 			return err
 		}
+		if s.dialect == MySQL && len(rec) > mysqlMaxBlob {
+			// A lax sql_mode would cut it short without an error.
+			return fmt.Errorf("%w: the record is %d bytes, more than a MySQL MEDIUMBLOB holds", ErrInvalidToken, len(rec))
+		}
 		now := time.Now().UnixMilli()
 		if !exists {
 			err := s.retry(ctx, func() error {
@@ -325,6 +329,10 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	return errors.New("tokenstore: sql: too much contention saving the token")
 }
 
+// mysqlMaxBlob is what a MEDIUMBLOB holds. The record holds the key, so a
+// record that fits means a key that fits.
+const mysqlMaxBlob = 1<<24 - 1
+
 // Delete removes key's record.
 func (s *SQL) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
@@ -348,9 +356,15 @@ func (s *SQL) Keys(ctx context.Context) ([]string, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var k []byte
-			if err := rows.Scan(&k); err != nil {
+			var h, k []byte
+			if err := rows.Scan(&h, &k); err != nil {
 				return err
+			}
+			// A key cut short (a lax MySQL truncates what does not fit
+			// its column) or edited by hand would list a key that loads
+			// nothing, and Reseal would skip its record in silence.
+			if string(h) != string(keyHash(string(k))) {
+				return fmt.Errorf("%w: a row's store_key (%d bytes) does not match its key_hash", ErrCorrupt, len(k))
 			}
 			keys = append(keys, string(k))
 		}
@@ -711,7 +725,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 		update: "UPDATE " + t + " SET record = " + p(1) + ", expiry_ms = " + p(2) + ", updated_ms = " + p(3) +
 			", revision = revision + 1 WHERE key_hash = " + p(4) + " AND revision = " + p(5),
 		del:    "DELETE FROM " + t + " WHERE key_hash = " + p(1),
-		keys:   "SELECT store_key FROM " + t,
+		keys:   "SELECT key_hash, store_key FROM " + t,
 		probes: []string{"SELECT key_hash, store_key, record, expiry_ms, revision, updated_ms FROM " + t + " WHERE 1 = 0"},
 	}
 	switch d {
@@ -729,7 +743,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 	case MySQL:
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	key_hash   BINARY(32) NOT NULL PRIMARY KEY, -- SHA-256 of the key's bytes
-	store_key  BLOB NOT NULL,                   -- the key itself
+	store_key  MEDIUMBLOB NOT NULL,             -- the key itself (BLOB stops at 64 KiB)
 	record     MEDIUMBLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
 	expiry_ms  BIGINT NOT NULL,                 -- token expiry, Unix ms; 0: none
 	revision   BIGINT NOT NULL,                 -- compare-and-set counter

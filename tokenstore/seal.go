@@ -38,8 +38,8 @@ const maxKeyIDLen = 32
 // Errors of sealing. Neither is temporary: retrying cannot fix them.
 var (
 	// ErrSealConfig means the keys given to Seal or ParseSealKeys are weak or
-	// inconsistent: a secret that is not 32 bytes, an empty, invalid or
-	// reserved ID, or two keys with one ID.
+	// inconsistent: a secret that is not 32 bytes or is one byte repeated
+	// (all zeros), an empty, invalid or reserved ID, or two keys with one ID.
 	ErrSealConfig error = permanent("tokenstore: bad seal key configuration")
 	// ErrCannotOpen means a stored value could not be opened: its key ID is
 	// unknown, the key is wrong, it was tampered with or copied from another
@@ -151,6 +151,9 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		if len(k.Secret) != SealKeySize {
 			return nil, fmt.Errorf("%w: key %q: the secret is %d bytes, want %d", ErrSealConfig, k.ID, len(k.Secret), SealKeySize)
 		}
+		if degenerate(k.Secret) {
+			return nil, fmt.Errorf("%w: key %q: the secret is one byte repeated (all zeros?), not random", ErrSealConfig, k.ID)
+		}
 		block, err := aes.NewCipher(k.Secret) // copies the secret into its key schedule
 		if err != nil {
 			return nil, fmt.Errorf("%w: key %q: %v", ErrSealConfig, k.ID, err)
@@ -162,6 +165,17 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		s.aeads[k.ID] = aead
 	}
 	return s, nil
+}
+
+// degenerate reports a secret of one repeated byte: an unset buffer or a
+// placeholder, never the output of a random generator.
+func degenerate(secret []byte) bool {
+	for _, b := range secret {
+		if b != secret[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // additionalData binds a ciphertext to its store key, its field and its key

@@ -298,14 +298,24 @@ func (s *sealer) openToken(storeKey string, tok *oauth2.Token) (*oauth2.Token, e
 	return &out, nil
 }
 
-// sealToken returns a copy of tok with both secrets sealed with the primary
+// sealToken returns a new token with both secrets sealed with the primary
 // key, everything else readable, and an empty refresh token still empty, so
-// that the inner store's Merge keeps the stored one.
+// that the inner store's Merge keeps the stored one. Of the extras only the
+// scope is kept (all that any store keeps): a token from
+// oauth2.Config.Exchange carries the whole answer as extras, the plaintext
+// access and refresh tokens included.
 func (s *sealer) sealToken(storeKey string, tok *oauth2.Token) *oauth2.Token {
-	out := *tok
-	out.AccessToken = s.seal(storeKey, fieldAccess, tok.AccessToken)
-	out.RefreshToken = s.seal(storeKey, fieldRefresh, tok.RefreshToken)
-	return &out
+	out := &oauth2.Token{
+		AccessToken:  s.seal(storeKey, fieldAccess, tok.AccessToken),
+		TokenType:    tok.TokenType,
+		RefreshToken: s.seal(storeKey, fieldRefresh, tok.RefreshToken),
+		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
+	}
+	if scope, ok := tok.Extra("scope").(string); ok && scope != "" {
+		return out.WithExtra(map[string]any{"scope": scope})
+	}
+	return out
 }
 
 // sealedByPrimary reports whether every secret of tok is sealed with the

@@ -2,8 +2,10 @@ package tokenstore_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
 )
 
 // TestSealRefusesDegenerateSecrets: a secret of one repeated byte (all
@@ -26,6 +29,42 @@ func TestSealRefusesDegenerateSecrets(t *testing.T) {
 		_, err = tokenstore.ParseSealKeys("k:" + base64.StdEncoding.EncodeToString(k.Secret))
 		require.ErrorIs(t, err, tokenstore.ErrSealConfig, "parsed secret of byte %#x", b)
 	}
+}
+
+// spyStore records every token its Save is given.
+type spyStore struct {
+	ucoauth.TokenStore
+	mu   sync.Mutex
+	seen []*oauth2.Token
+}
+
+func (s *spyStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	s.mu.Lock()
+	s.seen = append(s.seen, tok)
+	s.mu.Unlock()
+	return s.TokenStore.Save(ctx, key, tok)
+}
+
+// TestSealHandsInnerNoPlaintextExtra: a token straight from
+// oauth2.Config.Exchange carries the whole JSON answer as extras, secrets
+// included. The inner store must not be able to read them there either.
+func TestSealHandsInnerNoPlaintextExtra(t *testing.T) {
+	spy := &spyStore{TokenStore: tokenstore.NewMemory()}
+	s := mustSeal(t, spy, sealK1)
+	tok := (&oauth2.Token{AccessToken: "at-x", RefreshToken: "rt-x", Expiry: time.Now().Add(time.Hour)}).WithExtra(map[string]any{
+		"access_token": "at-x", "refresh_token": "rt-x", "scope": "order_read", "id_token": "idt-x",
+	})
+	require.NoError(t, s.Save(t.Context(), "m", tok))
+	require.Len(t, spy.seen, 1)
+	in := spy.seen[0]
+	for _, name := range []string{"access_token", "refresh_token", "id_token"} {
+		assert.Nil(t, in.Extra(name), "the inner store reads extra %q", name)
+	}
+	assert.Equal(t, "order_read", in.Extra("scope"), "the scope stays readable")
+	got, err := s.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "rt-x", got.RefreshToken)
+	assert.Equal(t, "order_read", got.Extra("scope"))
 }
 
 // TestSealHostileStoredValues: values an attacker with write access to the

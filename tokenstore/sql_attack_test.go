@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,20 @@ func testHugeKey(t *testing.T, env sqlEnv, db *sql.DB) {
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
 	assert.True(t, keys[0] == key, "Keys returns the exact key (%d bytes, want %d)", len(keys[0]), len(key))
+
+	// The lock's name is a digest: GET_LOCK's 64 characters and
+	// PostgreSQL's bigint hold any key, and two keys differing only at the
+	// end are two locks.
+	unlock, err := s.Lock(t.Context(), key)
+	require.NoError(t, err)
+	defer unlock()
+	other, err := s.Lock(t.Context(), key+"x")
+	require.NoError(t, err, "a key one byte longer has its own lock")
+	other()
+	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = s.Lock(short, key)
+	require.Error(t, err, "the huge key's lock is held")
 }
 
 func TestSQLSQLiteHugeKey(t *testing.T) {
@@ -172,4 +187,23 @@ func TestSQLMariaDBKeysRefusesATruncatedKey(t *testing.T) {
 	_, err = s.Keys(t.Context())
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	assert.ErrorContains(t, err, "does not match its key_hash")
+}
+
+// TestSQLLibraryImportsNoDriver: the library leaves the choice of driver to
+// its user: neither tokenstore nor ucoauth depends on one, directly or not.
+func TestSQLLibraryImportsNoDriver(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	out, err := exec.Command(goBin, "list", "-deps",
+		"github.com/ucoauth/go-ucoauth/tokenstore", "github.com/ucoauth/go-ucoauth/ucoauth").Output()
+	require.NoError(t, err)
+	deps := strings.Fields(string(out))
+	require.Contains(t, deps, "database/sql", "precondition: the list is the real one")
+	for _, dep := range deps {
+		for _, driver := range []string{"jackc/pgx", "lib/pq", "go-sql-driver/mysql", "modernc.org/sqlite", "mattn/go-sqlite3", "ziutek/mymysql"} {
+			assert.NotContains(t, dep, driver, "the library imports a database driver")
+		}
+	}
 }

@@ -430,6 +430,12 @@ func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	if tok == nil || tok.AccessToken == "" {
 		return ErrInvalidToken
 	}
+	if IsSealed(tok) {
+		// Read from the inner store without Seal (a copy, a migration
+		// script): sealing it again would store ciphertext as the token,
+		// and replace a real refresh token with one that cannot work.
+		return fmt.Errorf("%w: its secrets are already sealed values (read without Seal?)", ErrInvalidToken)
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}

@@ -108,3 +108,30 @@ func TestSealHostileStoredValues(t *testing.T) {
 		})
 	}
 }
+
+// TestSealRefusesToSealASealedToken: a token read from the inner store
+// without Seal holds ciphertext. Saved through Seal, it would be sealed a
+// second time, and its "refresh token" would replace the real one.
+func TestSealRefusesToSealASealedToken(t *testing.T) {
+	mem := tokenstore.NewMemory()
+	s := mustSeal(t, mem, sealK2, sealK1)
+	exp := time.Now().Add(time.Hour)
+	require.NoError(t, s.Save(t.Context(), "m", storetest.Token("at-1", exp)))
+	raw, err := mem.Load(t.Context(), "m")
+	require.NoError(t, err)
+	require.True(t, tokenstore.IsSealed(raw), "precondition")
+
+	for name, tok := range map[string]*oauth2.Token{
+		"whole record": {AccessToken: raw.AccessToken, RefreshToken: raw.RefreshToken, Expiry: exp.Add(time.Hour)},
+		"refresh only": {AccessToken: "at-2", RefreshToken: raw.RefreshToken, Expiry: exp.Add(time.Hour)},
+		"future seal":  {AccessToken: "at-2", RefreshToken: "ucs9:k9:AAAA", Expiry: exp.Add(time.Hour)},
+	} {
+		err := s.Save(t.Context(), "m", tok)
+		require.ErrorIs(t, err, tokenstore.ErrInvalidToken, name)
+		assert.NotContains(t, err.Error(), raw.RefreshToken[8:], name)
+	}
+	got, err := s.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at-1", got.AccessToken)
+	assert.Equal(t, "rt-at-1", got.RefreshToken, "the real refresh token is kept")
+}

@@ -52,6 +52,11 @@ func (d Dialect) String() string {
 // the suffix "_locks".
 const DefaultSQLTable = "ucoauth_tokens"
 
+// ErrPoolTooSmall means a Postgres or MySQL store's *sql.DB allows only one
+// open connection (SetMaxOpenConns(1)): a lock holds a connection for its
+// lifetime, and the holder needs another to load and save.
+var ErrPoolTooSmall error = permanent("tokenstore: sql pool too small for a lock and a save (SetMaxOpenConns below 2)")
+
 // ErrInvalidTable means a table name that WithTable was given is not a
 // plain identifier (see WithTable), or that the table is not usable.
 var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
@@ -100,10 +105,14 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 //     from 5 ms to 100 ms.
 //
 // Waiters give up when their context ends. A Postgres or MySQL lock holds
-// one pooled connection until it is released, so the pool needs room for
-// the locks held at once plus one (do not set MaxOpenConns to 1). A
-// connection whose release failed, or that might hold a lock its waiter
-// gave up on, is discarded, never returned to the pool.
+// one pooled connection until it is released (a waiter holds one while it
+// waits on the server). With a pool limited by SetMaxOpenConns, Lock keeps
+// one connection free of locks, so that the holders can still load and
+// save: further Lock calls wait in the process for a lock to be released.
+// A pool of one connection cannot hold a lock and save:
+// Lock fails with ErrPoolTooSmall. A connection whose release failed, or
+// that might hold a lock its waiter gave up on, is discarded, never
+// returned to the pool.
 type SQL struct {
 	db       *sql.DB
 	dialect  Dialect
@@ -111,6 +120,12 @@ type SQL struct {
 	migrate  bool
 	leaseTTL time.Duration
 	q        sqlQueries
+
+	// gate counts the connections session locks hold (or wait on), so that
+	// they always leave one to the pool: see enterGate.
+	gateMu    sync.Mutex
+	lockConns int
+	gateFree  chan struct{} // closed when lockConns drops
 }
 
 var (
@@ -424,11 +439,18 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 	} else {
 		arg = "ucoauth_" + hex.EncodeToString(name[:28]) // 64 characters, GET_LOCK's limit
 	}
+	if err := s.enterGate(ctx, key); err != nil {
+		return nil, err
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
+		s.leaveGate()
 		return nil, s.wrap("lock", err)
 	}
 	err = s.waitSessionLock(ctx, conn, key, arg)
+	if err != nil {
+		defer s.leaveGate() // after the connection is back or gone
+	}
 	if errors.Is(err, errLockWaitOver) {
 		_ = conn.Close()
 		cause := ctx.Err()
@@ -452,6 +474,7 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 			// Detached: a cancelled caller must still release the lock.
 			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
+			defer s.leaveGate()
 			var released sql.NullInt64
 			if err := conn.QueryRowContext(c, s.q.unlock, arg).Scan(&released); err != nil || released.Int64 != 1 {
 				discard(conn) // closing the session releases whatever it holds
@@ -460,6 +483,52 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 			_ = conn.Close()
 		})
 	}, nil
+}
+
+// enterGate waits until a session lock may take a connection: when the
+// pool is limited (SetMaxOpenConns), locks hold at most all but one, so a
+// holder always finds a connection to load and save with. Without it, as
+// many refreshes at once as the pool has connections would each hold one
+// and wait forever for another. Other users of the pool are not counted.
+func (s *SQL) enterGate(ctx context.Context, key string) error {
+	for {
+		limit := s.db.Stats().MaxOpenConnections
+		s.gateMu.Lock()
+		if limit <= 0 || s.lockConns < limit-1 {
+			s.lockConns++
+			s.gateMu.Unlock()
+			return nil
+		}
+		if limit == 1 {
+			s.gateMu.Unlock()
+			return fmt.Errorf("%w: lock on %q", ErrPoolTooSmall, key)
+		}
+		if s.gateFree == nil {
+			s.gateFree = make(chan struct{})
+		}
+		free := s.gateFree
+		s.gateMu.Unlock()
+		t := time.NewTimer(100 * time.Millisecond) // the limit may be raised meanwhile
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, ctx.Err())
+		case <-free:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// leaveGate gives back what enterGate took.
+func (s *SQL) leaveGate() {
+	s.gateMu.Lock()
+	s.lockConns--
+	if s.gateFree != nil {
+		close(s.gateFree)
+		s.gateFree = nil
+	}
+	s.gateMu.Unlock()
 }
 
 // lockSlice bounds one blocking wait for a session lock, so that a driver

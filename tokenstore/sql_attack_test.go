@@ -2,7 +2,9 @@ package tokenstore_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/ucoauth/go-ucoauth/internal/sqltest"
@@ -80,24 +82,21 @@ func TestSQLMariaDBHugeKeyLaxMode(t *testing.T) {
 
 // testHolderConnectionKilled: the server kills the holder's session
 // (pg_terminate_backend, KILL): the lock frees, and the holder's unlock
-// neither hangs nor hands a broken session back to its pool.
-func testHolderConnectionKilled(t *testing.T, env sqlEnv, self, kill string) {
+// neither hangs nor hands a broken session back to its pool. holderOf
+// asks the server which session holds key "m"'s lock in table.
+func testHolderConnectionKilled(t *testing.T, env sqlEnv, holderOf func(table string) (string, []any), kill string) {
 	table := uniqueTable("killconn")
-	holderDB := env.open(t, "")
-	holderDB.SetMaxOpenConns(2)
-	holder, err := tokenstore.NewSQL(t.Context(), holderDB, env.dialect, tokenstore.WithTable(table))
+	holder, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
 	require.NoError(t, err)
 	other, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
 	require.NoError(t, err)
 	admin := env.open(t, "")
 
-	// Find the holder's session: the one holding the lock is the one the
-	// pool keeps busy, so pin the pool to one session first.
-	holderDB.SetMaxOpenConns(1)
-	var id int64
-	require.NoError(t, holderDB.QueryRow(self).Scan(&id))
 	unlock, err := holder.Lock(t.Context(), "m")
 	require.NoError(t, err)
+	var id int64
+	q, args := holderOf(table)
+	require.NoError(t, admin.QueryRow(q, args...).Scan(&id), "the server names the holder's session")
 
 	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -112,7 +111,6 @@ func testHolderConnectionKilled(t *testing.T, env sqlEnv, self, kill string) {
 	u2, err := other.Lock(c, "m")
 	require.NoError(t, err, "a killed session's lock frees")
 	unlock() // must not hang or panic
-	holderDB.SetMaxOpenConns(2)
 	// the holder still works, on a fresh session
 	require.NoError(t, holder.Save(t.Context(), "m", storetest.Token("at-after", time.Now().Add(time.Hour))))
 	short2, cancel3 := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -123,11 +121,17 @@ func testHolderConnectionKilled(t *testing.T, env sqlEnv, self, kill string) {
 }
 
 func TestSQLPostgresHolderConnectionKilled(t *testing.T) {
-	testHolderConnectionKilled(t, postgresEnv(t), "SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%d)")
+	testHolderConnectionKilled(t, postgresEnv(t), func(string) (string, []any) {
+		// This package's tests run one at a time: one advisory lock is held.
+		return "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted", nil
+	}, "SELECT pg_terminate_backend(%d)")
 }
 
 func TestSQLMariaDBHolderConnectionKilled(t *testing.T) {
-	testHolderConnectionKilled(t, mariadbEnv(t), "SELECT CONNECTION_ID()", "KILL %d")
+	testHolderConnectionKilled(t, mariadbEnv(t), func(table string) (string, []any) {
+		sum := sha256.Sum256([]byte("ucoauth\x00" + table + "\x00m"))
+		return "SELECT IS_USED_LOCK(?)", []any{"ucoauth_" + hex.EncodeToString(sum[:28])}
+	}, "KILL %d")
 }
 
 // testSaveRacingDelete: saves and deletes of one key interleave without

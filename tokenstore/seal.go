@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,7 +40,8 @@ const maxKeyIDLen = 32
 var (
 	// ErrSealConfig means the keys given to Seal or ParseSealKeys are weak or
 	// inconsistent: a secret that is not 32 bytes or is one byte repeated
-	// (all zeros), an empty, invalid or reserved ID, or two keys with one ID.
+	// (all zeros), an empty, invalid or reserved ID, two keys with one ID,
+	// or two IDs with one secret.
 	ErrSealConfig error = permanent("tokenstore: bad seal key configuration")
 	// ErrCannotOpen means a stored value could not be opened: its key ID is
 	// unknown, the key is wrong, it was tampered with or copied from another
@@ -131,6 +133,11 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		return nil, fmt.Errorf("%w: the primary key cannot be %q: new records must be sealed", ErrSealConfig, PlaintextKeyID)
 	}
 	s := &sealer{primaryID: primary.ID, aeads: map[string]cipher.AEAD{}}
+	type idSecret struct {
+		id     string
+		secret []byte
+	}
+	var secrets []idSecret // compared, then dropped: Seal keeps no secret
 	for i, k := range append([]SealKey{primary}, older...) {
 		if k.ID == PlaintextKeyID {
 			if len(k.Secret) != 0 {
@@ -154,6 +161,14 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		if degenerate(k.Secret) {
 			return nil, fmt.Errorf("%w: key %q: the secret is one byte repeated (all zeros?), not random", ErrSealConfig, k.ID)
 		}
+		for _, prev := range secrets {
+			if subtle.ConstantTimeCompare(prev.secret, k.Secret) == 1 {
+				// A rotation that changed the ID only: retiring the "old"
+				// key would retire nothing.
+				return nil, fmt.Errorf("%w: keys %q and %q have one secret", ErrSealConfig, prev.id, k.ID)
+			}
+		}
+		secrets = append(secrets, idSecret{k.ID, k.Secret})
 		block, err := aes.NewCipher(k.Secret) // copies the secret into its key schedule
 		if err != nil {
 			return nil, fmt.Errorf("%w: key %q: %v", ErrSealConfig, k.ID, err)

@@ -135,3 +135,16 @@ func TestSealRefusesToSealASealedToken(t *testing.T) {
 	assert.Equal(t, "at-1", got.AccessToken)
 	assert.Equal(t, "rt-at-1", got.RefreshToken, "the real refresh token is kept")
 }
+
+// TestSealRefusesOneSecretUnderTwoIDs: "k2:X,k1:X" is a rotation that
+// rotated nothing; retiring k1 afterwards would retire nothing either.
+func TestSealRefusesOneSecretUnderTwoIDs(t *testing.T) {
+	again := tokenstore.SealKey{ID: "k2", Secret: bytes.Clone(sealK1.Secret)}
+	_, err := tokenstore.Seal(tokenstore.NewMemory(), again, sealK1)
+	require.ErrorIs(t, err, tokenstore.ErrSealConfig)
+	assert.ErrorContains(t, err, "one secret")
+	b64 := base64.StdEncoding.EncodeToString(sealK1.Secret)
+	_, err = tokenstore.ParseSealKeys("k2:" + b64 + ",k1:" + base64.RawURLEncoding.EncodeToString(sealK1.Secret))
+	require.ErrorIs(t, err, tokenstore.ErrSealConfig)
+	assert.NotContains(t, err.Error(), b64[:8])
+}

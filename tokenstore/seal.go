@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -38,8 +39,9 @@ const maxKeyIDLen = 32
 // Errors of sealing. Neither is temporary: retrying cannot fix them.
 var (
 	// ErrSealConfig means the keys given to Seal or ParseSealKeys are weak or
-	// inconsistent: a secret that is not 32 bytes, an empty, invalid or
-	// reserved ID, or two keys with one ID.
+	// inconsistent: a secret that is not 32 bytes or is one byte repeated
+	// (all zeros), an empty, invalid or reserved ID, two keys with one ID,
+	// or two IDs with one secret.
 	ErrSealConfig error = permanent("tokenstore: bad seal key configuration")
 	// ErrCannotOpen means a stored value could not be opened: its key ID is
 	// unknown, the key is wrong, it was tampered with or copied from another
@@ -131,6 +133,11 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		return nil, fmt.Errorf("%w: the primary key cannot be %q: new records must be sealed", ErrSealConfig, PlaintextKeyID)
 	}
 	s := &sealer{primaryID: primary.ID, aeads: map[string]cipher.AEAD{}}
+	type idSecret struct {
+		id     string
+		secret []byte
+	}
+	var secrets []idSecret // compared, then dropped: Seal keeps no secret
 	for i, k := range append([]SealKey{primary}, older...) {
 		if k.ID == PlaintextKeyID {
 			if len(k.Secret) != 0 {
@@ -151,6 +158,17 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		if len(k.Secret) != SealKeySize {
 			return nil, fmt.Errorf("%w: key %q: the secret is %d bytes, want %d", ErrSealConfig, k.ID, len(k.Secret), SealKeySize)
 		}
+		if degenerate(k.Secret) {
+			return nil, fmt.Errorf("%w: key %q: the secret is one byte repeated (all zeros?), not random", ErrSealConfig, k.ID)
+		}
+		for _, prev := range secrets {
+			if subtle.ConstantTimeCompare(prev.secret, k.Secret) == 1 {
+				// A rotation that changed the ID only: retiring the "old"
+				// key would retire nothing.
+				return nil, fmt.Errorf("%w: keys %q and %q have one secret", ErrSealConfig, prev.id, k.ID)
+			}
+		}
+		secrets = append(secrets, idSecret{k.ID, k.Secret})
 		block, err := aes.NewCipher(k.Secret) // copies the secret into its key schedule
 		if err != nil {
 			return nil, fmt.Errorf("%w: key %q: %v", ErrSealConfig, k.ID, err)
@@ -162,6 +180,17 @@ func newSealer(primary SealKey, older []SealKey) (*sealer, error) {
 		s.aeads[k.ID] = aead
 	}
 	return s, nil
+}
+
+// degenerate reports a secret of one repeated byte: an unset buffer or a
+// placeholder, never the output of a random generator.
+func degenerate(secret []byte) bool {
+	for _, b := range secret {
+		if b != secret[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // additionalData binds a ciphertext to its store key, its field and its key
@@ -284,14 +313,24 @@ func (s *sealer) openToken(storeKey string, tok *oauth2.Token) (*oauth2.Token, e
 	return &out, nil
 }
 
-// sealToken returns a copy of tok with both secrets sealed with the primary
+// sealToken returns a new token with both secrets sealed with the primary
 // key, everything else readable, and an empty refresh token still empty, so
-// that the inner store's Merge keeps the stored one.
+// that the inner store's Merge keeps the stored one. Of the extras only the
+// scope is kept (all that any store keeps): a token from
+// oauth2.Config.Exchange carries the whole answer as extras, the plaintext
+// access and refresh tokens included.
 func (s *sealer) sealToken(storeKey string, tok *oauth2.Token) *oauth2.Token {
-	out := *tok
-	out.AccessToken = s.seal(storeKey, fieldAccess, tok.AccessToken)
-	out.RefreshToken = s.seal(storeKey, fieldRefresh, tok.RefreshToken)
-	return &out
+	out := &oauth2.Token{
+		AccessToken:  s.seal(storeKey, fieldAccess, tok.AccessToken),
+		TokenType:    tok.TokenType,
+		RefreshToken: s.seal(storeKey, fieldRefresh, tok.RefreshToken),
+		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
+	}
+	if scope, ok := tok.Extra("scope").(string); ok && scope != "" {
+		return out.WithExtra(map[string]any{"scope": scope})
+	}
+	return out
 }
 
 // sealedByPrimary reports whether every secret of tok is sealed with the
@@ -405,6 +444,12 @@ func (w *sealed) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" {
 		return ErrInvalidToken
+	}
+	if IsSealed(tok) {
+		// Read from the inner store without Seal (a copy, a migration
+		// script): sealing it again would store ciphertext as the token,
+		// and replace a real refresh token with one that cannot work.
+		return fmt.Errorf("%w: its secrets are already sealed values (read without Seal?)", ErrInvalidToken)
 	}
 	if err := checkKey(key); err != nil {
 		return err

@@ -12,11 +12,12 @@ import (
 )
 
 // Keys come from configuration, primary first: generate one with
-// `head -c32 /dev/urandom | base64`. Here, two fixed keys for the example.
+// `head -c32 /dev/urandom | base64`. Here, two fixed keys for the example:
+// never use a published key.
 func ExampleSeal() {
 	keys, err := tokenstore.ParseSealKeys(
-		"k2:" + strings.Repeat("A", 43) + "=," + // primary: seals new records
-			"k1:" + strings.Repeat("B", 43) + "=") // older: still opens
+		"k2:x04YrNFuOxib7K0hxUbr4wd2Rnd8OfAer9dSyBcaTYA=," + // primary: seals new records
+			"k1:tES0LH+wqcePIh7YYcMQfYG+maC5as5V/IIM2krelGY=") // older: still opens
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -132,3 +132,52 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSealKeys feeds the key configuration parser arbitrary text. It
+// must not panic; what it accepts Seal accepts too, each key with a
+// 32-byte secret; what it refuses matches ErrSealConfig and never quotes
+// the part of an entry after its colon (the secret).
+func FuzzParseSealKeys(f *testing.F) {
+	k1 := base64.StdEncoding.EncodeToString(fuzzKey.Secret)
+	k0 := base64.RawURLEncoding.EncodeToString([]byte("fedcba9876543210FEDCBA9876543210"))
+	for _, s := range []string{
+		"", ",", " , ,", ":", "k1:", ":" + k1, "k1:" + k1, "k1:" + k1 + ",k0:" + k0, "k1:" + k1 + ",plaintext",
+		"plaintext", "plaintext,k1:" + k1, "k1:" + k1 + ",plaintext,plaintext", "plaintext:" + k1,
+		"k1:" + k1 + ",k1:" + k0, "k1:" + k1 + ",k2:" + k1, "k1:" + strings.Repeat("A", 43) + "=",
+		"k1:" + k1[:20] + "\n" + k1[20:], "k1:" + k1 + "!", "k1 : " + k1 + " ", "k\x1b[2J:" + k1,
+		strings.Repeat("k", 33) + ":" + k1, "ключ:" + k1, "k1:" + k1 + "," + strings.Repeat(",", 1000),
+		"k1:" + hex.EncodeToString(fuzzKey.Secret), "k1:" + k1 + ":" + k1,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		keys, err := ParseSealKeys(s)
+		if err == nil {
+			require.NotEmpty(t, keys)
+			for _, k := range keys {
+				if k.ID != PlaintextKeyID {
+					require.Len(t, k.Secret, SealKeySize)
+				}
+			}
+			_, err := Seal(NewMemory(), keys[0], keys[1:]...)
+			require.NoError(t, err, "Seal refuses what ParseSealKeys accepted")
+			return
+		}
+		require.ErrorIs(t, err, ErrSealConfig)
+		msg := err.Error()
+		var ids []string
+		entries := strings.Split(s, ",")
+		for _, e := range entries {
+			id, _, _ := strings.Cut(e, ":")
+			ids = append(ids, id)
+		}
+		for _, e := range entries {
+			_, secret, ok := strings.Cut(e, ":")
+			secret = strings.TrimSpace(secret)
+			if !ok || len(secret) < 8 || strings.Contains(strings.Join(ids, ","), secret) {
+				continue
+			}
+			assert.NotContains(t, msg, secret, "the error quotes a secret")
+		}
+	})
+}

@@ -52,6 +52,11 @@ func (d Dialect) String() string {
 // the suffix "_locks".
 const DefaultSQLTable = "ucoauth_tokens"
 
+// ErrPoolTooSmall means a Postgres or MySQL store's *sql.DB allows only one
+// open connection (SetMaxOpenConns(1)): a lock holds a connection for its
+// lifetime, and the holder needs another to load and save.
+var ErrPoolTooSmall error = permanent("tokenstore: sql pool too small for a lock and a save (SetMaxOpenConns below 2)")
+
 // ErrInvalidTable means a table name that WithTable was given is not a
 // plain identifier (see WithTable), or that the table is not usable.
 var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
@@ -100,10 +105,14 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 //     from 5 ms to 100 ms.
 //
 // Waiters give up when their context ends. A Postgres or MySQL lock holds
-// one pooled connection until it is released, so the pool needs room for
-// the locks held at once plus one (do not set MaxOpenConns to 1). A
-// connection whose release failed, or that might hold a lock its waiter
-// gave up on, is discarded, never returned to the pool.
+// one pooled connection until it is released (a waiter holds one while it
+// waits on the server). With a pool limited by SetMaxOpenConns, Lock keeps
+// one connection free of locks, so that the holders can still load and
+// save: further Lock calls wait in the process for a lock to be released.
+// A pool of one connection cannot hold a lock and save:
+// Lock fails with ErrPoolTooSmall. A connection whose release failed, or
+// that might hold a lock its waiter gave up on, is discarded, never
+// returned to the pool.
 type SQL struct {
 	db       *sql.DB
 	dialect  Dialect
@@ -111,6 +120,12 @@ type SQL struct {
 	migrate  bool
 	leaseTTL time.Duration
 	q        sqlQueries
+
+	// gate counts the connections session locks hold (or wait on), so that
+	// they always leave one to the pool: see enterGate.
+	gateMu    sync.Mutex
+	lockConns int
+	gateFree  chan struct{} // closed when lockConns drops
 }
 
 var (
@@ -282,6 +297,10 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		if err != nil {
 			return err
 		}
+		if s.dialect == MySQL && len(rec) > mysqlMaxBlob {
+			// A lax sql_mode would cut it short without an error.
+			return fmt.Errorf("%w: the record is %d bytes, more than a MySQL MEDIUMBLOB holds", ErrInvalidToken, len(rec))
+		}
 		now := time.Now().UnixMilli()
 		if !exists {
 			err := s.retry(ctx, func() error {
@@ -291,8 +310,12 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			if err == nil {
 				return nil
 			}
-			// Most likely another save inserted the row first: read again.
-			// If the row is still not there, the error was real.
+			// Another save inserted the row first (and a delete may have
+			// removed it again since): start over from the read. Any other
+			// error is real, unless the row is there now.
+			if uniqueViolation(err) {
+				continue
+			}
 			var one int64
 			if perr := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one) }); perr != nil {
 				return s.wrap("save", err)
@@ -321,6 +344,10 @@ func (s *SQL) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	return errors.New("tokenstore: sql: too much contention saving the token")
 }
 
+// mysqlMaxBlob is what a MEDIUMBLOB holds. The record holds the key, so a
+// record that fits means a key that fits.
+const mysqlMaxBlob = 1<<24 - 1
+
 // Delete removes key's record.
 func (s *SQL) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
@@ -344,9 +371,15 @@ func (s *SQL) Keys(ctx context.Context) ([]string, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var k []byte
-			if err := rows.Scan(&k); err != nil {
+			var h, k []byte
+			if err := rows.Scan(&h, &k); err != nil {
 				return err
+			}
+			// A key cut short (a lax MySQL truncates what does not fit
+			// its column) or edited by hand would list a key that loads
+			// nothing, and Reseal would skip its record in silence.
+			if string(h) != string(keyHash(string(k))) {
+				return fmt.Errorf("%w: a row's store_key (%d bytes) does not match its key_hash", ErrCorrupt, len(k))
 			}
 			keys = append(keys, string(k))
 		}
@@ -406,11 +439,18 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 	} else {
 		arg = "ucoauth_" + hex.EncodeToString(name[:28]) // 64 characters, GET_LOCK's limit
 	}
+	if err := s.enterGate(ctx, key); err != nil {
+		return nil, err
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
+		s.leaveGate()
 		return nil, s.wrap("lock", err)
 	}
 	err = s.waitSessionLock(ctx, conn, key, arg)
+	if err != nil {
+		defer s.leaveGate() // after the connection is back or gone
+	}
 	if errors.Is(err, errLockWaitOver) {
 		_ = conn.Close()
 		cause := ctx.Err()
@@ -434,6 +474,7 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 			// Detached: a cancelled caller must still release the lock.
 			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
+			defer s.leaveGate()
 			var released sql.NullInt64
 			if err := conn.QueryRowContext(c, s.q.unlock, arg).Scan(&released); err != nil || released.Int64 != 1 {
 				discard(conn) // closing the session releases whatever it holds
@@ -442,6 +483,52 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 			_ = conn.Close()
 		})
 	}, nil
+}
+
+// enterGate waits until a session lock may take a connection: when the
+// pool is limited (SetMaxOpenConns), locks hold at most all but one, so a
+// holder always finds a connection to load and save with. Without it, as
+// many refreshes at once as the pool has connections would each hold one
+// and wait forever for another. Other users of the pool are not counted.
+func (s *SQL) enterGate(ctx context.Context, key string) error {
+	for {
+		limit := s.db.Stats().MaxOpenConnections
+		s.gateMu.Lock()
+		if limit <= 0 || s.lockConns < limit-1 {
+			s.lockConns++
+			s.gateMu.Unlock()
+			return nil
+		}
+		if limit == 1 {
+			s.gateMu.Unlock()
+			return fmt.Errorf("%w: lock on %q", ErrPoolTooSmall, key)
+		}
+		if s.gateFree == nil {
+			s.gateFree = make(chan struct{})
+		}
+		free := s.gateFree
+		s.gateMu.Unlock()
+		t := time.NewTimer(100 * time.Millisecond) // the limit may be raised meanwhile
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("tokenstore: waiting for sql lock on %q: %w", key, ctx.Err())
+		case <-free:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// leaveGate gives back what enterGate took.
+func (s *SQL) leaveGate() {
+	s.gateMu.Lock()
+	s.lockConns--
+	if s.gateFree != nil {
+		close(s.gateFree)
+		s.gateFree = nil
+	}
+	s.gateMu.Unlock()
 }
 
 // lockSlice bounds one blocking wait for a session lock, so that a driver
@@ -511,6 +598,27 @@ func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice tim
 	return err == nil, err
 }
 
+// uniqueViolation reports whether err is a duplicate primary key, in any
+// driver's words: SQLSTATE 23505 (PostgreSQL), MySQL's error 1062, SQLite's
+// "UNIQUE constraint failed".
+func uniqueViolation(err error) bool {
+	if state, ok := sqlState(err); ok {
+		return state == "23505"
+	}
+	m := err.Error()
+	return strings.Contains(m, "(SQLSTATE 23505)") || strings.Contains(m, "Error 1062 (23000)") ||
+		strings.Contains(m, "UNIQUE constraint failed")
+}
+
+// sqlState is err's SQLSTATE when its driver says it (pgx, lib/pq).
+func sqlState(err error) (string, bool) {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		return se.SQLState(), true
+	}
+	return "", false
+}
+
 // pgLockTimeout reports whether err is PostgreSQL's lock_timeout
 // (SQLSTATE 55P03), in any driver's words.
 func pgLockTimeout(err error) bool {
@@ -560,17 +668,19 @@ func (s *SQL) leaseLock(ctx context.Context, key string) (func(), error) {
 	}, nil
 }
 
-// retry runs op again while SQLite says the database is locked (another
-// connection is writing), backing off, until ctx ends or 30 s pass. Other
-// dialects run op once.
+// retry runs op again while the database says it failed only because of
+// another connection: SQLite's "database is locked" (another connection is
+// writing), or a deadlock or serialization failure that rolled the
+// statement back (InnoDB picks an INSERT or DELETE racing another on one key
+// as a deadlock victim). It backs off until ctx ends or 30 s pass.
 func (s *SQL) retry(ctx context.Context, op func() error) error {
 	err := op()
-	if s.dialect != SQLite || !sqliteBusy(err) {
+	if !s.transient(err) {
 		return err
 	}
 	wait := time.Millisecond
 	deadline := time.Now().Add(30 * time.Second)
-	for sqliteBusy(err) && time.Now().Before(deadline) {
+	for s.transient(err) && time.Now().Before(deadline) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -582,6 +692,27 @@ func (s *SQL) retry(ctx context.Context, op func() error) error {
 		err = op()
 	}
 	return err
+}
+
+// transient reports whether err is worth running the same statement again.
+func (s *SQL) transient(err error) bool {
+	if s.dialect == SQLite {
+		return sqliteBusy(err)
+	}
+	return rolledBack(err)
+}
+
+// rolledBack reports a deadlock or serialization failure, in any driver's
+// words: SQLSTATE 40001 or 40P01, MySQL's error 1213.
+func rolledBack(err error) bool {
+	if err == nil {
+		return false
+	}
+	if state, ok := sqlState(err); ok {
+		return state == "40001" || state == "40P01"
+	}
+	m := err.Error()
+	return strings.Contains(m, "(SQLSTATE 40001)") || strings.Contains(m, "(SQLSTATE 40P01)") || strings.Contains(m, "Error 1213 (40001)")
 }
 
 func sqliteBusy(err error) bool {
@@ -663,7 +794,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 		update: "UPDATE " + t + " SET record = " + p(1) + ", expiry_ms = " + p(2) + ", updated_ms = " + p(3) +
 			", revision = revision + 1 WHERE key_hash = " + p(4) + " AND revision = " + p(5),
 		del:    "DELETE FROM " + t + " WHERE key_hash = " + p(1),
-		keys:   "SELECT store_key FROM " + t,
+		keys:   "SELECT key_hash, store_key FROM " + t,
 		probes: []string{"SELECT key_hash, store_key, record, expiry_ms, revision, updated_ms FROM " + t + " WHERE 1 = 0"},
 	}
 	switch d {
@@ -681,7 +812,7 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 	case MySQL:
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	key_hash   BINARY(32) NOT NULL PRIMARY KEY, -- SHA-256 of the key's bytes
-	store_key  BLOB NOT NULL,                   -- the key itself
+	store_key  MEDIUMBLOB NOT NULL,             -- the key itself (BLOB stops at 64 KiB)
 	record     MEDIUMBLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
 	expiry_ms  BIGINT NOT NULL,                 -- token expiry, Unix ms; 0: none
 	revision   BIGINT NOT NULL,                 -- compare-and-set counter

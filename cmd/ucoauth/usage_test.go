@@ -126,7 +126,7 @@ func TestSealedSQLiteStore(t *testing.T) {
 	dir := t.TempDir()
 	tok := connect(t, f, dir, "M1") // connected into a file store, copied below
 	db := filepath.Join(t.TempDir(), "tokens.db")
-	keys := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	keys := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7, 8}, 16)) // Seal refuses one repeated byte
 	env := f.env(dir, "UCOAUTH_STORE=sqlite:"+db+"?table=merchant_tokens", "UCOAUTH_SEAL_KEYS="+keys)
 
 	// Seed the sealed store the way an application would.

@@ -168,6 +168,9 @@ func OpenSQLite(path string) (*sql.DB, error) { return sql.Open("sqlite", SQLite
 
 // ---- starting servers -------------------------------------------------------
 
+// pickPort chooses the port for a new server; tests replace it.
+var pickPort = freePort
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -292,8 +295,60 @@ func pgBin() (string, error) {
 	return "", fmt.Errorf("%w: no initdb on PATH or under /usr/lib/postgresql/*/bin (apt-get install postgresql)", ErrNoBinaries)
 }
 
+// startAttempts bounds the starts of one server: a port found free can be
+// taken by another program (another test binary's server) before ours binds.
+const startAttempts = 3
+
 // StartPostgres starts a new PostgreSQL; the caller closes it.
-func StartPostgres() (*Server, error) {
+func StartPostgres() (*Server, error) { return startRetrying(startPostgres) }
+
+// StartMariaDB starts a new MariaDB; the caller closes it.
+func StartMariaDB() (*Server, error) { return startRetrying(startMariaDB) }
+
+// startRetrying starts a server again, on a new port, after a failure that
+// is not missing binaries.
+func startRetrying(start func() (*Server, error)) (*Server, error) {
+	var err error
+	for range startAttempts {
+		var s *Server
+		if s, err = start(); err == nil || errors.Is(err, ErrNoBinaries) {
+			return s, err
+		}
+	}
+	return nil, err
+}
+
+// checkOwn fails unless the server answering on s.Addr keeps its data in
+// data: another server that held the port would answer the ping too, and
+// the tests would run on a database this process does not own.
+func (s *Server) checkOwn(query, data string) error {
+	db, err := sql.Open(s.Driver, s.DSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got string
+	if err := db.QueryRowContext(ctx, query).Scan(&got); err != nil {
+		return fmt.Errorf("sqltest: asking %s at %s for its data directory: %w", s.Kind, s.Addr, err)
+	}
+	if sameDir(got, data) {
+		return nil
+	}
+	return fmt.Errorf("sqltest: %s at %s is another server (data in %s, not %s): the port was taken", s.Kind, s.Addr, got, data)
+}
+
+func sameDir(a, b string) bool {
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	if err1 != nil || err2 != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return ra == rb
+}
+
+func startPostgres() (*Server, error) {
 	bin, err := pgBin()
 	if err != nil {
 		return nil, err
@@ -302,7 +357,7 @@ func StartPostgres() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -328,11 +383,13 @@ func StartPostgres() (*Server, error) {
 	if err := s.waitReady(); err != nil {
 		return fail(s, err)
 	}
+	if err := s.checkOwn("SHOW data_directory", data); err != nil {
+		return fail(s, err)
+	}
 	return s, nil
 }
 
-// StartMariaDB starts a new MariaDB; the caller closes it.
-func StartMariaDB() (*Server, error) {
+func startMariaDB() (*Server, error) {
 	var server, install string
 	for _, n := range []string{"mariadbd", "mysqld"} {
 		if p, err := exec.LookPath(n); err == nil {
@@ -357,7 +414,7 @@ func StartMariaDB() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -386,6 +443,9 @@ func StartMariaDB() (*Server, error) {
 	bare := *s
 	bare.DSN = strings.TrimSuffix(s.DSN, "ucoauth")
 	if err := bare.waitReady(); err != nil {
+		return fail(s, err)
+	}
+	if err := bare.checkOwn("SELECT @@datadir", data); err != nil {
 		return fail(s, err)
 	}
 	db, err := bare.Open()

@@ -7,9 +7,9 @@ import (
 )
 
 // TokenStore persists one token per key (typically a merchant ID). The
-// tokenstore package has memory, file and Redis implementations; the
-// tokenstore/storetest package checks a store of your own against this
-// contract.
+// tokenstore package has memory, file, Redis and SQL implementations, and
+// Seal to encrypt any of them; the tokenstore/storetest package checks a
+// store of your own against this contract.
 //
 // A TokenSource relies on all of it: the store may hold the only live
 // refresh token of a merchant (UltraCart can rotate it at every refresh),

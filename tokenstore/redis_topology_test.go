@@ -46,6 +46,15 @@ func topologyHarness(newClient func(t *testing.T) redis.UniversalClient) storete
 			mu.Unlock()
 			require.NoError(t, c.Close(), "the holder's process dies: its connections go")
 		},
+		// Plant writes through the store's own client, so the record lands
+		// on the key's master (a Cluster routes it to the slot's owner).
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			mu.Lock()
+			c := clients[s]
+			mu.Unlock()
+			r := s.(*tokenstore.Redis)
+			require.NoError(t, c.Set(t.Context(), tokenstore.RedisTokenKey(r, key), raw, 0).Err())
+		},
 		LockTTL: lockTTL,
 	}
 }

@@ -231,6 +231,9 @@ func (r *Redis) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ucoauth.ErrTokenNotFound
 	}
+	if isWrongType(err) {
+		return nil, errWrongType
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: redis: %w", err)
 	}
@@ -248,7 +251,10 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		ran := false
 		err := r.c.Watch(ctx, func(tx *redis.Tx) error {
 			b, err := tx.Get(ctx, rk).Bytes()
-			if err != nil && !errors.Is(err, redis.Nil) {
+			switch {
+			case errors.Is(err, redis.Nil), isWrongType(err):
+				b = nil // nothing, or not a record at all: tok replaces it
+			case err != nil:
 				return err
 			}
 			nb, err := encodeOverRaw(key, b, tok)
@@ -422,13 +428,16 @@ func (r *Redis) Keys(ctx context.Context) ([]string, error) {
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 			return nil, fmt.Errorf("tokenstore: redis: %w", err)
 		}
 		for i, c := range cmds {
 			b, err := c.(*redis.StringCmd).Bytes()
 			if errors.Is(err, redis.Nil) {
 				continue // deleted meanwhile
+			}
+			if isWrongType(err) {
+				return nil, fmt.Errorf("%w (redis key %q)", errWrongType, part[i])
 			}
 			if err != nil {
 				return nil, fmt.Errorf("tokenstore: redis: %w", err)
@@ -582,6 +591,14 @@ func (r *Redis) release(ctx context.Context, key, lk, ch, owner string) {
 	r.log.Error("tokenstore: redis: cannot release a refresh lock; it expires by its TTL",
 		"key", key, "ttl", r.lockTTL, "err", err)
 }
+
+// errWrongType is a token key that holds a hash, list or other non-string,
+// written by another tool: a record that cannot be read, which a real
+// token replaces.
+var errWrongType = fmt.Errorf("%w: the Redis key holds another type than a string", ErrCorrupt)
+
+// isWrongType reports a command run on a key of another type.
+func isWrongType(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") }
 
 // isNoPerm reports an ACL refusal.
 func isNoPerm(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOPERM") }

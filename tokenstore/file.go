@@ -31,7 +31,9 @@ import (
 // lock file that is one, or anything but a regular file, is refused with an
 // error matching ErrUnsafePath, and nothing is read through it, written
 // through it or created where it points. A token file that others may read
-// is tightened to 0600 when it is read.
+// is tightened to 0600 when it is read. On Unix, a directory or token file
+// owned by another user is refused too (ErrUnsafePath), even when running
+// as root: its owner could rewrite it.
 type File struct {
 	dir string
 }
@@ -44,8 +46,8 @@ var (
 
 // ErrUnsafePath means the token directory, a token file or a lock file is
 // not what the store itself creates: a symbolic link, not a directory or
-// regular file, or a token file others may read whose mode cannot be
-// tightened. The store neither follows nor replaces it; a person must look.
+// regular file, owned by another user, or a token file others may read
+// whose mode cannot be tightened. The store neither follows nor replaces it; a person must look.
 var ErrUnsafePath error = permanent("tokenstore: unsafe path in the token directory")
 
 // lockPoll is how often a blocked Lock retries. OS file locks cannot be
@@ -159,6 +161,9 @@ func readRecord(path string) ([]byte, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file (%v)", ErrUnsafePath, path, fi.Mode().Type())
+	}
+	if err := checkOwner(path, fi); err != nil {
+		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := fh.Chmod(0o600); err != nil {

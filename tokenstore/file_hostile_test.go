@@ -196,3 +196,37 @@ func TestFileCleanupSparesLiveWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestFileRefusesForeignOwnedPaths: a token file or directory owned by
+// another user is not the store's own. Its owner can rewrite it at will (a
+// record planted while the directory was open to all, or a directory whose
+// owner can chmod it back), so it is refused, not adopted, even by root,
+// whose chmod would otherwise "tighten" it and carry on.
+func TestFileRefusesForeignOwnedPaths(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root")
+	}
+	const nobody = 65534
+	f := newFile(t)
+	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(f.Path("m"), planted, 0o644))
+	require.NoError(t, os.Chown(f.Path("m"), nobody, nobody))
+
+	tok, err := f.Load(t.Context(), "m")
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "another user's token file is not adopted")
+	assert.Nil(t, tok)
+	assert.Contains(t, err.Error(), "owned by")
+	err = f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour)))
+	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath, "nor silently replaced")
+
+	dir := filepath.Join(t.TempDir(), "shared")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.Chmod(dir, 0o777)) // past the umask
+	require.NoError(t, os.Chown(dir, nobody, nobody))
+	_, err = tokenstore.NewFile(dir)
+	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "another user's directory")
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o777), fi.Mode().Perm(), "refused before any chmod")
+}

@@ -40,3 +40,6 @@ func secureDir(dir string) error {
 	}
 	return nil
 }
+
+// checkOwner cannot compare owners here.
+func checkOwner(string, fs.FileInfo) error { return nil }

@@ -5,6 +5,7 @@ package tokenstore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -49,8 +50,29 @@ func secureDir(dir string) error {
 		return fmt.Errorf("tokenstore: opening token directory: %w", err)
 	}
 	defer d.Close()
+	fi, err := d.Stat()
+	if err != nil {
+		return fmt.Errorf("tokenstore: opening token directory: %w", err)
+	}
+	if err := checkOwner(dir, fi); err != nil {
+		return err
+	}
 	if err := d.Chmod(0o700); err != nil {
 		return fmt.Errorf("tokenstore: securing token directory: %w", err)
+	}
+	return nil
+}
+
+// checkOwner refuses a path another user owns: its owner can rewrite it
+// whatever its mode (and chmod a directory open again), so a token read
+// from it may be theirs. Root would otherwise tighten it and carry on.
+func checkOwner(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); int64(st.Uid) != int64(uid) {
+		return fmt.Errorf("%w: %s is owned by user %d, not by this process's user %d", ErrUnsafePath, path, st.Uid, uid)
 	}
 	return nil
 }

@@ -87,11 +87,14 @@ func (temporary) Temporary() bool { return true }
 //
 // Replication is asynchronous, so a write acknowledged by a master can
 // vanish when a replica is promoted. Once a master has been seen with
-// replicas (INFO replication, checked about once a second per master until
-// it has some), Save and Lock wait after writing until one replica has
-// acknowledged (WAIT), and return ErrNotReplicated when none does within
-// DefaultReplicaAckTimeout; see WithReplicaAcks. This narrows, but cannot close, the window in which a
-// failover loses data: Redis is not a consensus system.
+// replicas (INFO replication, read at every save and lock), Save and Lock
+// wait after writing until one replica has acknowledged (WAIT), and return
+// ErrNotReplicated when none does within DefaultReplicaAckTimeout; see
+// WithReplicaAcks. A master is known by its replication ID, so a promoted
+// replica is a new master: it does not wait until replicas connect to it,
+// while an old master that lost its replicas never acknowledges again. This
+// narrows, but cannot close, the window in which a failover loses data:
+// Redis is not a consensus system.
 //
 // # The lock
 //
@@ -121,12 +124,14 @@ type Redis struct {
 	ackTimeout time.Duration
 
 	mu       sync.Mutex
-	replicas map[string]replicaCount // by node, for autoAcks
+	replicas map[string]replicaCount // by node and replication ID, for autoAcks
 }
 
 const (
-	autoAcks          = -1
-	replicaCheckEvery = time.Second
+	autoAcks = -1
+	// maxMasters bounds the masters the store remembers having seen with
+	// replicas; each failover makes one more.
+	maxMasters = 64
 )
 
 type replicaCount struct {
@@ -170,8 +175,9 @@ func WithLockTTL(d time.Duration) RedisOption {
 // Without this option the store waits for one replica on every master that
 // it has ever seen with connected replicas, and does not wait on a master
 // that never had any (or whose INFO the ACL user may not read: set n
-// explicitly then). A master that lost its only replica for good then fails
-// every save until the replica is back or n is set to 0.
+// explicitly then). A master that lost its only replica for good (not by a
+// failover, which makes a new master) then fails every save until the
+// replica is back or n is set to 0.
 func WithReplicaAcks(n int, timeout time.Duration) RedisOption {
 	return func(r *Redis) {
 		r.acks = max(n, 0)
@@ -225,6 +231,9 @@ func (r *Redis) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ucoauth.ErrTokenNotFound
 	}
+	if isWrongType(err) {
+		return nil, errWrongType
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: redis: %w", err)
 	}
@@ -242,7 +251,10 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		ran := false
 		err := r.c.Watch(ctx, func(tx *redis.Tx) error {
 			b, err := tx.Get(ctx, rk).Bytes()
-			if err != nil && !errors.Is(err, redis.Nil) {
+			switch {
+			case errors.Is(err, redis.Nil), isWrongType(err):
+				b = nil // nothing, or not a record at all: tok replaces it
+			case err != nil:
 				return err
 			}
 			nb, err := encodeOverRaw(key, b, tok)
@@ -289,7 +301,11 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 func (r *Redis) awaitReplicas(ctx context.Context, tx *redis.Tx) error {
 	n := r.acks
 	if n == autoAcks {
-		n = min(r.replicaCount(ctx, tx), 1)
+		c, err := r.replicaCount(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("%w: INFO: %w", ErrNotReplicated, err)
+		}
+		n = min(c, 1)
 	}
 	if n == 0 {
 		return nil
@@ -305,42 +321,60 @@ func (r *Redis) awaitReplicas(ctx context.Context, tx *redis.Tx) error {
 }
 
 // replicaCount is how many replicas tx's master has, from INFO replication,
-// checked per node at most every replicaCheckEvery. It is sticky: a node
-// once seen with replicas keeps counting them, so that an old master that
-// lost its replica to a failover (and will lose its writes when it rejoins
-// as a replica) cannot acknowledge anything. A node whose INFO cannot be
-// read counts as having none.
-func (r *Redis) replicaCount(ctx context.Context, tx *redis.Tx) int {
-	node := tx.String() // names the node's address
-	r.mu.Lock()
-	c, ok := r.replicas[node]
-	r.mu.Unlock()
-	if ok && (c.n > 0 || time.Since(c.at) < replicaCheckEvery) {
-		return c.n
-	}
+// read at every write (a save or a lock: once per refresh). It is sticky
+// per master: one once seen with replicas keeps counting them, so that an
+// old master that lost its replica to a failover (and will lose its writes
+// when it rejoins as a replica) cannot acknowledge anything. A master is
+// its node and its replication ID: a promoted replica starts a new ID, so
+// it waits only once replicas connect to it, like any master never seen
+// with replicas. The node alone cannot tell masters apart: behind a
+// Sentinel every master is the same "FailoverClient". A node whose INFO
+// cannot be read counts as having none; a write whose context ended first
+// is not acknowledged.
+func (r *Redis) replicaCount(ctx context.Context, tx *redis.Tx) (int, error) {
+	node := tx.String() // names the node's address, or "FailoverClient"
 	info, err := tx.Info(ctx, "replication").Result()
 	if err != nil && ctx.Err() != nil {
-		return c.n // not the node's fault: keep what we knew
+		return 0, err // not the node's fault, and the write is not confirmed durable
 	}
-	if err != nil && !ok {
-		r.log.Warn("tokenstore: redis: cannot read INFO replication; not waiting for replicas (see WithReplicaAcks)", "node", node, "err", err)
-	}
-	c = replicaCount{n: max(connectedReplicas(info), c.n), at: time.Now()}
 	r.mu.Lock()
-	r.replicas[node] = c
-	r.mu.Unlock()
-	return c.n
+	defer r.mu.Unlock()
+	if err != nil {
+		if _, warned := r.replicas[node]; !warned {
+			r.replicas[node] = replicaCount{}
+			r.log.Warn("tokenstore: redis: cannot read INFO replication; not waiting for replicas (see WithReplicaAcks)", "node", node, "err", err)
+		}
+		return 0, nil
+	}
+	id := node + " " + infoField(info, "master_replid")
+	c := replicaCount{n: max(connectedReplicas(info), r.replicas[id].n), at: time.Now()}
+	r.replicas[id] = c
+	if len(r.replicas) > maxMasters { // failovers add masters: forget the stalest
+		oldest := ""
+		for k, v := range r.replicas {
+			if oldest == "" || v.at.Before(r.replicas[oldest].at) {
+				oldest = k
+			}
+		}
+		delete(r.replicas, oldest)
+	}
+	return c.n, nil
+}
+
+// infoField reads one field of an INFO answer.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // connectedReplicas reads connected_slaves from INFO replication.
 func connectedReplicas(info string) int {
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			n, _ := strconv.Atoi(v)
-			return max(n, 0)
-		}
-	}
-	return 0
+	n, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+	return max(n, 0)
 }
 
 // Delete removes key's record.
@@ -394,13 +428,16 @@ func (r *Redis) Keys(ctx context.Context) ([]string, error) {
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 			return nil, fmt.Errorf("tokenstore: redis: %w", err)
 		}
 		for i, c := range cmds {
 			b, err := c.(*redis.StringCmd).Bytes()
 			if errors.Is(err, redis.Nil) {
 				continue // deleted meanwhile
+			}
+			if isWrongType(err) {
+				return nil, fmt.Errorf("%w (redis key %q)", errWrongType, part[i])
 			}
 			if err != nil {
 				return nil, fmt.Errorf("tokenstore: redis: %w", err)
@@ -554,6 +591,14 @@ func (r *Redis) release(ctx context.Context, key, lk, ch, owner string) {
 	r.log.Error("tokenstore: redis: cannot release a refresh lock; it expires by its TTL",
 		"key", key, "ttl", r.lockTTL, "err", err)
 }
+
+// errWrongType is a token key that holds a hash, list or other non-string,
+// written by another tool: a record that cannot be read, which a real
+// token replaces.
+var errWrongType = fmt.Errorf("%w: the Redis key holds another type than a string", ErrCorrupt)
+
+// isWrongType reports a command run on a key of another type.
+func isWrongType(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") }
 
 // isNoPerm reports an ACL refusal.
 func isNoPerm(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOPERM") }

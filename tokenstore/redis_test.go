@@ -157,3 +157,29 @@ func TestRedisKeysEscapesPrefixAndReportsCorrupt(t *testing.T) {
 	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	assert.ErrorContains(t, err, "ab:{m3}:token", "names the record")
 }
+
+// TestRedisWrongTypeRecordIsCorruptAndReplaced: a token key that another
+// tool made a hash (or list...) is a corrupt record like any other: Load
+// and Keys say ErrCorrupt (not a Redis error a TokenSource takes for an
+// outage and retries forever), and a Save of a real token replaces it.
+func TestRedisWrongTypeRecordIsCorruptAndReplaced(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.TestClient(t)
+	ctx := t.Context()
+	s := tokenstore.NewRedis(c)
+	require.NoError(t, c.HSet(ctx, "ucoauth:{m}:token", "access_token", "SECRET-at").Err())
+
+	_, err := s.Load(ctx, "m")
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
+	assert.NotContains(t, err.Error(), "SECRET")
+	assert.False(t, (&ucoauth.StoreError{Op: "load", Err: err}).Temporary(), "it will not heal by retrying")
+	_, err = s.Keys(ctx)
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
+
+	assert.Error(t, s.Save(ctx, "m", nil), "only a real token replaces it")
+	tok := storetest.Token("real", time.Now().Add(time.Hour))
+	require.NoError(t, s.Save(ctx, "m", tok), "a real token replaces the corrupt record")
+	got, err := s.Load(ctx, "m")
+	require.NoError(t, err)
+	assert.Equal(t, "real", got.AccessToken)
+}

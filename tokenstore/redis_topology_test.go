@@ -46,6 +46,15 @@ func topologyHarness(newClient func(t *testing.T) redis.UniversalClient) storete
 			mu.Unlock()
 			require.NoError(t, c.Close(), "the holder's process dies: its connections go")
 		},
+		// Plant writes through the store's own client, so the record lands
+		// on the key's master (a Cluster routes it to the slot's owner).
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			mu.Lock()
+			c := clients[s]
+			mu.Unlock()
+			r := s.(*tokenstore.Redis)
+			require.NoError(t, c.Set(t.Context(), tokenstore.RedisTokenKey(r, key), raw, 0).Err())
+		},
 		LockTTL: lockTTL,
 	}
 }
@@ -97,4 +106,35 @@ func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
 	got, err := fresh.Load(ctx, "m")
 	require.NoError(t, err)
 	assert.Equal(t, acked, got.AccessToken, "the last acknowledged save survived the failover")
+}
+
+// TestRedisSentinelLongLivedStoreWritesAfterMasterLoss: the master dies for
+// good and the Sentinel promotes its only replica. A store that saw the old
+// master with a replica must treat the promoted one as a new master with
+// none, like a store created after the failover does: behind a Sentinel
+// every master has the same client name, and remembering "this master had
+// replicas" under that name made every later save and lock of a long-lived
+// process fail with ErrNotReplicated (no refresh at all) while a process
+// started after the failover wrote freely.
+func TestRedisSentinelLongLivedStoreWritesAfterMasterLoss(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	ctx := t.Context()
+	s := tokenstore.NewRedis(sn.Client(t))
+	exp := time.Now().Add(time.Hour)
+	require.NoError(t, s.Save(ctx, "m", storetest.Token("at-1", exp)), "precondition: the replica acknowledges")
+	rec, err := sn.Replica.Client(t).Get(ctx, "ucoauth:{m}:token").Result()
+	require.NoError(t, err, "precondition: the save waited for the replica")
+	require.Contains(t, rec, "at-1")
+
+	sn.KillMaster()
+	sn.WaitPromoted(t)
+	require.Eventually(t, func() bool {
+		return s.Save(ctx, "m", storetest.Token("at-2", exp.Add(time.Minute))) == nil
+	}, 20*time.Second, 100*time.Millisecond, "the long-lived store saves on the promoted master")
+	unlock, err := s.Lock(ctx, "m")
+	require.NoError(t, err, "and takes the lock there")
+	unlock()
+	got, err := tokenstore.NewRedis(sn.Client(t)).Load(ctx, "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at-2", got.AccessToken)
 }

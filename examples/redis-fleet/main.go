@@ -45,12 +45,8 @@ func main() {
 	}
 	p := fleet.Params{Instances: *instances, Lifetime: *lifetime, Every: 20 * time.Millisecond,
 		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4}
-	if keys := os.Getenv("UCOAUTH_SEAL_KEYS"); keys != "" { // "k2:BASE64,k1:BASE64", primary first
-		k, err := tokenstore.ParseSealKeys(keys)
-		if err != nil {
-			log.Fatalf("UCOAUTH_SEAL_KEYS: %v", err)
-		}
-		p.Wrap = func(s ucoauth.TokenStore) (ucoauth.TokenStore, error) { return tokenstore.Seal(s, k[0], k[1:]...) }
+	if p.Wrap, err = sealFromEnv(); err != nil {
+		log.Fatal(err)
 	}
 	fmt.Printf("%d instances for %s, tokens living %s, refresh-token rotation on, Redis: %s\n\n", p.Instances, p.Duration, p.Lifetime, where)
 
@@ -119,4 +115,19 @@ func clusterOptions(s string) (*redis.ClusterOptions, error) {
 		return opt, nil
 	}
 	return &redis.ClusterOptions{Addrs: strings.Split(s, ",")}, nil
+}
+
+// sealFromEnv returns a wrapper that seals each instance's store with the
+// keys in UCOAUTH_SEAL_KEYS ("k2:BASE64,k1:BASE64", primary first), or nil
+// when it is not set.
+func sealFromEnv() (func(ucoauth.TokenStore) (ucoauth.TokenStore, error), error) {
+	keys := os.Getenv("UCOAUTH_SEAL_KEYS")
+	if keys == "" {
+		return nil, nil
+	}
+	k, err := tokenstore.ParseSealKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("UCOAUTH_SEAL_KEYS: %w", err)
+	}
+	return func(s ucoauth.TokenStore) (ucoauth.TokenStore, error) { return tokenstore.Seal(s, k[0], k[1:]...) }, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,12 +12,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
+	"golang.org/x/oauth2"
 )
 
 func do(t *testing.T, c *http.Client, method, u string, form url.Values, header ...string) (int, string) {
@@ -161,4 +164,31 @@ func TestTokenDirectoryIsIgnoredByGit(t *testing.T) {
 		t.Skip("not in a git checkout")
 	}
 	assert.NoError(t, err, "the default -tokens directory must be ignored by git: %s", out)
+}
+
+// TestWebappSealsWithUCOAUTH_SEAL_KEYS: with UCOAUTH_SEAL_KEYS set, the
+// web app's token store holds only ciphertext; a bad key is refused.
+func TestWebappSealsWithUCOAUTH_SEAL_KEYS(t *testing.T) {
+	t.Setenv("UCOAUTH_SEAL_KEYS", "")
+	mem := tokenstore.NewMemory()
+	same, err := sealFromEnv(mem)
+	require.NoError(t, err)
+	assert.Same(t, mem, same, "no keys, no sealing")
+
+	t.Setenv("UCOAUTH_SEAL_KEYS", "k2:"+base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789ABCDEF"))+
+		",k1:"+base64.StdEncoding.EncodeToString([]byte("fedcba9876543210FEDCBA9876543210")))
+	sealed, err := sealFromEnv(mem)
+	require.NoError(t, err)
+	require.NoError(t, sealed.Save(t.Context(), "m", &oauth2.Token{AccessToken: "at-plain", RefreshToken: "rt-plain", Expiry: time.Now().Add(time.Hour)}))
+	raw, err := mem.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(raw.AccessToken, "ucs1:k2:"), "sealed with the primary (first) key")
+	assert.True(t, strings.HasPrefix(raw.RefreshToken, "ucs1:k2:"))
+	back, err := sealed.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "rt-plain", back.RefreshToken)
+
+	t.Setenv("UCOAUTH_SEAL_KEYS", "k1:not-32-bytes")
+	_, err = sealFromEnv(mem)
+	assert.ErrorIs(t, err, tokenstore.ErrSealConfig, "a bad key is refused, never ignored")
 }

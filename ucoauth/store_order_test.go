@@ -1,0 +1,103 @@
+package ucoauth_test
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestShorterLifetimeElsewhereNeverReusesARotatedRefreshToken: process A's
+// refresh gets a shorter lifetime than the token it replaces (UltraCart
+// shortened it, or A's clock is behind), so the store now holds a token that
+// expires before the one process B holds in memory. B must refresh from the
+// stored token, not from its own, whose refresh token A rotated away.
+func TestShorterLifetimeElsewhereNeverReusesARotatedRefreshToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.srv.SetRotation(true)
+	a, b := f.loaded(t), f.loaded(t)
+	f.srv.SetLifetime(10 * time.Minute)
+	require.True(t, a.Invalidate(f.tok)) // the API refused it: A refreshes now
+	ta, err := a.Token()
+	require.NoError(t, err)
+	require.NotEqual(t, f.tok.AccessToken, ta.AccessToken)
+	stored, err := f.store.Load(t.Context(), "m")
+	require.NoError(t, err)
+	require.Equal(t, ta.AccessToken, stored.AccessToken, "precondition: A's token replaced the longer-lived one")
+
+	f.clock.Advance(58 * time.Minute) // B's token is now stale, A's expired
+	tb, err := b.Token()
+	require.NoError(t, err)
+	_, err = b.Token()
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	tb, err = b.Token()
+	require.NoError(t, err)
+	assert.NotEqual(t, f.tok.AccessToken, tb.AccessToken)
+	assert.Zero(t, f.srv.Stats().InvalidGrant, "B sent the refresh token A's refresh rotated away")
+}
+
+// laggingStore answers Load with what it held before the last Save, as a
+// stale replica would, while lagging is set.
+type laggingStore struct {
+	ucoauth.TokenStore
+	mu      sync.Mutex
+	prev    *oauth2.Token
+	lagging bool
+}
+
+func (l *laggingStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lagging && l.prev != nil {
+		return l.prev, nil
+	}
+	return l.TokenStore.Load(ctx, key)
+}
+
+func (l *laggingStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev, _ := l.TokenStore.Load(ctx, key)
+	err := l.TokenStore.Save(ctx, key, tok)
+	if err == nil {
+		l.prev = prev
+	}
+	return err
+}
+
+// TestStaleReadNeverReusesARotatedRefreshToken: a source that adopted the
+// token another process saved must not go back to the one before it when
+// the store serves a stale read, whose refresh token was rotated away.
+func TestStaleReadNeverReusesARotatedRefreshToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.srv.SetRotation(true)
+	ls := &laggingStore{TokenStore: f.store}
+	a := f.loaded(t)
+	b := ucoauth.NewTokenSource(f.cfg, ls, "m", ucoauth.WithClock(f.clock.Now))
+	_, err := b.Token()
+	require.NoError(t, err)
+	f.clock.Advance(time.Hour)
+	ta, err := a.Token() // A refreshes, B adopts
+	require.NoError(t, err)
+	require.NotEqual(t, f.tok.AccessToken, ta.AccessToken)
+	tb, err := b.Token()
+	require.NoError(t, err)
+	require.Equal(t, ta.AccessToken, tb.AccessToken, "precondition: B adopted A's token")
+
+	ls.mu.Lock()
+	ls.prev, ls.lagging = f.tok, true // the store now answers with the first token
+	ls.mu.Unlock()
+	f.clock.Advance(time.Hour) // B's token expired: B waits for its refresh
+	tb, err = b.Token()
+	require.NoError(t, err)
+	assert.NotEqual(t, ta.AccessToken, tb.AccessToken, "B refreshed")
+	assert.Equal(t, 2, f.srv.Stats().Refreshes())
+	assert.Zero(t, f.srv.Stats().InvalidGrant, "B sent the refresh token A rotated away")
+}

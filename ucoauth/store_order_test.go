@@ -1,7 +1,10 @@
 package ucoauth_test
 
 import (
+	"bytes"
 	"context"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"path/filepath"
 	"sync"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -100,4 +103,53 @@ func TestStaleReadNeverReusesARotatedRefreshToken(t *testing.T) {
 	assert.NotEqual(t, ta.AccessToken, tb.AccessToken, "B refreshed")
 	assert.Equal(t, 2, f.srv.Stats().Refreshes())
 	assert.Zero(t, f.srv.Stats().InvalidGrant, "B sent the refresh token A rotated away")
+}
+
+// TestUnreadableRecordTheStoreKeepsIsNotRefreshedOver: during a rolling
+// deploy of a new sealing key, process A (new keys) refreshes and seals the
+// record with a key process B does not have yet. B must not refresh from
+// the token in memory, whose refresh token A rotated away, nor overwrite
+// the record; once B has the key, it reads A's token.
+func TestUnreadableRecordTheStoreKeepsIsNotRefreshedOver(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.srv.SetRotation(true)
+	fs, err := tokenstore.NewFile(filepath.Join(t.TempDir(), "tokens"))
+	require.NoError(t, err)
+	k1 := tokenstore.SealKey{ID: "k1", Secret: bytes.Repeat([]byte{1, 2}, 16)}
+	k2 := tokenstore.SealKey{ID: "k2", Secret: bytes.Repeat([]byte{3, 4}, 16)}
+	oldKeys, err := tokenstore.Seal(fs, k1)
+	require.NoError(t, err)
+	newKeys, err := tokenstore.Seal(fs, k2, k1)
+	require.NoError(t, err)
+	require.NoError(t, oldKeys.Save(t.Context(), "m", f.tok))
+	a := ucoauth.NewTokenSource(f.cfg, newKeys, "m", ucoauth.WithClock(f.clock.Now))
+	defer a.Close()
+	b := ucoauth.NewTokenSource(f.cfg, oldKeys, "m", ucoauth.WithClock(f.clock.Now))
+	defer b.Close()
+	_, err = a.Token()
+	require.NoError(t, err)
+	_, err = b.Token()
+	require.NoError(t, err)
+
+	f.clock.Advance(2 * time.Hour)
+	ta, err := a.Token()
+	require.NoError(t, err, "A refreshes and seals with k2")
+	_, err = b.Token()
+	require.ErrorIs(t, err, tokenstore.ErrCannotOpen)
+	var se *ucoauth.StoreError
+	require.ErrorAs(t, err, &se)
+	assert.False(t, se.Temporary())
+	assert.Equal(t, 1, f.srv.Stats().Refreshes(), "B sent no refresh token")
+	assert.Zero(t, f.srv.Stats().InvalidGrant)
+	stored, err := newKeys.Load(t.Context(), "m")
+	require.NoError(t, err)
+	assert.Equal(t, ta.AccessToken, stored.AccessToken, "A's token is still stored")
+
+	// B restarts with the new keys: it reads A's token, no refresh needed.
+	b2 := ucoauth.NewTokenSource(f.cfg, newKeys, "m", ucoauth.WithClock(f.clock.Now))
+	defer b2.Close()
+	tb, err := b2.Token()
+	require.NoError(t, err)
+	assert.Equal(t, ta.AccessToken, tb.AccessToken)
+	assert.Zero(t, f.srv.Stats().InvalidGrant)
 }

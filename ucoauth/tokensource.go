@@ -663,6 +663,18 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return fresh, nil, err
 		}
 	}
+	if corrupt {
+		// Only a record the store lets the token in memory replace is
+		// garbage. One it keeps (sealed with a key this process lacks,
+		// written in a newer format) was written after that token, by a
+		// process that may have rotated its refresh token away: refreshing
+		// from memory would send a dead one, and the result could not be
+		// saved anyway.
+		if err := s.store.Save(ctx, s.key, mem); err != nil {
+			return nil, nil, &StoreError{Op: "save", Key: s.key, Err: err}
+		}
+		s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the token in memory, to refresh it", "key", s.key)
+	}
 	base := s.newest(mem, stored) // refresh with the newest refresh token known
 	if err := s.dead(base); err != nil {
 		return nil, nil, err
@@ -672,7 +684,7 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return nil, nil, err
 		}
 	}
-	return s.refreshFrom(ctx, base, corrupt)
+	return s.refreshFrom(ctx, base)
 }
 
 // newest is the stored token when it is more recent than mem, the token
@@ -735,7 +747,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 			return nil, nil, false, se
 		}
 		// A corrupt record will not heal, and the token in memory is good:
-		// refresh from it; saving the result replaces the record.
+		// refresh from it, once it replaced the record (see refresh).
 		return nil, nil, true, nil
 	}
 	// Only a different token is news; the one we hold is stale already.
@@ -753,8 +765,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 }
 
 // refreshFrom refreshes with base's refresh token and saves the result.
-// corrupt says the stored record is unreadable and the save replaces it.
-func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corrupt bool) (*state, *RefreshEvent, error) {
+func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*state, *RefreshEvent, error) {
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
@@ -807,9 +818,6 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	switch err := s.save(sctx, tok); {
 	case err == nil:
 		saved = true
-		if corrupt {
-			s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the refreshed token", "key", s.key)
-		}
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)
 		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {

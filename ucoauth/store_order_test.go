@@ -17,10 +17,10 @@ import (
 )
 
 // TestShorterLifetimeElsewhereNeverReusesARotatedRefreshToken: process A's
-// refresh gets a shorter lifetime than the token it replaces (UltraCart
-// shortened it, or A's clock is behind), so the store now holds a token that
-// expires before the one process B holds in memory. B must refresh from the
-// stored token, not from its own, whose refresh token A rotated away.
+// refresh gets a shorter lifetime than the token it replaces, so the store
+// now holds a token that expires before the one process B holds in memory,
+// though it was issued later. B must refresh from the stored token, not
+// from its own, whose refresh token A rotated away.
 func TestShorterLifetimeElsewhereNeverReusesARotatedRefreshToken(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	f.srv.SetRotation(true)
@@ -76,8 +76,9 @@ func (l *laggingStore) Save(ctx context.Context, key string, tok *oauth2.Token) 
 }
 
 // TestStaleReadNeverReusesARotatedRefreshToken: a source that adopted the
-// token another process saved must not go back to the one before it when
-// the store serves a stale read, whose refresh token was rotated away.
+// token another process saved must not go back to one issued before it
+// when the store serves a stale read (a replica, a failover that lost
+// writes): its refresh token was rotated away.
 func TestStaleReadNeverReusesARotatedRefreshToken(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	f.srv.SetRotation(true)
@@ -93,6 +94,12 @@ func TestStaleReadNeverReusesARotatedRefreshToken(t *testing.T) {
 	tb, err := b.Token()
 	require.NoError(t, err)
 	require.Equal(t, ta.AccessToken, tb.AccessToken, "precondition: B adopted A's token")
+	f.clock.Advance(time.Hour)
+	ta, err = a.Token() // and again: the first token is two saves behind
+	require.NoError(t, err)
+	tb, err = b.Token()
+	require.NoError(t, err)
+	require.Equal(t, ta.AccessToken, tb.AccessToken, "precondition: B adopted A's second token")
 
 	ls.mu.Lock()
 	ls.prev, ls.lagging = f.tok, true // the store now answers with the first token
@@ -101,8 +108,8 @@ func TestStaleReadNeverReusesARotatedRefreshToken(t *testing.T) {
 	tb, err = b.Token()
 	require.NoError(t, err)
 	assert.NotEqual(t, ta.AccessToken, tb.AccessToken, "B refreshed")
-	assert.Equal(t, 2, f.srv.Stats().Refreshes())
-	assert.Zero(t, f.srv.Stats().InvalidGrant, "B sent the refresh token A rotated away")
+	assert.Equal(t, 3, f.srv.Stats().Refreshes())
+	assert.Zero(t, f.srv.Stats().InvalidGrant, "B sent a refresh token A rotated away")
 }
 
 // TestUnreadableRecordTheStoreKeepsIsNotRefreshedOver: during a rolling

@@ -60,16 +60,9 @@ type health struct {
 	deadRT    string // a refresh token UltraCart refused: never sent again
 	deadErr   error  // and UltraCart's answer, which stays the word on it
 	rejected  string // an access token the API refused: never served again
-	// unsaved is the token in memory when its save failed: the store may
-	// not hold it. Any other token in memory was read from the store or
-	// saved there.
-	unsaved *oauth2.Token
-	// spent is the refresh token of the token this source served before
-	// the current one: a store still holding it lags (a stale replica).
-	spent    string
-	notFound bool // the last look found no token
-	closed   bool
-	bg       *background // nil until the first background goroutine
+	notFound  bool   // the last look found no token
+	closed    bool
+	bg        *background // nil until the first background goroutine
 }
 
 // background tracks the goroutines a source started, so Close can stop and
@@ -284,8 +277,7 @@ func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 // idle reports whether h records nothing but its tracker.
 func (h *health) idle() bool {
 	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
-		h.forced == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed &&
-		h.unsaved == nil && h.spent == ""
+		h.forced == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
 }
 
 func (h *health) bgOrNil() *background {
@@ -335,9 +327,6 @@ func (s *TokenSource) endLocked(c *call, st *state, err error) {
 func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 	s.mu.Lock()
 	if st != nil {
-		if old := s.cur.Load(); old != nil && old.tok.RefreshToken != st.tok.RefreshToken {
-			s.update(func(h *health) { h.spent = old.tok.RefreshToken })
-		}
 		s.cur.Store(st)
 	}
 	h := s.h.Load()
@@ -649,7 +638,7 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	if fresh != nil || err != nil {
 		return fresh, nil, err
 	}
-	if err := s.dead(s.newest(mem, stored)); err != nil {
+	if err := s.dead(newest(mem, stored)); err != nil {
 		return nil, nil, err // no request for a grant known dead
 	}
 	if l, ok := s.store.(Locker); ok {
@@ -675,7 +664,7 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 		}
 		s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the token in memory, to refresh it", "key", s.key)
 	}
-	base := s.newest(mem, stored) // refresh with the newest refresh token known
+	base := newest(mem, stored) // refresh with the newest refresh token known
 	if err := s.dead(base); err != nil {
 		return nil, nil, err
 	}
@@ -687,30 +676,26 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	return s.refreshFrom(ctx, base)
 }
 
-// newest is the stored token when it is more recent than mem, the token
-// in memory (nil when there is none).
-func (s *TokenSource) newest(mem, stored *oauth2.Token) *oauth2.Token {
-	if mem == nil || (stored != nil && s.replacedBy(mem, stored)) {
+// newest is the stored token when it is at least as recent as mem.
+func newest(mem, stored *oauth2.Token) *oauth2.Token {
+	if stored != nil && (mem == nil || !issuedBefore(stored, mem)) {
 		return stored
 	}
 	return mem
 }
 
-// replacedBy reports whether stored, just read from the store, is more
-// recent than mem, the token in memory. One that expires no earlier is. So
-// is any other token when mem was read from the store or saved there: the
-// store moves forward, and what a refresh elsewhere saved may expire
-// earlier (UltraCart granted a shorter lifetime, or that process's clock is
-// behind) while it rotated mem's refresh token away. Only a token mem's save
-// failed to replace, or one holding the refresh token this source moved
-// past, is older (a store that lags, such as a stale replica).
-func (s *TokenSource) replacedBy(mem, stored *oauth2.Token) bool {
-	if !stored.Expiry.Before(mem.Expiry) {
-		return true
+// issuedBefore reports whether a was issued before b: by when each was
+// issued (its expiry less the lifetime granted) when both say, otherwise by
+// expiry. A token saved by a refresh elsewhere may expire before the one in
+// memory that it replaced (UltraCart granted a shorter lifetime), and that
+// refresh may have rotated the refresh token in memory away; only a token
+// issued earlier is an older copy (a store that lost writes, a stale
+// replica, or a save of ours that failed).
+func issuedBefore(a, b *oauth2.Token) bool {
+	if a.ExpiresIn > 0 && b.ExpiresIn > 0 {
+		return a.Expiry.Add(-time.Duration(a.ExpiresIn) * time.Second).Before(b.Expiry.Add(-time.Duration(b.ExpiresIn) * time.Second))
 	}
-	h := s.h.Load()
-	return stored.AccessToken != mem.AccessToken &&
-		(h == nil || (h.unsaved != mem && (h.spent == "" || stored.RefreshToken != h.spent)))
+	return a.Expiry.Before(b.Expiry)
 }
 
 // dead returns the error of the dead grant when base holds the refresh
@@ -755,7 +740,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 	if rej := s.h.Load(); rej != nil && rej.rejected == stored.AccessToken {
 		return stored, nil, false, nil
 	}
-	if mem == nil || (stored.AccessToken != mem.AccessToken && s.replacedBy(mem, stored)) {
+	if mem == nil || (stored.AccessToken != mem.AccessToken && !issuedBefore(stored, mem)) {
 		now := s.o.now()
 		if st := s.newState(stored, now); st.freshAt(now) {
 			return stored, st, false, nil
@@ -807,17 +792,8 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	// refresh token the store has never seen.
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.timeout)
 	defer scancel()
-	saved := false
-	defer func() {
-		if !saved {
-			s.mu.Lock() // so that no stored token counts as newer by mistake
-			s.update(func(h *health) { h.unsaved = tok })
-			s.mu.Unlock()
-		}
-	}()
 	switch err := s.save(sctx, tok); {
 	case err == nil:
-		saved = true
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)
 		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {
@@ -825,7 +801,6 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 			// expiry is bogus (year 3000), or UltraCart granted ours a
 			// shorter lifetime. Ours is newer; replace it.
 			if err = s.replace(sctx, tok); err == nil {
-				saved = true
 				break
 			}
 			if se, ok := err.(*StoreError); ok && se.Temporary() {
@@ -834,7 +809,6 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
-			saved = true // ours is not served
 			return fresh, &RefreshEvent{Key: s.key, Token: tok, Err: err, Duration: took}, nil
 		}
 		warn = errors.Join(warn, err)
@@ -958,13 +932,6 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, ErrSuperseded):
-			if err == nil {
-				s.mu.Lock()
-				if h := s.h.Load(); h != nil && h.unsaved == tok {
-					s.update(func(h *health) { h.unsaved = nil })
-				}
-				s.mu.Unlock()
-			}
 			s.o.logger.Info("ucoauth: saved refreshed token after retrying", "key", s.key)
 			return
 		case closing:

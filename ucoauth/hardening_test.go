@@ -260,9 +260,11 @@ func TestCorruptRecordIsReplacedByARefreshFromMemory(t *testing.T) {
 }
 
 // TestPermanentSaveFailureKeepsTheTokenWithoutARetryLoop: a store that
-// refuses the save for good (a record of a newer format it will not
-// overwrite): the refreshed token is served from memory, the failure logged
-// at error level, and the save not retried in a loop.
+// refuses the save for good (it read the record, but will not take the new
+// one): the refreshed token is served from memory, the failure logged at
+// error level, and the save not retried in a loop. (A record the store
+// cannot read and will not replace is not refreshed over at all: see
+// TestUnreadableRecordTheStoreKeepsIsNotRefreshedOver.)
 func TestPermanentSaveFailureKeepsTheTokenWithoutARetryLoop(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	cs := &corruptStore{TokenStore: f.store, saveErr: fmt.Errorf("%w: unsupported version 9 (this build reads 1)", tokenstore.ErrCorrupt)}
@@ -272,7 +274,6 @@ func TestPermanentSaveFailureKeepsTheTokenWithoutARetryLoop(t *testing.T) {
 	defer src.Close()
 	_, err := src.Token()
 	require.NoError(t, err)
-	cs.corrupt.Store(true)
 	f.clock.Advance(2 * time.Hour)
 
 	tok, err := src.Token()

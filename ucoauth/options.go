@@ -68,6 +68,13 @@ func WithEarlyRefresh(d time.Duration) Option {
 // default is [DefaultTimeout]. A refresh is never cancelled by the context of
 // a caller that is waiting for it: cancelling halfway could lose a rotated
 // refresh token.
+//
+// A refresh holds the store's lock for up to three times d: the store
+// reads, the lock wait and the token request share twice d, and the save
+// has d more. A lock that expires on its own (tokenstore.WithLockTTL for
+// Redis, tokenstore.WithLeaseTTL for SQLite, 100 s by default) must outlive
+// that, or a slow refresh can lose its lock to another process, which then
+// sends the same refresh token.
 func WithRefreshTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {

@@ -652,6 +652,18 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return fresh, nil, err
 		}
 	}
+	if corrupt {
+		// Only a record the store lets the token in memory replace is
+		// garbage. One it keeps (sealed with a key this process lacks,
+		// written in a newer format) was written after that token, by a
+		// process that may have rotated its refresh token away: refreshing
+		// from memory would send a dead one, and the result could not be
+		// saved anyway.
+		if err := s.store.Save(ctx, s.key, mem); err != nil {
+			return nil, nil, &StoreError{Op: "save", Key: s.key, Err: err}
+		}
+		s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the token in memory, to refresh it", "key", s.key)
+	}
 	base := newest(mem, stored) // refresh with the newest refresh token known
 	if err := s.dead(base); err != nil {
 		return nil, nil, err
@@ -661,15 +673,29 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return nil, nil, err
 		}
 	}
-	return s.refreshFrom(ctx, base, corrupt)
+	return s.refreshFrom(ctx, base)
 }
 
 // newest is the stored token when it is at least as recent as mem.
 func newest(mem, stored *oauth2.Token) *oauth2.Token {
-	if stored != nil && (mem == nil || !stored.Expiry.Before(mem.Expiry)) {
+	if stored != nil && (mem == nil || !issuedBefore(stored, mem)) {
 		return stored
 	}
 	return mem
+}
+
+// issuedBefore reports whether a was issued before b: by when each was
+// issued (its expiry less the lifetime granted) when both say, otherwise by
+// expiry. A token saved by a refresh elsewhere may expire before the one in
+// memory that it replaced (UltraCart granted a shorter lifetime), and that
+// refresh may have rotated the refresh token in memory away; only a token
+// issued earlier is an older copy (a store that lost writes, a stale
+// replica, or a save of ours that failed).
+func issuedBefore(a, b *oauth2.Token) bool {
+	if a.ExpiresIn > 0 && b.ExpiresIn > 0 {
+		return a.Expiry.Add(-time.Duration(a.ExpiresIn) * time.Second).Before(b.Expiry.Add(-time.Duration(b.ExpiresIn) * time.Second))
+	}
+	return a.Expiry.Before(b.Expiry)
 }
 
 // dead returns the error of the dead grant when base holds the refresh
@@ -706,7 +732,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 			return nil, nil, false, se
 		}
 		// A corrupt record will not heal, and the token in memory is good:
-		// refresh from it; saving the result replaces the record.
+		// refresh from it, once it replaced the record (see refresh).
 		return nil, nil, true, nil
 	}
 	// Only a different token is news; the one we hold is stale already.
@@ -714,7 +740,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 	if rej := s.h.Load(); rej != nil && rej.rejected == stored.AccessToken {
 		return stored, nil, false, nil
 	}
-	if mem == nil || (stored.AccessToken != mem.AccessToken && !stored.Expiry.Before(mem.Expiry)) {
+	if mem == nil || (stored.AccessToken != mem.AccessToken && !issuedBefore(stored, mem)) {
 		now := s.o.now()
 		if st := s.newState(stored, now); st.freshAt(now) {
 			return stored, st, false, nil
@@ -724,8 +750,7 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 }
 
 // refreshFrom refreshes with base's refresh token and saves the result.
-// corrupt says the stored record is unreadable and the save replaces it.
-func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corrupt bool) (*state, *RefreshEvent, error) {
+func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*state, *RefreshEvent, error) {
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
@@ -769,9 +794,6 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, corru
 	defer scancel()
 	switch err := s.save(sctx, tok); {
 	case err == nil:
-		if corrupt {
-			s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the refreshed token", "key", s.key)
-		}
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)
 		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {

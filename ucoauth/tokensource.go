@@ -52,6 +52,7 @@ type health struct {
 	err       error  // the last refresh's failure; nil after a success
 	count     int    // failures in a row
 	nextTry   int64  // unix nanos: no refresh starts before it
+	failedAt  int64  // unix nanos: when nextTry was set
 	lastLook  int64  // unix nanos: when a dead grant last looked at the store
 	refreshed int64  // unix nanos of this source's last successful refresh
 	forced    int    // token requests forced by API refusals in the current streak
@@ -81,13 +82,20 @@ const lookEvery = time.Second
 // by the API's refusals must come to continue the streak, which backs off.
 const rejectStreak = time.Minute
 
-func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
-func (h *health) isClosed() bool            { return h != nil && h.closed }
+// backingOff reports whether no refresh may start at now. A clock that
+// reads earlier than the failure stepped back (NTP, a restored VM, a
+// custom clock): the wait is over rather than stretched by the step, which
+// costs one token request per step, never a loop.
+func (h *health) backingOff(now int64) bool {
+	return h != nil && h.err != nil && now < h.nextTry && now >= h.failedAt
+}
+
+func (h *health) isClosed() bool { return h != nil && h.closed }
 
 // mayLook reports whether a source whose grant is dead may read the store
 // again for a reconnect.
 func (h *health) mayLook(now int64) bool {
-	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && now-h.lastLook >= int64(lookEvery)
+	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && (now-h.lastLook >= int64(lookEvery) || now < h.lastLook)
 }
 
 // update replaces the health record with a modified copy. s.mu must be held.
@@ -276,7 +284,7 @@ func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 
 // idle reports whether h records nothing but its tracker.
 func (h *health) idle() bool {
-	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
+	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.failedAt == 0 && h.lastLook == 0 && h.refreshed == 0 &&
 		h.forced == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
 }
 
@@ -338,7 +346,7 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
 			now := s.nowNanos()
 			s.update(func(h *health) {
-				h.err, h.count, h.nextTry, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, "", nil, missing
+				h.err, h.count, h.nextTry, h.failedAt, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, 0, "", nil, missing
 				if refreshed {
 					h.refreshed = now
 				}
@@ -354,6 +362,7 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		s.update(func(h *health) {
 			h.err = err
 			h.count++
+			h.failedAt = unixNanos(now)
 			h.nextTry = unixNanos(now.Add(s.backoff(h.count, err)))
 			if pace, ok := err.(*apiRefusedError); ok {
 				h.nextTry = pace.until
@@ -601,7 +610,7 @@ func (s *TokenSource) paceForced() error {
 	defer s.mu.Unlock()
 	n := 1
 	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
-		if now < h.forcedOK {
+		if now < h.forcedOK && now >= h.forcedAt { // before forcedAt: the clock stepped back
 			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
 		}
 		n = h.forced + 1

@@ -310,3 +310,44 @@ func TestForcedPaceEndsWhenClockStepsBack(t *testing.T) {
 	}
 	assert.Equal(t, paced+1, tokN.Load(), "one token request per step back, not a loop")
 }
+
+// A custom clock beyond what unix nanoseconds hold (before 1678, after
+// 2262) saturates every deadline to the reading itself: each token would
+// look expired on arrival, and each call refresh. The clock is bounded
+// instead: a stopped clock, on which nothing loops.
+func TestClockBeyondNanosecondRangeCausesNoRefreshLoop(t *testing.T) {
+	for _, far := range []time.Time{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		t.Run(far.Format("2006"), func(t *testing.T) {
+			var tokN atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/token" {
+					return // the API accepts every token
+				}
+				n := tokN.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, stormOK(n, "3600"))
+			}))
+			defer srv.Close()
+			var ahead atomic.Int64
+			now := func() time.Time { return far.Add(time.Duration(ahead.Add(int64(time.Millisecond)))) }
+			cfg := &oauth2.Config{ClientID: "cid", ClientSecret: "csecret-123456",
+				Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+			store := tokenstore.NewMemory()
+			require.NoError(t, store.Save(t.Context(), "k", &oauth2.Token{AccessToken: "AT-old-xxxx", RefreshToken: "RT-old-yyyy",
+				Expiry: far.Add(-time.Hour)}))
+			m := ucoauth.NewManager(cfg, store, ucoauth.WithClock(now))
+			defer m.Close()
+			client := m.Client(t.Context(), "k")
+			for range 50 {
+				_, err := m.Source("k").Token()
+				require.NoError(t, err)
+				resp, err := client.Get(srv.URL + "/api")
+				require.NoError(t, err)
+				resp.Body.Close()
+			}
+			st := m.Status("k")
+			assert.Equal(t, ucoauth.StateFresh, st.State)
+			assert.LessOrEqual(t, tokN.Load(), int64(1), "one token request per call: a refresh loop")
+		})
+	}
+}

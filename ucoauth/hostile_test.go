@@ -35,6 +35,10 @@ type hostileAnswer func(n int64, refreshToken string) (status int, hdr map[strin
 // with ans, advancing a simulated clock in steps while callers ask for
 // tokens, and returns the token requests per key.
 func stormScenario(t *testing.T, ans hostileAnswer, api http.HandlerFunc, steps int, step time.Duration) (tokenReqs, apiReqs int64) {
+	return stormScenarioStore(t, ans, api, nil, steps, step)
+}
+
+func stormScenarioStore(t *testing.T, ans hostileAnswer, api http.HandlerFunc, wrap func(ucoauth.TokenStore) ucoauth.TokenStore, steps int, step time.Duration) (tokenReqs, apiReqs int64) {
 	var tokN, apiN atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -67,7 +71,11 @@ func stormScenario(t *testing.T, ans hostileAnswer, api http.HandlerFunc, steps 
 		require.NoError(t, store.Save(t.Context(), fmt.Sprint("k", i), &oauth2.Token{AccessToken: fmt.Sprintf("AT-init-%d-xxxx", i),
 			RefreshToken: fmt.Sprintf("RT-init-%d-yyyy", i), TokenType: "bearer", Expiry: clk.Now().Add(time.Minute), ExpiresIn: 60}))
 	}
-	m := ucoauth.NewManager(cfg, store, ucoauth.WithClock(clk.Now), ucoauth.WithRefreshTimeout(2*time.Second))
+	var st ucoauth.TokenStore = store
+	if wrap != nil {
+		st = wrap(store)
+	}
+	m := ucoauth.NewManager(cfg, st, ucoauth.WithClock(clk.Now), ucoauth.WithRefreshTimeout(2*time.Second))
 	for range steps {
 		var wg sync.WaitGroup
 		for g := range 40 {
@@ -348,6 +356,42 @@ func TestClockBeyondNanosecondRangeCausesNoRefreshLoop(t *testing.T) {
 			st := m.Status("k")
 			assert.Equal(t, ucoauth.StateFresh, st.State)
 			assert.LessOrEqual(t, tokN.Load(), int64(1), "one token request per call: a refresh loop")
+		})
+	}
+}
+
+// A Retry-After given as a date is read on the source's clock, like the
+// backoff it sets: on a simulated clock behind real time, a 429 asking for
+// two minutes must not be taken as already past (a retry a second later),
+// nor, ahead of it, as an hour.
+func TestRetryAfterDateReadOnSourceClock(t *testing.T) {
+	for _, offset := range []time.Duration{-5 * 365 * 24 * time.Hour, 5 * 365 * 24 * time.Hour} {
+		t.Run(offset.String(), func(t *testing.T) {
+			clk := newSimClock()
+			clk.ns.Store(time.Now().Add(offset).UnixNano())
+			var tokN atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tokN.Add(1)
+				w.Header().Set("Retry-After", clk.Now().Add(2*time.Minute).UTC().Format(http.TimeFormat))
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			defer srv.Close()
+			cfg := &oauth2.Config{ClientID: "cid", ClientSecret: "csecret-123456",
+				Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+			store := tokenstore.NewMemory()
+			require.NoError(t, store.Save(t.Context(), "k", &oauth2.Token{AccessToken: "AT-old-xxxx", RefreshToken: "RT-old-yyyy", Expiry: clk.Now().Add(-time.Hour)}))
+			src := ucoauth.NewTokenSource(cfg, store, "k", ucoauth.WithClock(clk.Now))
+			defer src.Close()
+			start := clk.Now()
+			_, err := src.Token()
+			require.Error(t, err)
+			next := src.Status().NextAttempt
+			assert.WithinRange(t, next, start.Add(2*time.Minute-2*time.Second), start.Add(2*time.Minute+2*time.Second))
+			for range 100 {
+				clk.Advance(time.Second)
+				_, _ = src.Token()
+			}
+			assert.Equal(t, int64(1), tokN.Load(), "retried before the Retry-After")
 		})
 	}
 }

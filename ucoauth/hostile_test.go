@@ -395,3 +395,28 @@ func TestRetryAfterDateReadOnSourceClock(t *testing.T) {
 		})
 	}
 }
+
+// A Manager's idle sweeps run on its clock: when it steps back, sources
+// asked for since are still dropped once idle, and so are those used just
+// before the step, instead of the Manager growing for as long as the step.
+func TestManagerSweepsAfterClockStepsBack(t *testing.T) {
+	clk := newSimClock()
+	cfg := &oauth2.Config{ClientID: "cid", Endpoint: oauth2.Endpoint{TokenURL: "https://127.0.0.1:1/token"}}
+	m := ucoauth.NewManager(cfg, tokenstore.NewMemory(), ucoauth.WithClock(clk.Now), ucoauth.WithIdleTimeout(time.Minute))
+	defer m.Close()
+	for i := range 200 {
+		m.Source(fmt.Sprint("before", i))
+	}
+	clk.Advance(-30 * 24 * time.Hour)
+	for round := range 10 {
+		for i := range 200 {
+			m.Source(fmt.Sprint("r", round, "-", i))
+		}
+		clk.Advance(time.Minute)
+	}
+	clk.Advance(2 * time.Minute)
+	for i := range 1000 {
+		m.Source(fmt.Sprint("last", i)) // every shard's sweep runs
+	}
+	assert.Equal(t, 1000, m.Len(), "the Manager kept sources idle for minutes")
+}

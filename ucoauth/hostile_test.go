@@ -265,6 +265,14 @@ func TestBackoffEndsWhenClockStepsBack(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, ucoauth.StateBackingOff, src.Status().State)
 
+	// A reading a little before the failure is no step: a caller may have
+	// read the clock just before the flight it then found failed.
+	clk.Advance(-100 * time.Millisecond)
+	_, err = src.Token()
+	require.Error(t, err)
+	assert.Equal(t, int64(1), tokN.Load(), "a small step back cut the backoff short")
+	assert.Equal(t, ucoauth.StateBackingOff, src.Status().State)
+
 	clk.Advance(-30 * 24 * time.Hour) // the clock steps back a month
 	fail.Store(false)
 	clk.Advance(ucoauth.DefaultMaxBackoff + time.Second) // longer than any backoff

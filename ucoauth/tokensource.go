@@ -83,11 +83,20 @@ const lookEvery = time.Second
 const rejectStreak = time.Minute
 
 // backingOff reports whether no refresh may start at now. A clock that
-// reads earlier than the failure stepped back (NTP, a restored VM, a
-// custom clock): the wait is over rather than stretched by the step, which
-// costs one token request per step, never a loop.
+// reads earlier than the failure by more than the wait stepped back (NTP, a
+// restored VM, a custom clock): the wait is over rather than stretched by
+// the step, which costs one token request per step, never a loop.
 func (h *health) backingOff(now int64) bool {
-	return h != nil && h.err != nil && now < h.nextTry && now >= h.failedAt
+	return h != nil && h.err != nil && now < h.nextTry && !steppedBack(now, h.failedAt, satAdd(h.nextTry, -h.failedAt))
+}
+
+// steppedBack reports whether now lies before at, a moment the source
+// recorded, by more than slack (and a second): the clock stepped back.
+// Less is no step: a caller may have read the clock just before a flight
+// that it then found finished recorded at.
+func steppedBack(now, at, slack int64) bool {
+	slack = max(slack, int64(time.Second))
+	return at > math.MinInt64+slack && now < at-slack
 }
 
 func (h *health) isClosed() bool { return h != nil && h.closed }
@@ -95,7 +104,7 @@ func (h *health) isClosed() bool { return h != nil && h.closed }
 // mayLook reports whether a source whose grant is dead may read the store
 // again for a reconnect.
 func (h *health) mayLook(now int64) bool {
-	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && (now-h.lastLook >= int64(lookEvery) || now < h.lastLook)
+	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && (now-h.lastLook >= int64(lookEvery) || steppedBack(now, h.lastLook, int64(lookEvery)))
 }
 
 // update replaces the health record with a modified copy. s.mu must be held.
@@ -610,7 +619,7 @@ func (s *TokenSource) paceForced() error {
 	defer s.mu.Unlock()
 	n := 1
 	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
-		if now < h.forcedOK && now >= h.forcedAt { // before forcedAt: the clock stepped back
+		if now < h.forcedOK && !steppedBack(now, h.forcedAt, satAdd(h.forcedOK, -h.forcedAt)) {
 			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
 		}
 		n = h.forced + 1

@@ -205,6 +205,9 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		// Stale but valid: serve it, and start a refresh unless one is
 		// running or the last one failed too recently.
 		if !s.busy.Load() && !s.h.Load().backingOff(now) {
+			if testHookStale != nil {
+				testHookStale()
+			}
 			s.refreshSoon(st)
 		}
 		return st.tok, nil
@@ -248,14 +251,20 @@ func (s *TokenSource) closedErr() error {
 	return fmt.Errorf("%w (key %q)", ErrClosed, s.key)
 }
 
+// testHookStale, when set by a test, runs when a caller of a stale token
+// found no refresh running nor any backoff, before it starts one.
+var testHookStale func()
+
 // refreshSoon starts a background refresh of st, the stale token served,
-// unless a flight runs, st was replaced meanwhile, or the source is closed.
+// unless a flight runs, st was replaced meanwhile, the last refresh failed
+// too recently, or the source is closed.
 func (s *TokenSource) refreshSoon(st *state) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Only if no refresh replaced st since we loaded it; otherwise a fresh
-	// token would be refreshed again.
-	if s.inflight != nil || s.cur.Load() != st || s.h.Load().isClosed() {
+	// token would be refreshed again. And only if no refresh failed since
+	// the caller looked: that one's backoff holds.
+	if s.inflight != nil || s.cur.Load() != st || s.h.Load().isClosed() || s.h.Load().backingOff(s.nowNanos()) {
 		return
 	}
 	c := s.beginLocked()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -427,4 +428,25 @@ func TestManagerSweepsAfterClockStepsBack(t *testing.T) {
 		m.Source(fmt.Sprint("last", i)) // every shard's sweep runs
 	}
 	assert.Equal(t, 1000, m.Len(), "the Manager kept sources idle for minutes")
+}
+
+// A refresh timeout as long as a Duration holds (a careless "no timeout")
+// must not overflow into a deadline already past, failing every refresh.
+func TestHugeRefreshTimeoutStillRefreshes(t *testing.T) {
+	var tokN atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := tokN.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, stormOK(n, "3600"))
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "cid", ClientSecret: "csecret-123456",
+		Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "k", &oauth2.Token{AccessToken: "AT-old-xxxx", RefreshToken: "RT-old-yyyy", Expiry: time.Now().Add(-time.Hour)}))
+	src := ucoauth.NewTokenSource(cfg, store, "k", ucoauth.WithRefreshTimeout(time.Duration(math.MaxInt64)))
+	defer src.Close()
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "AT-1-xxxxxxxx", tok.AccessToken)
 }

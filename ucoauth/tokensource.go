@@ -455,8 +455,9 @@ func (s *TokenSource) coldLoad(c *call) (st *state, again bool) {
 }
 
 func (s *TokenSource) run(c *call) {
-	// Detached from every caller: lock wait plus the request itself.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
+	// Detached from every caller: lock wait plus the request itself. The
+	// doubling saturates: a huge timeout must not wrap into a past deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.o.timeout, math.MaxInt64/2)*2)
 	defer cancel()
 	st, ev, err := s.refresh(ctx)
 	s.finish(c, st, err, ev != nil && ev.Token != nil)

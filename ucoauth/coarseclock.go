@@ -34,7 +34,9 @@ func init() { coarseNanos.Store(math.MaxInt64) }
 // coarseRenew extends the lease from now (precise unix nanos) and starts the
 // ticker if it is stopped.
 func coarseRenew(now int64) {
-	if coarseUntil.Load() < now+int64(coarseLease/2) {
+	// A lease further ahead than two leases was taken before the wall
+	// clock stepped back: renewed from now, not kept for the step.
+	if u := coarseUntil.Load(); u < now+int64(coarseLease/2) || u > now+int64(2*coarseLease) {
 		coarseUntil.Store(now + int64(coarseLease))
 	}
 	if !coarseRunning.Load() && coarseRunning.CompareAndSwap(false, true) {
@@ -48,7 +50,10 @@ func coarseRun() {
 	defer t.Stop()
 	for range t.C {
 		now := time.Now().UnixNano() // the tick's own time may be late
-		if now > coarseUntil.Load() {
+		// Past the lease, or so far before it (two leases: a renewal may
+		// have read the clock after this tick did) that the wall clock
+		// stepped back: either way the lease says nothing of recent use.
+		if u := coarseUntil.Load(); now > u || u-now > int64(2*coarseLease) {
 			coarseNanos.Store(math.MaxInt64) // first: nobody trusts it now
 			coarseRunning.Store(false)
 			return

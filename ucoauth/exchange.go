@@ -95,7 +95,7 @@ func revokeAnswer(r *response, red *redactor) error {
 			return nil // RFC 7009: a 2xx revokes, whatever the body
 		}
 	}
-	w, err := decode(opRevoke, r, red)
+	w, err := decode(opRevoke, r, red, time.Now())
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCode
 	if err != nil {
 		return nil, err
 	}
-	w, err := decode(opDeviceReq, r, red)
+	w, err := decode(opDeviceReq, r, red, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func FuzzTokenResponse(f *testing.F) {
 		sent := time.Unix(1_700_000_000, 0)
 		hdr := http.Header{"Uc-Rest-Error": {body}, "Uc-Rest-Error-Merchant-Id": {body}, "Retry-After": {body}}
 		tok, err := func() (*oauth2.Token, error) {
-			w, err := decode(opToken, &response{status: status, header: hdr, body: []byte(body)}, red)
+			w, err := decode(opToken, &response{status: status, header: hdr, body: []byte(body)}, red, time.Now())
 			if err != nil {
 				return nil, err
 			}

@@ -81,10 +81,10 @@ func (m *Manager) now() int64 {
 func (m *Manager) Source(key string) *TokenSource {
 	now := m.now()
 	sh := m.shard(key)
-	if now >= sh.nextSweep.Load() {
+	idle := m.sh.o.idle
+	if sweepDue(sh.nextSweep.Load(), now, idle) {
 		m.sweep(sh, now)
 	}
-	idle := m.sh.o.idle
 	sh.mu.RLock()
 	e := sh.m[key]
 	if e != nil && idle > 0 && now-e.used.Load() > int64(idle/8) {
@@ -121,14 +121,16 @@ func (m *Manager) sweep(sh *shard, now int64) {
 		return
 	}
 	sh.mu.Lock()
-	if now < sh.nextSweep.Load() {
+	if !sweepDue(sh.nextSweep.Load(), now, idle) {
 		sh.mu.Unlock()
 		return
 	}
-	sh.nextSweep.Store(now + int64(max(idle/4, time.Millisecond)))
+	sh.nextSweep.Store(satAdd(now, int64(sweepEvery(idle))))
 	var work []*background
 	for k, e := range sh.m {
-		if now-e.used.Load() > int64(idle) {
+		if u := e.used.Load(); u > now {
+			e.used.Store(now) // used "later": the clock stepped back
+		} else if now-u > int64(idle) {
 			delete(sh.m, k)
 			// Closed and counted before the shard is released: a Close
 			// that empties this shard next must wait for this work too.
@@ -149,6 +151,18 @@ func (m *Manager) sweep(sh *shard, now int64) {
 			bg.wg.Wait()
 		}()
 	}
+}
+
+// sweepEvery is how often a shard is swept for sources idle for idle.
+func sweepEvery(idle time.Duration) time.Duration { return max(idle/4, time.Millisecond) }
+
+// sweepDue reports whether a shard whose next sweep is at next must be
+// swept at now: next has come, or the clock stepped back from when it was
+// set (it lies more than two intervals ahead: the coarse clock's lead is
+// no step), which would otherwise put off sweeps, and let the Manager grow,
+// for as long as the step.
+func sweepDue(next, now int64, idle time.Duration) bool {
+	return now >= next || (idle > 0 && next-now > 2*int64(sweepEvery(idle)))
 }
 
 // testHookSwept, when set by a test, runs after a sweep that evicted

@@ -121,11 +121,37 @@ func WithRefreshHook(fn func(RefreshEvent)) Option {
 }
 
 // WithClock replaces time.Now, for tests and simulations. Expiry, the early
-// refresh window and backoff are all measured on it.
+// refresh window and backoff are all measured on it. A reading before 1700
+// or after 2200 is taken as that bound: a stopped clock, on which nothing
+// loops, where the nanosecond deadlines would saturate.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) {
 		if now != nil {
-			o.now, o.custom = now, true
+			o.now, o.custom = boundedClock(now), true
+		}
+	}
+}
+
+// clockMin and clockMax bound what a custom clock may read. Deadlines are
+// int64 unix nanoseconds (years 1678 to 2262): at that edge a token's
+// expiry saturates to the very reading it is compared with, so every token
+// would look expired the moment it arrived, and each call would refresh.
+// A reading beyond the bounds is the bound: a stopped clock, on which
+// tokens age no more and nothing loops.
+var (
+	clockMin = time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC)
+	clockMax = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func boundedClock(now func() time.Time) func() time.Time {
+	return func() time.Time {
+		switch t := now(); {
+		case t.Before(clockMin):
+			return clockMin
+		case t.After(clockMax):
+			return clockMax
+		default:
+			return t
 		}
 	}
 }

@@ -88,7 +88,7 @@ func (s *TokenSource) Status() Status {
 			st.Refreshed = time.Unix(0, h.refreshed)
 		}
 		st.Failures, st.Err = h.count, h.err
-		if h.err != nil && now < h.nextTry {
+		if h.backingOff(now) {
 			st.NextAttempt = time.Unix(0, h.nextTry)
 		}
 	}

@@ -52,6 +52,7 @@ type health struct {
 	err       error  // the last refresh's failure; nil after a success
 	count     int    // failures in a row
 	nextTry   int64  // unix nanos: no refresh starts before it
+	failedAt  int64  // unix nanos: when nextTry was set
 	lastLook  int64  // unix nanos: when a dead grant last looked at the store
 	refreshed int64  // unix nanos of this source's last successful refresh
 	forced    int    // token requests forced by API refusals in the current streak
@@ -81,13 +82,29 @@ const lookEvery = time.Second
 // by the API's refusals must come to continue the streak, which backs off.
 const rejectStreak = time.Minute
 
-func (h *health) backingOff(now int64) bool { return h != nil && h.err != nil && now < h.nextTry }
-func (h *health) isClosed() bool            { return h != nil && h.closed }
+// backingOff reports whether no refresh may start at now. A clock that
+// reads earlier than the failure by more than the wait stepped back (NTP, a
+// restored VM, a custom clock): the wait is over rather than stretched by
+// the step, which costs one token request per step, never a loop.
+func (h *health) backingOff(now int64) bool {
+	return h != nil && h.err != nil && now < h.nextTry && !steppedBack(now, h.failedAt, satAdd(h.nextTry, -h.failedAt))
+}
+
+// steppedBack reports whether now lies before at, a moment the source
+// recorded, by more than slack (and a second): the clock stepped back.
+// Less is no step: a caller may have read the clock just before a flight
+// that it then found finished recorded at.
+func steppedBack(now, at, slack int64) bool {
+	slack = max(slack, int64(time.Second))
+	return at > math.MinInt64+slack && now < at-slack
+}
+
+func (h *health) isClosed() bool { return h != nil && h.closed }
 
 // mayLook reports whether a source whose grant is dead may read the store
 // again for a reconnect.
 func (h *health) mayLook(now int64) bool {
-	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && now-h.lastLook >= int64(lookEvery)
+	return h != nil && errors.Is(h.err, ErrReauthorizationRequired) && (now-h.lastLook >= int64(lookEvery) || steppedBack(now, h.lastLook, int64(lookEvery)))
 }
 
 // update replaces the health record with a modified copy. s.mu must be held.
@@ -188,6 +205,9 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		// Stale but valid: serve it, and start a refresh unless one is
 		// running or the last one failed too recently.
 		if !s.busy.Load() && !s.h.Load().backingOff(now) {
+			if testHookStale != nil {
+				testHookStale()
+			}
 			s.refreshSoon(st)
 		}
 		return st.tok, nil
@@ -231,14 +251,20 @@ func (s *TokenSource) closedErr() error {
 	return fmt.Errorf("%w (key %q)", ErrClosed, s.key)
 }
 
+// testHookStale, when set by a test, runs when a caller of a stale token
+// found no refresh running nor any backoff, before it starts one.
+var testHookStale func()
+
 // refreshSoon starts a background refresh of st, the stale token served,
-// unless a flight runs, st was replaced meanwhile, or the source is closed.
+// unless a flight runs, st was replaced meanwhile, the last refresh failed
+// too recently, or the source is closed.
 func (s *TokenSource) refreshSoon(st *state) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Only if no refresh replaced st since we loaded it; otherwise a fresh
-	// token would be refreshed again.
-	if s.inflight != nil || s.cur.Load() != st || s.h.Load().isClosed() {
+	// token would be refreshed again. And only if no refresh failed since
+	// the caller looked: that one's backoff holds.
+	if s.inflight != nil || s.cur.Load() != st || s.h.Load().isClosed() || s.h.Load().backingOff(s.nowNanos()) {
 		return
 	}
 	c := s.beginLocked()
@@ -276,7 +302,7 @@ func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 
 // idle reports whether h records nothing but its tracker.
 func (h *health) idle() bool {
-	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.lastLook == 0 && h.refreshed == 0 &&
+	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.failedAt == 0 && h.lastLook == 0 && h.refreshed == 0 &&
 		h.forced == 0 && h.deadRT == "" && h.rejected == "" && !h.notFound && !h.closed
 }
 
@@ -338,7 +364,7 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		if refreshed || (missing && (h == nil || !h.notFound)) || (h != nil && (h.err != nil || h.deadRT != "" || h.notFound != missing)) {
 			now := s.nowNanos()
 			s.update(func(h *health) {
-				h.err, h.count, h.nextTry, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, "", nil, missing
+				h.err, h.count, h.nextTry, h.failedAt, h.deadRT, h.deadErr, h.notFound = nil, 0, 0, 0, "", nil, missing
 				if refreshed {
 					h.refreshed = now
 				}
@@ -354,6 +380,7 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 		s.update(func(h *health) {
 			h.err = err
 			h.count++
+			h.failedAt = unixNanos(now)
 			h.nextTry = unixNanos(now.Add(s.backoff(h.count, err)))
 			if pace, ok := err.(*apiRefusedError); ok {
 				h.nextTry = pace.until
@@ -428,8 +455,9 @@ func (s *TokenSource) coldLoad(c *call) (st *state, again bool) {
 }
 
 func (s *TokenSource) run(c *call) {
-	// Detached from every caller: lock wait plus the request itself.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*s.o.timeout)
+	// Detached from every caller: lock wait plus the request itself. The
+	// doubling saturates: a huge timeout must not wrap into a past deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.o.timeout, math.MaxInt64/2)*2)
 	defer cancel()
 	st, ev, err := s.refresh(ctx)
 	s.finish(c, st, err, ev != nil && ev.Token != nil)
@@ -601,7 +629,7 @@ func (s *TokenSource) paceForced() error {
 	defer s.mu.Unlock()
 	n := 1
 	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
-		if now < h.forcedOK {
+		if now < h.forcedOK && !steppedBack(now, h.forcedAt, satAdd(h.forcedOK, -h.forcedAt)) {
 			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
 		}
 		n = h.forced + 1

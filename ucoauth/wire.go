@@ -603,13 +603,15 @@ func parseErrorObject(raw json.RawMessage) (o ucErrorObject, ok bool) {
 
 // decode parses a response body and turns any error it or the status
 // carries into an *Error. Every string taken from the answer is scrubbed of
-// the call's secrets (red), in case the server echoes what it was sent.
-func decode(op string, r *response, red *redactor) (*wireBody, error) {
+// the call's secrets (red), in case the server echoes what it was sent. now
+// is when the answer came, on the caller's clock: a Retry-After date counts
+// from it.
+func decode(op string, r *response, red *redactor, now time.Time) (*wireBody, error) {
 	e := &Error{Op: op, red: red}
 	e.Message = r.header.Get(HeaderRESTError)
 	e.MerchantID = r.header.Get(HeaderRESTErrorMerchantID)
 	if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
-		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), time.Now())
+		e.RetryAfter = retryAfter(r.header.Get("Retry-After"), now)
 	}
 
 	w, jsonErr := parseBody(r.body, red)
@@ -896,7 +898,7 @@ func retrieveToken(ctx context.Context, cfg *oauth2.Config, form url.Values, sim
 	if err != nil {
 		return nil, err
 	}
-	w, err := decode(opToken, r, red)
+	w, err := decode(opToken, r, red, now())
 	if err != nil {
 		return nil, err
 	}

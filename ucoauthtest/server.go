@@ -200,8 +200,11 @@ func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.
 func (s *Server) SetClock(now func() time.Time) { s.mu.Lock(); s.now = now; s.mu.Unlock() }
 
 // FailNext answers the next n requests to f.Path with f instead of the real
-// answer. n < 0 fails every request until ClearFailures.
+// answer. n < 0 fails every request until ClearFailures; n == 0 fails none.
 func (s *Server) FailNext(n int, f Failure) {
+	if n == 0 {
+		return // queued, it would fail every request: a count of 0 never runs out
+	}
 	if f.Path == "" {
 		f.Path = "/oauth/token"
 	}

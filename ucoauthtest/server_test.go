@@ -173,3 +173,19 @@ func TestStatsStayBounded(t *testing.T) {
 	}
 	assert.Equal(t, 101, total, "every request is counted")
 }
+
+// FailNext(0, f) fails the next zero requests: none. Only a negative count
+// fails every request.
+func TestFailNextZeroFailsNothing(t *testing.T) {
+	s := ucoauthtest.NewServer()
+	defer s.Close()
+	tok := s.Issue("DEMO")
+	s.FailNext(0, ucoauthtest.Failure{Status: 503, Body: "busy"})
+	for range 3 {
+		resp, body := post(t, s.BaseURL()+"/oauth/token", url.Values{"client_id": {s.ClientID}, "client_secret": {s.ClientSecret},
+			"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+		require.Equal(t, 200, resp.StatusCode, "%v", body)
+		tok.RefreshToken = body["refresh_token"].(string)
+	}
+	assert.Zero(t, s.Stats().Injected)
+}

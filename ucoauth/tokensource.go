@@ -970,7 +970,7 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 			return
 		}
 		s.o.logger.Error("ucoauth: still cannot save refreshed token; keeping it in memory", "key", s.key, "err", err)
-		d = min(2*d, s.o.maxBackoff)
+		d = min(d, s.o.maxBackoff/2) * 2 // saturates: 2*d cannot overflow
 	}
 }
 

@@ -138,7 +138,9 @@ func stateOf(tok *oauth2.Token, now time.Time) string {
 	if remaining <= 0 {
 		return "expired"
 	}
-	lifetime := time.Duration(tok.ExpiresIn) * time.Second
+	// A store of one's own may hold any expires_in: bound it before the
+	// multiplication, which would overflow past 292 years.
+	lifetime := time.Duration(min(max(tok.ExpiresIn, 0), int64(ucoauth.MaxLifetime/time.Second))) * time.Second
 	if lifetime <= 0 {
 		lifetime = remaining
 	}

@@ -38,6 +38,7 @@ type redactor struct {
 	secrets []string            // in the order added
 	seen    map[string]struct{} // the same, as a set
 	rep     *strings.Replacer   // built on first use after an add
+	longest int                 // the longest pattern in rep
 }
 
 func newRedactor(secrets ...string) *redactor {
@@ -244,6 +245,10 @@ func (r *redactor) replacer() *strings.Replacer {
 	}
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortStableFunc(pats, func(a, b string) int { return len(b) - len(a) })
+	r.longest = 0
+	if len(pats) > 0 {
+		r.longest = len(pats[0])
+	}
 	args := make([]string, 0, 2*len(pats))
 	for _, p := range pats {
 		args = append(args, p, Redacted)
@@ -258,6 +263,25 @@ func (r *redactor) scrub(s string) string {
 		return s
 	}
 	return r.replacer().Replace(s)
+}
+
+// scrubPrefix returns s scrubbed, or only its first n bytes, scrubbed, when
+// s is longer. A secret that the cut at n splits is not recognised, and its
+// fragment, shorter than the longest pattern, would end the text: so that
+// many bytes are dropped too, and "..." marks the cut.
+func (r *redactor) scrubPrefix(s string, n int) string {
+	if len(s) <= n {
+		return r.scrub(s)
+	}
+	out := r.scrub(s[:n])
+	if r != nil {
+		r.replacer() // sets longest
+		r.mu.Lock()
+		keep := len(out) - max(r.longest-1, 0)
+		r.mu.Unlock()
+		out = out[:max(keep, 0)]
+	}
+	return out + "..."
 }
 
 // scrubbedError carries a cause whose text is scrubbed. Unwrap still gives the

@@ -1,0 +1,96 @@
+package ucoauth_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
+)
+
+// Server text that the library cuts or rewrites before it is scrubbed must
+// not leave a fragment of a secret, nor the secret in another case.
+
+// cutServer serves h as the token and revoke endpoints of a config.
+func cutServer(t *testing.T, h http.HandlerFunc) *oauth2.Config {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	return cfg
+}
+
+// A secret longer than the text that is scrubbed, or cut by its end after
+// copies of it that scrub to much less, was shown in part: up to 1 KiB of
+// the token echoed in error_description and UC-REST-ERROR.
+func TestSecretCutByTheScrubWindowIsNotShown(t *testing.T) {
+	long := strings.Repeat("LongToken-0123456789.", 1100) // 23 KiB
+	mid := strings.Repeat("MidToken-0123456789.", 10)     // 200 bytes
+	for name, tc := range map[string]struct{ token, echo string }{
+		"longer than the window":  {long, long},
+		"cut after shrunk copies": {mid, strings.Repeat(mid, 82)},
+		"cut after padding":       {mid, strings.Repeat("p", 16<<10-100) + mid},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := cutServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set(ucoauth.HeaderRESTError, tc.echo)
+				writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": tc.echo, "error_uri": tc.echo})
+			})
+			err := ucoauth.Revoke(t.Context(), cfg, tc.token)
+			require.Error(t, err)
+			out := printed(err)
+			assert.NotContains(t, out, "Token-01", "a fragment of the token shows")
+			assert.NotContains(t, out, "0123456789.", "a fragment of the token shows")
+			assert.Contains(t, out, "invalid_request")
+		})
+	}
+}
+
+// The media type of a Content-Type was shown lowercased, and a hex token
+// lowercased is the token.
+func TestContentTypeEchoIsScrubbedInItsOwnCase(t *testing.T) {
+	const code = "ABCDEF0123456789ABCDEF0123456789"
+	cfg := cutServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "x/"+r.PostForm.Get("code")+"; charset=utf-8")
+		_, _ = w.Write([]byte("not json"))
+	})
+	_, err := ucoauth.Exchange(t.Context(), cfg, code)
+	require.Error(t, err)
+	out := strings.ToLower(printed(err))
+	assert.NotContains(t, out, strings.ToLower(code[:16]))
+	assert.Contains(t, out, "not json")
+}
+
+// A Content-Type or a duplicated JSON key was clipped at 1 KiB before the
+// error was scrubbed, so a secret the clip cut showed in part.
+func TestClippedServerTextLeavesNoFragment(t *testing.T) {
+	const code = "code-0123456789-abcdefghij-SECRET"
+	for name, answer := range map[string]http.HandlerFunc{
+		"Content-Type": func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			w.Header().Set("Content-Type", "text/html; x"+strings.Repeat("a", 1024-12-15)+r.PostForm.Get("code"))
+			_, _ = w.Write([]byte("not json"))
+		},
+		"duplicate key": func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			k := strings.Repeat("a", 1024-15) + r.PostForm.Get("code")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{"access_token":"at-1234","%s":1,"%s":2}`, k, k)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := cutServer(t, answer)
+			_, err := ucoauth.Exchange(t.Context(), cfg, code)
+			require.Error(t, err)
+			assert.NotContains(t, printed(err), code[:10])
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -93,4 +94,24 @@ func TestClippedServerTextLeavesNoFragment(t *testing.T) {
 			assert.NotContains(t, printed(err), code[:10])
 		})
 	}
+}
+
+// DeviceAuth returns what the merchant is shown (the user code and the
+// links): a server that echoes the application's client secret or simple
+// key in them must not get them printed on a terminal or a page.
+func TestDeviceAuthShowsNoCredential(t *testing.T) {
+	cfg := cutServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		e := r.PostForm.Get("client_secret") + "." + r.Header.Get(ucoauth.HeaderSimpleKey)
+		writeJSONBody(w, 200, map[string]string{"device_code": "dc-12345678", "user_code": "UC-" + e,
+			"verification_uri":          "https://x.example/device?s=" + url.QueryEscape(e),
+			"verification_uri_complete": "https://x.example/device/" + url.PathEscape(e) + "?user_code=UC-1234",
+			"expires_in":                "600", "interval": "5"})
+	})
+	da, err := ucoauth.DeviceAuth(ucoauth.SimpleKeyContext(t.Context(), hSimpleKey), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "dc-12345678", da.DeviceCode)
+	assert.Contains(t, da.VerificationURIComplete, "user_code=UC-1234", "the user code stays in the link")
+	shown := strings.Join([]string{da.UserCode, da.VerificationURI, da.VerificationURIComplete}, "\n")
+	assert.Empty(t, leaks(shown), "shown: %s", shown)
 }

@@ -1,16 +1,20 @@
 package ucoauth_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
 )
 
@@ -114,4 +118,66 @@ func TestDeviceAuthShowsNoCredential(t *testing.T) {
 	assert.Contains(t, da.VerificationURIComplete, "user_code=UC-1234", "the user code stays in the link")
 	shown := strings.Join([]string{da.UserCode, da.VerificationURI, da.VerificationURIComplete}, "\n")
 	assert.Empty(t, leaks(shown), "shown: %s", shown)
+}
+
+// echoingStore fails every save with an error that quotes the token, as a
+// store written with fmt.Errorf("saving %v: ...", tok) does, and loads one
+// expired token.
+type echoingStore struct {
+	mu    sync.Mutex
+	tok   *oauth2.Token
+	saves int
+}
+
+func (s *echoingStore) Load(context.Context, string) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, nil
+}
+
+func (s *echoingStore) Save(_ context.Context, _ string, tok *oauth2.Token) error {
+	s.mu.Lock()
+	s.saves++
+	s.mu.Unlock()
+	return fmt.Errorf("disk full saving %v (%s, %s)", *tok, url.QueryEscape(tok.RefreshToken), tok.AccessToken)
+}
+
+func (s *echoingStore) Delete(context.Context, string) error { return nil }
+
+// A store whose Save error quotes the token it could not save: the
+// TokenSource's logs, RefreshEvent, Status and error must not show it.
+func TestStoreSaveErrorQuotingTheTokenIsScrubbed(t *testing.T) {
+	fake := ucoauthtest.NewServer()
+	defer fake.Close()
+	old := fake.Issue("M1")
+	old.Expiry = time.Now().Add(-time.Minute)
+	store := &echoingStore{tok: old}
+	var logs syncBuf
+	var mu sync.Mutex
+	var events []ucoauth.RefreshEvent
+	src := ucoauth.NewTokenSource(fake.Config(), store, "M1", ucoauth.WithLogger(newBothLogger(&logs)),
+		ucoauth.WithBackoff(time.Millisecond, 5*time.Millisecond),
+		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }))
+	tok, err := src.Token()
+	require.NotNil(t, tok, "the refreshed token is served while the save fails: %v", err)
+	require.Eventually(t, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.saves >= 5
+	}, 30*time.Second, time.Millisecond, "precondition: the background retries ran")
+	st := src.Status()
+	require.NoError(t, src.Close())
+
+	var out strings.Builder
+	out.WriteString(logs.String() + printed(err) + printed(st))
+	mu.Lock()
+	for _, e := range events {
+		out.WriteString(printed(e))
+	}
+	mu.Unlock()
+	require.Contains(t, out.String(), "disk full", "precondition: the store's error is reported")
+	for _, secret := range []string{old.AccessToken, old.RefreshToken, tok.AccessToken, tok.RefreshToken} {
+		assert.NotContains(t, out.String(), secret)
+		assert.NotContains(t, out.String(), url.QueryEscape(secret))
+	}
 }

@@ -839,12 +839,17 @@ func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error) {
 // save tries a few times quickly, because a store blip must not cost the
 // refresh token that UltraCart just rotated. An error that says it is
 // permanent is not retried.
+//
+// A store's error is scrubbed of the token's secrets: a store may quote
+// what it could not save (a database refusing the value, a store's own
+// fmt.Errorf("saving %v", tok)).
 func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 	var err error
 	for i := range 3 {
 		if err = s.store.Save(ctx, s.key, tok); err == nil || errors.Is(err, ErrSuperseded) {
 			return err
 		}
+		err = tokenRedactor(tok).wrap(err)
 		se := &StoreError{Op: "save", Key: s.key, Err: err}
 		if !se.Temporary() {
 			return se
@@ -856,6 +861,17 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 		}
 	}
 	return &StoreError{Op: "save", Key: s.key, Err: err}
+}
+
+// tokenRedactor scrubs the secrets of toks (nil ones skipped).
+func tokenRedactor(toks ...*oauth2.Token) *redactor {
+	red := newRedactor()
+	for _, t := range toks {
+		if t != nil {
+			red.add(t.AccessToken, t.RefreshToken)
+		}
+	}
+	return red
 }
 
 // retryOnce saves tok; when replacing is set, it first deletes the stored
@@ -906,7 +922,7 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-		err := s.retryOnce(ctx, tok, replacing)
+		err := tokenRedactor(tok, replacing).wrap(s.retryOnce(ctx, tok, replacing))
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, ErrSuperseded):

@@ -2,6 +2,7 @@ package ucoauth_test
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -180,4 +181,17 @@ func TestStoreSaveErrorQuotingTheTokenIsScrubbed(t *testing.T) {
 		assert.NotContains(t, out.String(), secret)
 		assert.NotContains(t, out.String(), url.QueryEscape(secret))
 	}
+}
+
+// A Secret in a struct that is written as XML (or by any other encoder that
+// uses encoding.TextMarshaler) printed its value.
+func TestSecretHidesFromTextEncoders(t *testing.T) {
+	type config struct {
+		ClientSecret ucoauth.Secret `xml:"client_secret"`
+		Attr         ucoauth.Secret `xml:"key,attr"`
+	}
+	b, err := xml.Marshal(config{ClientSecret: "hunter2-xml", Attr: "hunter2-attr"})
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2")
+	assert.Contains(t, string(b), ucoauth.Redacted)
 }

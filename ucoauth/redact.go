@@ -83,7 +83,9 @@ func (r *redactor) has(s string) bool {
 // the solidus escaped as \/ the way PHP and many Java libraries write it);
 // JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); Go-quoted;
 // hex-encoded; and base64 (standard and URL-safe, padded or not, at any
-// offset inside a longer encoded text), as in HTTP Basic credentials.
+// offset inside a longer encoded text), as in HTTP Basic credentials, the
+// standard one also with its + and / percent-encoded (in a URL) or its /
+// written \/ (PHP's JSON); and HTML-escaped.
 //
 // Mixed-case hex digits inside one escape sequence ("%2f" next to "%2B" in
 // the same secret) are not generated: no encoder writes them.
@@ -120,6 +122,22 @@ func encodings(s string) []string {
 	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], hex.EncodeToString([]byte(s)), strings.ToUpper(hex.EncodeToString([]byte(s))))
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		out = append(out, base64Cores(enc, s)...)
+	}
+	if strings.ContainsAny(s, `<>&'"`) {
+		// HTML-escaped, with each way escapers write quotes.
+		for _, quot := range []string{"&#34;", "&quot;"} {
+			for _, apos := range []string{"&#39;", "&#x27;", "&apos;"} {
+				out = append(out, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, quot, "'", apos).Replace(s))
+			}
+		}
+	}
+	// Standard base64 in a URL has its + and / percent-encoded, and in
+	// PHP's JSON its / written \/.
+	for _, c := range base64Cores(base64.RawStdEncoding, s) {
+		if strings.ContainsAny(c, "+/") {
+			q := strings.NewReplacer("+", "%2B", "/", "%2F").Replace(c)
+			out = append(out, q, lowerHex(q), strings.ReplaceAll(c, "/", `\/`))
+		}
 	}
 	return out
 }

@@ -2,8 +2,10 @@ package ucoauth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -194,4 +196,26 @@ func TestSecretHidesFromTextEncoders(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "hunter2")
 	assert.Contains(t, string(b), ucoauth.Redacted)
+}
+
+// A secret echoed as standard base64 inside a URL (its + and /
+// percent-encoded), as base64 in PHP's JSON (its / written \/), or
+// HTML-escaped, was not recognised.
+func TestEchoedSecretScrubbedInChainedEncodings(t *testing.T) {
+	const secret = `cs-???>>>-<s&"cr'et>` // standard base64 "Y3MtPz8/Pj4+..."
+	b64 := base64.StdEncoding.EncodeToString([]byte(secret))
+	require.True(t, strings.ContainsAny(b64, "+/"), "precondition: %s", b64)
+	cfg := cutServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ucoauth.HeaderRESTError, `{"echo":"`+strings.ReplaceAll(b64, "/", `\/`)+`"}`)
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request",
+			"error_uri":         "https://x.example/e?b=" + url.QueryEscape(b64) + "&l=" + strings.ToLower(url.QueryEscape(b64)),
+			"error_description": "<p>" + html.EscapeString(secret) + " " + strings.ReplaceAll(html.EscapeString(secret), "&#34;", "&quot;") + "</p>"})
+	})
+	cfg.ClientSecret = secret
+	_, err := ucoauth.Exchange(t.Context(), cfg, "code-1234")
+	require.Error(t, err)
+	out := printed(err)
+	assert.NotContains(t, out, "Y3MtPz8", "the secret's base64 shows")
+	assert.NotContains(t, out, "cr&#39;et")
+	assert.NotContains(t, out, "s&amp;")
 }

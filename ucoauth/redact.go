@@ -362,15 +362,14 @@ func viewOf(t *oauth2.Token) logTokenView {
 }
 
 // scopeText is the token's scope as logs show it: the server wrote it, so
-// a token of the same answer echoed in it is replaced by [Redacted].
+// a token of the same answer echoed in it, in any encoding, is replaced by
+// [Redacted].
 func scopeText(t *oauth2.Token) string {
 	s := scopeOf(t)
-	for _, secret := range [2]string{t.AccessToken, t.RefreshToken} {
-		if len(secret) >= minSecretLen && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, Redacted)
-		}
+	if s == "" {
+		return ""
 	}
-	return s
+	return newRedactor(t.AccessToken, t.RefreshToken).scrub(s)
 }
 
 func (l logToken) String() string {

@@ -219,3 +219,14 @@ func TestEchoedSecretScrubbedInChainedEncodings(t *testing.T) {
 	assert.NotContains(t, out, "cr&#39;et")
 	assert.NotContains(t, out, "s&amp;")
 }
+
+// A scope echoing the token's own values URL-encoded, base64-encoded or
+// hex-encoded printed them: only the raw values were replaced.
+func TestScopeEchoingATokenEncodedPrintsSafely(t *testing.T) {
+	tok := (&oauth2.Token{AccessToken: hNewAccess, RefreshToken: hNewRefresh, Expiry: time.Now().Add(time.Hour)}).WithExtra(map[string]any{
+		"scope": "order.read " + url.QueryEscape(hNewRefresh) + " " + base64.StdEncoding.EncodeToString([]byte(hNewAccess)) + " " + fmt.Sprintf("%x", hNewRefresh)})
+	out := printed(ucoauth.LogToken(tok)) + printed(ucoauth.RefreshEvent{Key: "m", Token: tok})
+	assert.Contains(t, out, "order.read")
+	assert.Empty(t, leaks(out), "output:\n%s", out)
+	assert.NotContains(t, out, base64.StdEncoding.EncodeToString([]byte(hNewAccess))[:12])
+}

@@ -81,11 +81,12 @@ func (r *redactor) has(s string) bool {
 // encoders write it, each with upper- and lowercase hex digits, and
 // form-encoded twice; JSON-escaped (with and without HTML escaping, and with
 // the solidus escaped as \/ the way PHP and many Java libraries write it);
-// JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); Go-quoted;
-// hex-encoded; and base64 (standard and URL-safe, padded or not, at any
-// offset inside a longer encoded text), as in HTTP Basic credentials, the
-// standard one also with its + and / percent-encoded (in a URL) or its /
-// written \/ (PHP's JSON); and HTML-escaped.
+// JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); JSON-escaped then
+// form-encoded (JSON text in a URL); Go-quoted; hex-encoded; base64
+// (standard and URL-safe, padded or not, at any offset inside a longer
+// encoded text) of the secret raw or form-encoded, as in HTTP Basic
+// credentials, the standard one also with its + and / percent-encoded (in a
+// URL) or its / written \/ (PHP's JSON); and HTML-escaped.
 //
 // Mixed-case hex digits inside one escape sequence ("%2f" next to "%2B" in
 // the same secret) are not generated: no encoder writes them.
@@ -117,6 +118,10 @@ func encodings(s string) []string {
 		for _, v := range []string{j, upperUnicodeEscapes(j)} {
 			out = append(out, v, strings.ReplaceAll(v, "/", `\/`))
 		}
+		// JSON text in a URL: a blob echoed in error_uri's query.
+		if jq := url.QueryEscape(j); jq != qe {
+			out = append(out, jq, lowerHex(jq))
+		}
 	}
 	q, qa := strconv.Quote(s), strconv.QuoteToASCII(s)
 	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], hex.EncodeToString([]byte(s)), strings.ToUpper(hex.EncodeToString([]byte(s))))
@@ -129,6 +134,13 @@ func encodings(s string) []string {
 			for _, apos := range []string{"&#39;", "&#x27;", "&apos;"} {
 				out = append(out, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, quot, "'", apos).Replace(s))
 			}
+		}
+	}
+	// base64 of the secret form-encoded, as in HTTP Basic credentials
+	// (RFC 6749 section 2.3.1) or an echoed form.
+	if qe != s {
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			out = append(out, base64Cores(enc, qe)...)
 		}
 	}
 	// Standard base64 in a URL has its + and / percent-encoded, and in

@@ -3,6 +3,7 @@ package ucoauth_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"html"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -216,6 +218,25 @@ func TestEchoedSecretScrubbedInChainedEncodings(t *testing.T) {
 	require.Error(t, err)
 	out := printed(err)
 	assert.NotContains(t, out, "Y3MtPz8", "the secret's base64 shows")
+
+	// The form, base64-encoded, and as JSON in a URL.
+	cfg = cutServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		j, _ := json.Marshal(r.PostForm)
+		writeJSONBody(w, 400, map[string]string{"error": "invalid_request",
+			"error_description": base64.StdEncoding.EncodeToString([]byte(r.PostForm.Encode())),
+			"error_uri":         "https://x.example/e?form=" + url.QueryEscape(string(j))})
+	})
+	cfg.ClientSecret = hClientSecret
+	_, err = ucoauth.Exchange(t.Context(), cfg, hCode)
+	require.Error(t, err)
+	out = printed(err)
+	for _, s := range []string{hClientSecret, hCode} {
+		b64 := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(s)))
+		assert.NotContains(t, out, b64[1:len(b64)-4], "the form-encoded secret's base64 shows")
+		j, _ := json.Marshal(s)
+		assert.NotContains(t, out, url.QueryEscape(string(j[1:len(j)-1])), "the JSON-escaped secret in a URL shows")
+	}
 	assert.NotContains(t, out, "cr&#39;et")
 	assert.NotContains(t, out, "s&amp;")
 }
@@ -229,4 +250,40 @@ func TestScopeEchoingATokenEncodedPrintsSafely(t *testing.T) {
 	assert.Contains(t, out, "order.read")
 	assert.Empty(t, leaks(out), "output:\n%s", out)
 	assert.NotContains(t, out, base64.StdEncoding.EncodeToString([]byte(hNewAccess))[:12])
+}
+
+// A token answer whose scope echoes the request (the client secret, the
+// refresh token sent) stored and printed them: the scope is kept with the
+// token, in the store and in every log line about it.
+func TestScopeEchoingTheRequestKeepsNoSecret(t *testing.T) {
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		writeJSONBody(w, 200, map[string]string{"access_token": hNewAccess, "refresh_token": hNewRefresh, "expires_in": "3600",
+			"scope": "order.read " + r.PostForm.Encode() + " " + r.PostForm.Get("client_secret") + " " + r.PostForm.Get("refresh_token")})
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srvURL)
+	store := tokenstore.NewMemory()
+	require.NoError(t, store.Save(t.Context(), "m", &oauth2.Token{AccessToken: hAccessSent, RefreshToken: hRefreshSent, Expiry: time.Now().Add(-time.Minute)}))
+	var logs syncBuf
+	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithLogger(newBothLogger(&logs)))
+	tok, err := src.Token()
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+	stored, err := store.Load(t.Context(), "m")
+	require.NoError(t, err)
+	rec, err := tokenstore.Marshal("m", stored)
+	require.NoError(t, err)
+	exchanged, err := ucoauth.Exchange(t.Context(), cfg, hCode)
+	require.NoError(t, err)
+
+	out := fmt.Sprint(tok.Extra("scope"), exchanged.Extra("scope")) + string(rec) + logs.String() + printed(ucoauth.LogToken(tok))
+	assert.Contains(t, out, "order.read")
+	for _, s := range []string{hClientSecret, hRefreshSent, hCode} {
+		assert.NotContains(t, out, s)
+		assert.NotContains(t, out, url.QueryEscape(s))
+	}
 }

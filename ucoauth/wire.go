@@ -861,7 +861,10 @@ func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Toke
 		ExpiresIn:    int64(lifetime / time.Second),
 	}
 	if w.Scope.isString() && w.Scope.s != "" {
-		tok = tok.WithExtra(map[string]any{"scope": w.Scope.s})
+		// Kept, stored and logged: never with a secret of the call in it
+		// (the client secret, the refresh token sent, a token of the
+		// answer), which a server echoing the request would put there.
+		tok = tok.WithExtra(map[string]any{"scope": red.scrub(w.Scope.s)})
 	}
 	if len(warns) > 0 {
 		return tok, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.Join(warns...), red: red}

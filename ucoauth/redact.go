@@ -375,13 +375,14 @@ func viewOf(t *oauth2.Token) logTokenView {
 
 // scopeText is the token's scope as logs show it: the server wrote it, so
 // a token of the same answer echoed in it, in any encoding, is replaced by
-// [Redacted].
+// [Redacted]. Past maxScrubText bytes it is cut, so that printing stays
+// cheap.
 func scopeText(t *oauth2.Token) string {
 	s := scopeOf(t)
 	if s == "" {
 		return ""
 	}
-	return newRedactor(t.AccessToken, t.RefreshToken).scrub(s)
+	return newRedactor(t.AccessToken, t.RefreshToken).scrubPrefix(s, maxScrubText)
 }
 
 func (l logToken) String() string {

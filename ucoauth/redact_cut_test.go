@@ -287,3 +287,27 @@ func TestScopeEchoingTheRequestKeepsNoSecret(t *testing.T) {
 		assert.NotContains(t, out, url.QueryEscape(s))
 	}
 }
+
+// TestHugeScopeIsCutNotScrubbedWhole: scrubbing costs the text's length
+// times the longest secret's, so a scope (stored and printed with the
+// token) is scrubbed only within the bounded window: a 500 KB scope next
+// to a 400 KB access token of the same answer is cut, and what the cut
+// might have split of the token (here, all of it) is dropped.
+func TestHugeScopeIsCutNotScrubbedWhole(t *testing.T) {
+	long := strings.Repeat("a", 400000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONBody(w, 200, map[string]string{"access_token": long + "b", "expires_in": "3600", "scope": "order.read " + long + long[:100000]})
+	}))
+	defer srv.Close()
+	cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
+	cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
+	start := time.Now()
+	tok, err := ucoauth.Exchange(t.Context(), cfg, hCode)
+	require.NoError(t, err)
+	scope, _ := tok.Extra("scope").(string)
+	printedScope := printed(ucoauth.LogToken(tok))
+	t.Logf("Exchange and printing: %s", time.Since(start))
+	assert.LessOrEqual(t, len(scope), 16<<10+3, "the scope is cut at the scrub window")
+	assert.NotContains(t, scope, strings.Repeat("a", 1000), "the stored scope holds no long run of the token")
+	assert.NotContains(t, printedScope, strings.Repeat("a", 1000), "the printed scope holds no long run of the token")
+}

@@ -863,8 +863,10 @@ func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Toke
 	if w.Scope.isString() && w.Scope.s != "" {
 		// Kept, stored and logged: never with a secret of the call in it
 		// (the client secret, the refresh token sent, a token of the
-		// answer), which a server echoing the request would put there.
-		tok = tok.WithExtra(map[string]any{"scope": red.scrub(w.Scope.s)})
+		// answer), which a server echoing the request would put there. A
+		// scope longer than maxScrubText (no real one is) is cut there,
+		// so that scrubbing stays cheap.
+		tok = tok.WithExtra(map[string]any{"scope": red.scrubPrefix(w.Scope.s, maxScrubText)})
 	}
 	if len(warns) > 0 {
 		return tok, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.Join(warns...), red: red}

@@ -849,7 +849,7 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 		if err = s.store.Save(ctx, s.key, tok); err == nil || errors.Is(err, ErrSuperseded) {
 			return err
 		}
-		err = tokenRedactor(tok).wrap(err)
+		err = scrubTokens(err, tok)
 		se := &StoreError{Op: "save", Key: s.key, Err: err}
 		if !se.Temporary() {
 			return se
@@ -863,15 +863,21 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 	return &StoreError{Op: "save", Key: s.key, Err: err}
 }
 
-// tokenRedactor scrubs the secrets of toks (nil ones skipped).
-func tokenRedactor(toks ...*oauth2.Token) *redactor {
+// scrubTokens returns err with the secrets of toks (nil ones skipped)
+// scrubbed from its text, within the bounded window (see maxScrubText): a
+// token a server issued may be long, and so may a store's message. It
+// still unwraps to err.
+func scrubTokens(err error, toks ...*oauth2.Token) error {
+	if err == nil {
+		return nil
+	}
 	red := newRedactor()
 	for _, t := range toks {
 		if t != nil {
 			red.add(t.AccessToken, t.RefreshToken)
 		}
 	}
-	return red
+	return &scrubbedError{msg: red.scrubPrefix(err.Error(), maxScrubText), err: err}
 }
 
 // retryOnce saves tok; when replacing is set, it first deletes the stored
@@ -922,7 +928,7 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-		err := tokenRedactor(tok, replacing).wrap(s.retryOnce(ctx, tok, replacing))
+		err := scrubTokens(s.retryOnce(ctx, tok, replacing), tok, replacing)
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, ErrSuperseded):

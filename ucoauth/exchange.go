@@ -165,7 +165,9 @@ func tokenGone(err error) bool {
 // poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as
 // cfg.Endpoint.AuthStyle says, never follows a redirect, honours
 // [SimpleKeyContext], and reads numbers sent as strings. opts may carry extra
-// form fields.
+// form fields. The user code and the verification links, which are shown to
+// the merchant, come back with the client secret and the simple key (in any
+// encoding) replaced by [Redacted], should the server have echoed them.
 func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
 	form := optionValues(opts)
 	if len(cfg.Scopes) > 0 {
@@ -184,11 +186,18 @@ func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCode
 	if strings.TrimSpace(w.DeviceCode.s) == "" {
 		return nil, &Error{Op: opDeviceReq, StatusCode: r.status, Err: errors.New("response has no device_code"), red: red}
 	}
+	// The user code and links are shown to the merchant, on a terminal or
+	// a page: never with the application's own credentials in them.
+	simpleKey, _ := ctx.Value(simpleKeyCtx{}).(string)
+	creds := newRedactor(cfg.ClientSecret, simpleKey)
+	if cfg.ClientSecret != "" {
+		creds.add(url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret))
+	}
 	da := &oauth2.DeviceAuthResponse{
 		DeviceCode:              w.DeviceCode.s,
-		UserCode:                w.UserCode.s,
-		VerificationURI:         w.VerificationURI.s,
-		VerificationURIComplete: w.VerificationURIComplete.s,
+		UserCode:                creds.scrub(w.UserCode.s),
+		VerificationURI:         creds.scrub(w.VerificationURI.s),
+		VerificationURIComplete: creds.scrub(w.VerificationURIComplete.s),
 	}
 	if d, ok, _ := parseExpiresIn(w.ExpiresIn); ok {
 		da.Expiry = now.Add(d)

@@ -38,6 +38,7 @@ type redactor struct {
 	secrets []string            // in the order added
 	seen    map[string]struct{} // the same, as a set
 	rep     *strings.Replacer   // built on first use after an add
+	longest int                 // the longest pattern in rep
 }
 
 func newRedactor(secrets ...string) *redactor {
@@ -80,9 +81,12 @@ func (r *redactor) has(s string) bool {
 // encoders write it, each with upper- and lowercase hex digits, and
 // form-encoded twice; JSON-escaped (with and without HTML escaping, and with
 // the solidus escaped as \/ the way PHP and many Java libraries write it);
-// JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); Go-quoted;
-// hex-encoded; and base64 (standard and URL-safe, padded or not, at any
-// offset inside a longer encoded text), as in HTTP Basic credentials.
+// JSON with uppercase \u escapes (PHP's JSON_HEX_TAG); JSON-escaped then
+// form-encoded (JSON text in a URL); Go-quoted; hex-encoded; base64
+// (standard and URL-safe, padded or not, at any offset inside a longer
+// encoded text) of the secret raw or form-encoded, as in HTTP Basic
+// credentials, the standard one also with its + and / percent-encoded (in a
+// URL) or its / written \/ (PHP's JSON); and HTML-escaped.
 //
 // Mixed-case hex digits inside one escape sequence ("%2f" next to "%2B" in
 // the same secret) are not generated: no encoder writes them.
@@ -114,11 +118,38 @@ func encodings(s string) []string {
 		for _, v := range []string{j, upperUnicodeEscapes(j)} {
 			out = append(out, v, strings.ReplaceAll(v, "/", `\/`))
 		}
+		// JSON text in a URL: a blob echoed in error_uri's query.
+		if jq := url.QueryEscape(j); jq != qe {
+			out = append(out, jq, lowerHex(jq))
+		}
 	}
 	q, qa := strconv.Quote(s), strconv.QuoteToASCII(s)
 	out = append(out, q[1:len(q)-1], qa[1:len(qa)-1], hex.EncodeToString([]byte(s)), strings.ToUpper(hex.EncodeToString([]byte(s))))
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		out = append(out, base64Cores(enc, s)...)
+	}
+	if strings.ContainsAny(s, `<>&'"`) {
+		// HTML-escaped, with each way escapers write quotes.
+		for _, quot := range []string{"&#34;", "&quot;"} {
+			for _, apos := range []string{"&#39;", "&#x27;", "&apos;"} {
+				out = append(out, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, quot, "'", apos).Replace(s))
+			}
+		}
+	}
+	// base64 of the secret form-encoded, as in HTTP Basic credentials
+	// (RFC 6749 section 2.3.1) or an echoed form.
+	if qe != s {
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			out = append(out, base64Cores(enc, qe)...)
+		}
+	}
+	// Standard base64 in a URL has its + and / percent-encoded, and in
+	// PHP's JSON its / written \/.
+	for _, c := range base64Cores(base64.RawStdEncoding, s) {
+		if strings.ContainsAny(c, "+/") {
+			q := strings.NewReplacer("+", "%2B", "/", "%2F").Replace(c)
+			out = append(out, q, lowerHex(q), strings.ReplaceAll(c, "/", `\/`))
+		}
 	}
 	return out
 }
@@ -244,6 +275,10 @@ func (r *redactor) replacer() *strings.Replacer {
 	}
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortStableFunc(pats, func(a, b string) int { return len(b) - len(a) })
+	r.longest = 0
+	if len(pats) > 0 {
+		r.longest = len(pats[0])
+	}
 	args := make([]string, 0, 2*len(pats))
 	for _, p := range pats {
 		args = append(args, p, Redacted)
@@ -258,6 +293,25 @@ func (r *redactor) scrub(s string) string {
 		return s
 	}
 	return r.replacer().Replace(s)
+}
+
+// scrubPrefix returns s scrubbed, or only its first n bytes, scrubbed, when
+// s is longer. A secret that the cut at n splits is not recognised, and its
+// fragment, shorter than the longest pattern, would end the text: so that
+// many bytes are dropped too, and "..." marks the cut.
+func (r *redactor) scrubPrefix(s string, n int) string {
+	if len(s) <= n {
+		return r.scrub(s)
+	}
+	out := r.scrub(s[:n])
+	if r != nil {
+		r.replacer() // sets longest
+		r.mu.Lock()
+		keep := len(out) - max(r.longest-1, 0)
+		r.mu.Unlock()
+		out = out[:max(keep, 0)]
+	}
+	return out + "..."
 }
 
 // scrubbedError carries a cause whose text is scrubbed. Unwrap still gives the
@@ -320,15 +374,15 @@ func viewOf(t *oauth2.Token) logTokenView {
 }
 
 // scopeText is the token's scope as logs show it: the server wrote it, so
-// a token of the same answer echoed in it is replaced by [Redacted].
+// a token of the same answer echoed in it, in any encoding, is replaced by
+// [Redacted]. Past maxScrubText bytes it is cut, so that printing stays
+// cheap.
 func scopeText(t *oauth2.Token) string {
 	s := scopeOf(t)
-	for _, secret := range [2]string{t.AccessToken, t.RefreshToken} {
-		if len(secret) >= minSecretLen && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, Redacted)
-		}
+	if s == "" {
+		return ""
 	}
-	return s
+	return newRedactor(t.AccessToken, t.RefreshToken).scrubPrefix(s, maxScrubText)
 }
 
 func (l logToken) String() string {

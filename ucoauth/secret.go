@@ -35,6 +35,10 @@ func (Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
 // MarshalJSON writes [Redacted], so a Secret never lands in JSON by accident.
 func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
+// MarshalText writes [Redacted], for the encoders that use
+// encoding.TextMarshaler (encoding/xml, YAML and TOML libraries).
+func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
 // Fingerprint returns a short, stable digest of a secret, so that logs can
 // tell two tokens apart without revealing either.
 func Fingerprint(secret string) string {

@@ -889,12 +889,17 @@ func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error) {
 // save tries a few times quickly, because a store blip must not cost the
 // refresh token that UltraCart just rotated. An error that says it is
 // permanent is not retried.
+//
+// A store's error is scrubbed of the token's secrets: a store may quote
+// what it could not save (a database refusing the value, a store's own
+// fmt.Errorf("saving %v", tok)).
 func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 	var err error
 	for i := range 3 {
 		if err = s.store.Save(ctx, s.key, tok); err == nil || errors.Is(err, ErrSuperseded) {
 			return err
 		}
+		err = scrubTokens(err, tok)
 		se := &StoreError{Op: "save", Key: s.key, Err: err}
 		if !se.Temporary() {
 			return se
@@ -906,6 +911,23 @@ func (s *TokenSource) save(ctx context.Context, tok *oauth2.Token) error {
 		}
 	}
 	return &StoreError{Op: "save", Key: s.key, Err: err}
+}
+
+// scrubTokens returns err with the secrets of toks (nil ones skipped)
+// scrubbed from its text, within the bounded window (see maxScrubText): a
+// token a server issued may be long, and so may a store's message. It
+// still unwraps to err.
+func scrubTokens(err error, toks ...*oauth2.Token) error {
+	if err == nil {
+		return nil
+	}
+	red := newRedactor()
+	for _, t := range toks {
+		if t != nil {
+			red.add(t.AccessToken, t.RefreshToken)
+		}
+	}
+	return &scrubbedError{msg: red.scrubPrefix(err.Error(), maxScrubText), err: err}
 }
 
 // retryOnce saves tok; when replacing is set, it first deletes the stored
@@ -956,7 +978,7 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-		err := s.retryOnce(ctx, tok, replacing)
+		err := scrubTokens(s.retryOnce(ctx, tok, replacing), tok, replacing)
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, ErrSuperseded):

@@ -461,7 +461,12 @@ func parseBody(body []byte, red *redactor) (*wireBody, error) {
 		return nil, &json.SyntaxError{Offset: dec.InputOffset()}
 	}
 	if dup != "" {
-		return nil, fmt.Errorf("conflicting duplicate %q fields", clip(dup))
+		// Not clipped: a clip could cut a secret the key holds, which the
+		// caller then no longer recognises to scrub.
+		if len(dup) > maxText {
+			return nil, fmt.Errorf("conflicting duplicate fields (a %d-byte key)", len(dup))
+		}
+		return nil, fmt.Errorf("conflicting duplicate %q fields", dup)
 	}
 	w := &wireBody{}
 	for k, f := range w.fields() {
@@ -646,7 +651,7 @@ func decode(op string, r *response, red *redactor, now time.Time) (*wireBody, er
 func (e *Error) scrubFields() {
 	for _, p := range []*string{&e.Code, &e.Description, &e.URI, &e.Message, &e.ErrorCode, &e.MerchantID} {
 		if !knownCodes[*p] {
-			*p = clip(e.red.scrub(scrubWindow(*p)))
+			*p = clip(e.red.scrubPrefix(*p, maxScrubText))
 		}
 	}
 	if e.Err != nil && !errors.Is(e.Err, ErrRedirect) {
@@ -659,10 +664,8 @@ func (e *Error) scrubFields() {
 // the longest secret's: a 10 MiB header scrubbed of a 1 MiB token from the
 // same answer would take minutes.
 //
-// A secret cut by this window is not recognised, but its fragment lies
-// maxScrubText bytes into the text and shows in the clipped maxText only
-// when the secrets scrubbed before it shrank those bytes more than
-// fifteenfold.
+// A secret cut by this window is not recognised: the bytes that could hold
+// its fragment are dropped (see redactor.scrubPrefix).
 const maxScrubText = 16 * maxText
 
 // scrubWindow returns the part of s that is scrubbed and clipped.
@@ -697,12 +700,20 @@ func (w *wireBody) errorCode() string {
 // the token in it.
 func notJSON(r *response, err error) error {
 	ct := r.header.Get("Content-Type")
-	if mt, _, perr := mime.ParseMediaType(ct); perr == nil {
-		ct = mt
+	if _, _, perr := mime.ParseMediaType(ct); perr == nil {
+		// The media type as sent: ParseMediaType lowercases it, and a
+		// secret lowercased is no longer recognised to scrub.
+		ct, _, _ = strings.Cut(ct, ";")
+		ct = strings.TrimSpace(ct)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(r.body)) == 0 {
-		return fmt.Errorf("response is not JSON (Content-Type %q, %d bytes)", clip(ct), len(r.body))
+		// Not clipped: the caller scrubs the text whole, and a clip could
+		// cut a secret it holds.
+		if len(ct) > maxText {
+			return fmt.Errorf("response is not JSON (a %d-byte Content-Type, %d bytes)", len(ct), len(r.body))
+		}
+		return fmt.Errorf("response is not JSON (Content-Type %q, %d bytes)", ct, len(r.body))
 	}
 	return fmt.Errorf("response JSON has an unexpected shape: %w", err)
 }
@@ -852,7 +863,12 @@ func tokenFromResponse(w *wireBody, sent time.Time, red *redactor) (*oauth2.Toke
 		ExpiresIn:    int64(lifetime / time.Second),
 	}
 	if w.Scope.isString() && w.Scope.s != "" {
-		tok = tok.WithExtra(map[string]any{"scope": w.Scope.s})
+		// Kept, stored and logged: never with a secret of the call in it
+		// (the client secret, the refresh token sent, a token of the
+		// answer), which a server echoing the request would put there. A
+		// scope longer than maxScrubText (no real one is) is cut there,
+		// so that scrubbing stays cheap.
+		tok = tok.WithExtra(map[string]any{"scope": red.scrubPrefix(w.Scope.s, maxScrubText)})
 	}
 	if len(warns) > 0 {
 		return tok, &Error{Op: opToken, StatusCode: http.StatusOK, Err: errors.Join(warns...), red: red}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -272,9 +273,17 @@ func describe(tok *oauth2.Token) string {
 }
 
 // scopeOf returns the scope UltraCart granted, as the stores keep it.
+// scopeOf is the token's scope as the library's logs show it: a server
+// may have echoed the tokens in it, and those are replaced by [REDACTED].
 func scopeOf(tok *oauth2.Token) string {
-	s, _ := tok.Extra("scope").(string)
-	return s
+	var v struct {
+		Scope string `json:"scope"`
+	}
+	b, err := json.Marshal(ucoauth.LogToken(tok))
+	if err != nil || json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.Scope
 }
 
 func randomState() (string, error) {

@@ -97,6 +97,9 @@ func parseSQL(spec string) (sqlSpec, error) {
 	if err != nil {
 		return out, usageErrorf("the %s URL does not parse (it is not shown: it may hold a password)", scheme)
 	}
+	if misplacedAt(u) {
+		return out, usageErrorf("the %s URL has an @ after its host (it is not shown: it may hold a password): percent-encode the password's reserved characters", scheme)
+	}
 	q := u.Query()
 	out.table = q.Get("table")
 	q.Del("table")
@@ -149,6 +152,9 @@ func openRedis(spec string) (ucoauth.TokenStore, func(), error) {
 	if err != nil {
 		return nil, nil, usageErrorf("the Redis URL does not parse (it is not shown: it may hold a password)")
 	}
+	if misplacedAt(u) {
+		return nil, nil, usageErrorf("the Redis URL has an @ after its host (it is not shown: it may hold a password): percent-encode the password's reserved characters")
+	}
 	q := u.Query()
 	prefix, hasPrefix := q.Get("prefix"), q.Has("prefix")
 	q.Del("prefix")
@@ -172,14 +178,52 @@ type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
-// redactURL hides a URL's password, so a store spec can be shown in errors.
+// redactURL hides a URL's password, so a store spec can be shown in errors:
+// the user info's, and the value of every query parameter whose name says
+// it holds one (password=, sslpassword=: libpq and pgx take them). A spec
+// that is not a hierarchical URL ("postgres:host=h password=p"), or that has
+// an @ outside its user info (a password with an unescaped / or #), is not
+// shown at all.
 func redactURL(spec string) string {
+	const hidden = "(not shown: it may hold a password)"
 	u, err := url.Parse(spec)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(spec, "@") {
-			return "(not shown: it may hold a password)"
-		}
+	switch {
+	case err != nil && strings.Contains(spec, "@"):
+		return hidden
+	case err != nil:
 		return spec
+	case u.Opaque != "" || misplacedAt(u):
+		return hidden
+	}
+	if q := u.Query(); u.RawQuery != "" {
+		secret := false
+		for k := range q {
+			if sensitiveParam(k) {
+				q[k] = []string{"xxxxx"}
+				secret = true
+			}
+		}
+		if secret {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
+}
+
+// misplacedAt reports an @ that url.Parse did not read as the end of the
+// user info: a password with an unescaped / or #, whose rest then shows as
+// the path or the fragment.
+func misplacedAt(u *url.URL) bool {
+	return strings.Contains(u.Path+u.Fragment, "@")
+}
+
+// sensitiveParam reports a query parameter that may hold a secret.
+func sensitiveParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"pass", "pwd", "secret", "token", "key", "auth"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -92,7 +92,8 @@ func redisClients(cluster, sentinel, master string) (func() redis.UniversalClien
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
-			return nil, "", fmt.Errorf("REDIS_URL: %w", err)
+			// Its error may quote the URL, password and all.
+			return nil, "", errors.New("REDIS_URL does not parse (not shown: it may hold a password)")
 		}
 		return func() redis.UniversalClient { return redis.NewClient(opt) }, opt.Addr, nil
 	}
@@ -110,7 +111,8 @@ func clusterOptions(s string) (*redis.ClusterOptions, error) {
 	if strings.Contains(s, "://") {
 		opt, err := redis.ParseClusterURL(s)
 		if err != nil {
-			return nil, fmt.Errorf("-cluster: %w", err)
+			// Its error may quote the URL, password and all.
+			return nil, errors.New("-cluster does not parse as a redis:// URL (not shown: it may hold a password)")
 		}
 		return opt, nil
 	}

@@ -65,3 +65,18 @@ func TestFleetOnClusterAndSentinel(t *testing.T) {
 	_, err := clusterOptions("redis://127.0.0.1:1?addr=127.0.0.1:2")
 	assert.NoError(t, err, "a cluster URL is accepted too")
 }
+
+// TestBadRedisURLShowsNoPassword: go-redis's parse errors quote the whole
+// URL (net/url's do), password and all.
+func TestBadRedisURLShowsNoPassword(t *testing.T) {
+	for _, u := range []string{"redis://u:Pa55%zz@127.0.0.1:1/0", "redis://u:Pa55@127.0.0.1:x/0", "redis://u:12/Pa55@127.0.0.1:1"} {
+		_, err := clusterOptions(u)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "Pa55", u)
+		}
+		t.Setenv("REDIS_URL", u)
+		_, _, err = redisClients("", "", "")
+		require.Error(t, err, u)
+		assert.NotContains(t, err.Error(), "Pa55", u)
+	}
+}

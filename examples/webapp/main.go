@@ -204,7 +204,9 @@ func (a *app) merchantOf(ctx context.Context, tok *oauth2.Token) (string, error)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("UltraCart's API answered %s", resp.Status)
+		// The code, not resp.Status: the reason phrase is the server's
+		// free text, and the page shows this error.
+		return "", fmt.Errorf("UltraCart's API answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	var body struct {
 		MerchantID string `json:"merchant_id"`

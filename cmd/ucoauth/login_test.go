@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -42,13 +43,24 @@ func startLogin(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, link
 	t.Helper()
 	cmd = exec.Command(bin, append([]string{"login"}, args...)...)
 	cmd.Env = env
-	pipe, err := cmd.StderrPipe()
+	// An os.Pipe, not StderrPipe: Wait closes a StderrPipe as soon as the
+	// command exits, which can cut off its last lines before they are read.
+	// This one is read to EOF, which comes when the command exits.
+	pipe, w, err := os.Pipe()
 	require.NoError(t, err)
-	stderr = &syncBuffer{}
-	require.NoError(t, cmd.Start())
+	cmd.Stderr = w
+	stderr = &syncBuffer{drained: make(chan struct{})}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		pipe.Close()
+		require.NoError(t, err)
+	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	links := make(chan string, 1)
 	go func() {
+		defer close(stderr.drained)
+		defer pipe.Close()
 		s := bufio.NewScanner(pipe)
 		sent := false
 		for s.Scan() {
@@ -65,6 +77,19 @@ func startLogin(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, link
 		t.Fatalf("login printed no link; stderr:\n%s", stderr)
 	}
 	return cmd, link, stderr
+}
+
+// loginExit waits for a command started by startLogin and returns its exit
+// status, once everything it wrote to stderr has been read.
+func loginExit(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
+	t.Helper()
+	code := exitCode(t, cmd)
+	select {
+	case <-stderr.drained:
+	case <-time.After(hang):
+		t.Fatal("the command's stderr was not closed")
+	}
+	return code
 }
 
 // exitCode waits for cmd and returns its exit status.
@@ -112,7 +137,7 @@ func TestLoginThroughLoopbackRedirect(t *testing.T) {
 	status, body = browse(t, link)
 	assert.Equal(t, http.StatusOK, status, body)
 	assert.Contains(t, body, "Connected M1")
-	require.Equal(t, 0, exitCode(t, cmd), "stderr:\n%s", stderr)
+	require.Equal(t, 0, loginExit(t, cmd, stderr), "stderr:\n%s", stderr)
 	assert.Contains(t, stderr.String(), "Saved the token for M1")
 
 	tok, err := loadToken(t, dir, "M1")
@@ -136,7 +161,7 @@ func TestLoginRefusedByMerchant(t *testing.T) {
 	require.NoError(t, err)
 	status, _ := browse(t, auth.Query().Get("redirect_uri")+"?error=access_denied&state="+auth.Query().Get("state"))
 	assert.Equal(t, http.StatusBadGateway, status)
-	assert.Equal(t, 1, exitCode(t, cmd))
+	assert.Equal(t, 1, loginExit(t, cmd, stderr))
 	assert.Contains(t, stderr.String(), "access_denied")
 	_, err = loadToken(t, dir, "M2")
 	assert.Error(t, err, "nothing saved")
@@ -206,7 +231,7 @@ func TestLoginListenerTakesOneAnswer(t *testing.T) {
 	}
 	assert.Contains(t, got, http.StatusBadGateway, "one answer is exchanged, and fails: %v", got)
 	assert.NotEqual(t, got[0], got[1], "the other is refused (410) or finds the listener closed: %v", got)
-	assert.Equal(t, 3, exitCode(t, cmd), "a code UltraCart refuses (invalid_grant): connect again; stderr:\n%s", stderr)
+	assert.Equal(t, 3, loginExit(t, cmd, stderr), "a code UltraCart refuses (invalid_grant): connect again; stderr:\n%s", stderr)
 	assert.Contains(t, stderr.String(), "invalid_grant")
 	_, err = loadToken(t, dir, "M4")
 	assert.Error(t, err, "nothing saved")

@@ -182,6 +182,8 @@ func startFake(t *testing.T, args ...string) *fake {
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// drained, when set, is closed once the writer has seen EOF.
+	drained chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {

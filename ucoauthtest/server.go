@@ -45,19 +45,18 @@ type Server struct {
 	srv *httptest.Server
 	mux *http.ServeMux
 
-	mu        sync.Mutex
-	lifetime  time.Duration
-	rotate    bool
-	format    ExpiresInFormat
-	latency   time.Duration
-	failures  []*pendingFailure
-	now       func() time.Time
-	codes     map[string]*code
-	refresh   map[string]*grant
-	access    map[string]*access
-	devices   map[string]*device
-	stats     Stats
-	simpleKey string
+	mu       sync.Mutex
+	lifetime time.Duration
+	rotate   bool
+	format   ExpiresInFormat
+	latency  time.Duration
+	failures []*pendingFailure
+	now      func() time.Time
+	codes    map[string]*code
+	refresh  map[string]*grant
+	access   map[string]*access
+	devices  map[string]*device
+	stats    Stats
 
 	clientAuth   oauth2.AuthStyle // see answers.go
 	revokeAnswer RevokeAnswer

@@ -117,9 +117,9 @@ func (s Stats) Refreshes() int { return s.Token["refresh_token"] }
 
 // Failure is an answer that FailNext puts in place of the real one.
 type Failure struct {
-	Status int
-	Body   string
-	Header http.Header
+	Status int         // the HTTP status answered
+	Body   string      // the body answered, as is
+	Header http.Header // headers added to the answer
 	// Path limits the failure to one endpoint, such as "/oauth/revoke"
 	// (relative to the base URL). Empty means the token endpoint.
 	Path string

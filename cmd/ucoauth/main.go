@@ -12,8 +12,10 @@
 //
 // Settings come from flags or the environment, flags first: -store
 // (UCOAUTH_STORE), -base-url (ULTRACART_BASE_URL), -client-id
-// (ULTRACART_CLIENT_ID) and -client-secret (ULTRACART_CLIENT_SECRET). Run
-// "ucoauth <command> -h" for the details of each command.
+// (ULTRACART_CLIENT_ID) and -client-secret (ULTRACART_CLIENT_SECRET).
+// UCOAUTH_SEAL_KEYS, when set, seals the tokens at rest (see
+// tokenstore.ParseSealKeys). Run "ucoauth <command> -h" for the details of
+// each command.
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error, 3 when the
 // merchant has to connect (again): no token, or a dead grant.

@@ -39,12 +39,12 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 
-	newClient, where, err := redisClients(*cluster, *sentinel, *master)
+	newClient, where, opts, err := redisClients(*cluster, *sentinel, *master)
 	if err != nil {
 		log.Fatal(err)
 	}
 	p := fleet.Params{Instances: *instances, Lifetime: *lifetime, Every: 20 * time.Millisecond,
-		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4}
+		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4, Redis: opts}
 	if keys := os.Getenv("UCOAUTH_SEAL_KEYS"); keys != "" { // "k2:BASE64,k1:BASE64", primary first
 		k, err := tokenstore.ParseSealKeys(keys)
 		if err != nil {
@@ -77,35 +77,38 @@ func run(p fleet.Params, newClient func() redis.UniversalClient) (ours, bare fle
 }
 
 // redisClients returns a factory of clients, one per instance: for a
-// Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis.
-func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, error) {
+// Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis,
+// and the options its stores need.
+func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, []tokenstore.RedisOption, error) {
 	switch {
 	case cluster != "":
 		opt, err := clusterOptions(cluster)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return func() redis.UniversalClient { return redis.NewClusterClient(opt) }, "Cluster " + strings.Join(opt.Addrs, ","), nil
+		return func() redis.UniversalClient { return redis.NewClusterClient(opt) }, "Cluster " + strings.Join(opt.Addrs, ","), nil, nil
 	case sentinel != "":
 		if master == "" {
-			return nil, "", errors.New("-sentinel needs -master")
+			return nil, "", nil, errors.New("-sentinel needs -master")
 		}
 		opt := &redis.FailoverOptions{MasterName: master, SentinelAddrs: strings.Split(sentinel, ",")}
-		return func() redis.UniversalClient { return redis.NewFailoverClient(opt) }, "Sentinel " + sentinel + " master " + master, nil
+		return func() redis.UniversalClient { return redis.NewFailoverClient(opt) }, "Sentinel " + sentinel + " master " + master, nil, nil
 	}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
-			return nil, "", fmt.Errorf("REDIS_URL: %w", err)
+			return nil, "", nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		return func() redis.UniversalClient { return redis.NewClient(opt) }, opt.Addr, nil
+		return func() redis.UniversalClient { return redis.NewClient(opt) }, opt.Addr, nil, nil
 	}
 	mr, err := miniredis.Run()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
+	// One in-process node with no replicas: nothing to wait for, and no
+	// INFO replication to learn that from.
 	return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) },
-		"embedded miniredis (set REDIS_URL for a real one)", nil
+		"embedded miniredis (set REDIS_URL for a real one)", []tokenstore.RedisOption{tokenstore.WithReplicaAcks(0, 0)}, nil
 }
 
 // clusterOptions reads -cluster: a redis:// URL (redis.ParseClusterURL) or a

@@ -9,7 +9,8 @@
 // Each instance has its own TokenSource and its own Redis connection, as
 // separate processes would. UltraCart is the embedded fake, with short
 // tokens and refresh-token rotation on, so that several refreshes happen in
-// a few seconds.
+// a few seconds. UCOAUTH_SEAL_KEYS, when set, seals go-ucoauth's records
+// (see tokenstore.ParseSealKeys).
 package main
 
 import (

@@ -70,13 +70,34 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 	srv.SetLifetime(fleetLifetime)
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 
+	env = append(env[:len(env):len(env)], envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
 	results := make([]fleetResult, procs)
+	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", during) {
+		if assert.Len(t, f, 4, "process %d's report", i) {
+			results[i].final = f[0]
+			results[i].calls, _ = strconv.Atoi(f[1])
+			results[i].errs, _ = strconv.Atoi(f[2])
+			results[i].dead, _ = strconv.Atoi(f[3])
+		}
+	}
+	t.Logf("refreshes: %d, invalid_grant: %d; results: %+v", srv.Stats().Refreshes(), srv.Stats().InvalidGrant, results)
+	return srv, results
+}
+
+// spawnFleet starts procs OS processes, each this test binary re-running
+// testName with env added to the environment, and returns the fields of the
+// line each prints after prefix and a space. during, if set, runs in the
+// parent meanwhile. Once every child has printed DONE (it stopped
+// hammering), all of them are told to report at once, so that no late
+// refresh can slip between two reports.
+func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, during func()) [][]string {
+	reports := make([][]string, procs)
 	var wg, done sync.WaitGroup
 	var stdins []io.WriteCloser
 	done.Add(procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
-		cmd.Env = append(append(os.Environ(), env...), envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
+		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		in, err := cmd.StdinPipe()
@@ -97,30 +118,23 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 					sawDone = true
 					done.Done()
 				}
-				if v, ok := strings.CutPrefix(sc.Text(), "FLEET "); ok {
-					f := strings.Fields(v)
-					if assert.Len(t, f, 4) {
-						results[i].final = f[0]
-						results[i].calls, _ = strconv.Atoi(f[1])
-						results[i].errs, _ = strconv.Atoi(f[2])
-						results[i].dead, _ = strconv.Atoi(f[3])
-					}
+				if v, ok := strings.CutPrefix(sc.Text(), prefix+" "); ok {
+					reports[i] = strings.Fields(v)
 				}
 			}
 			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
 		})
 	}
-	during()
-	// Everyone stopped hammering: now let them all report at once, so that
-	// no late refresh can slip between two reports.
+	if during != nil {
+		during()
+	}
 	done.Wait()
 	for _, in := range stdins {
 		_, _ = io.WriteString(in, "report\n")
 		in.Close()
 	}
 	wg.Wait()
-	t.Logf("refreshes: %d, invalid_grant: %d; results: %+v", srv.Stats().Refreshes(), srv.Stats().InvalidGrant, results)
-	return srv, results
+	return reports
 }
 
 // fleetClient is the child's Redis client, as the parent's env describes.

@@ -7,9 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,54 +82,18 @@ func TestSealedRedisFleetRefreshesOncePerWindow(t *testing.T) {
 
 	const procs = 8
 	runFor := 3*sealFleetLifetime + sealFleetLifetime/2
+	env := []string{envSealFleetRedis + "=" + rs.Addr, envSealFleetBase + "=" + srv.BaseURL(),
+		envSealFleetFor + "=" + runFor.String(), envSealFleetKeys + "=" + keys}
 	results := make([]sealFleetResult, procs)
-	var wg, done sync.WaitGroup
-	var stdins []io.WriteCloser
-	done.Add(procs)
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSealedRedisFleetRefreshesOncePerWindow$", "-test.v")
-		cmd.Env = append(os.Environ(), envSealFleetRedis+"="+rs.Addr, envSealFleetBase+"="+srv.BaseURL(),
-			envSealFleetFor+"="+runFor.String(), envSealFleetKeys+"="+keys)
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		in, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdins = append(stdins, in)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		wg.Go(func() {
-			sc := bufio.NewScanner(out)
-			sawDone := false
-			defer func() {
-				if !sawDone {
-					done.Done()
-				}
-			}()
-			for sc.Scan() {
-				if sc.Text() == "DONE" && !sawDone {
-					sawDone = true
-					done.Done()
-				}
-				if v, ok := strings.CutPrefix(sc.Text(), "SEALFLEET "); ok {
-					f := strings.Fields(v)
-					if assert.Len(t, f, 5) {
-						results[i].final = f[0]
-						results[i].calls, _ = strconv.Atoi(f[1])
-						results[i].errs, _ = strconv.Atoi(f[2])
-						results[i].dead, _ = strconv.Atoi(f[3])
-						results[i].slow, _ = strconv.Atoi(f[4])
-					}
-				}
-			}
-			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
-		})
+	for i, f := range spawnFleet(t, "TestSealedRedisFleetRefreshesOncePerWindow", procs, env, "SEALFLEET", nil) {
+		if assert.Len(t, f, 5, "process %d's report", i) {
+			results[i].final = f[0]
+			results[i].calls, _ = strconv.Atoi(f[1])
+			results[i].errs, _ = strconv.Atoi(f[2])
+			results[i].dead, _ = strconv.Atoi(f[3])
+			results[i].slow, _ = strconv.Atoi(f[4])
+		}
 	}
-	done.Wait()
-	for _, in := range stdins {
-		_, _ = io.WriteString(in, "report\n")
-		in.Close()
-	}
-	wg.Wait()
 	t.Logf("redis: %s; refreshes: %d; results: %+v", rs, srv.Stats().Refreshes(), results)
 
 	st := srv.Stats()

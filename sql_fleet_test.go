@@ -6,11 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,54 +62,16 @@ func TestSQLFleetPostgres(t *testing.T) {
 
 	const procs = 8
 	runFor := 3*sqlFleetLifetime + sqlFleetLifetime/2
+	env := []string{envSQLFleetDSN + "=" + pg.DSN, envSQLFleetBase + "=" + srv.BaseURL(), envSQLFleetFor + "=" + runFor.String()}
 	results := make([]sqlFleetResult, procs)
-	var wg, done sync.WaitGroup
-	var stdins []io.WriteCloser
-	done.Add(procs)
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSQLFleetPostgres$", "-test.v")
-		cmd.Env = append(os.Environ(), envSQLFleetDSN+"="+pg.DSN, envSQLFleetBase+"="+srv.BaseURL(), envSQLFleetFor+"="+runFor.String())
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		in, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdins = append(stdins, in)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		wg.Go(func() {
-			sc := bufio.NewScanner(out)
-			sawDone := false
-			defer func() {
-				if !sawDone {
-					done.Done()
-				}
-			}()
-			for sc.Scan() {
-				if sc.Text() == "DONE" && !sawDone {
-					sawDone = true
-					done.Done()
-				}
-				if v, ok := strings.CutPrefix(sc.Text(), "SQLFLEET "); ok {
-					f := strings.Fields(v)
-					if assert.Len(t, f, 4) {
-						results[i].final = f[0]
-						results[i].calls, _ = strconv.Atoi(f[1])
-						results[i].errs, _ = strconv.Atoi(f[2])
-						results[i].dead, _ = strconv.Atoi(f[3])
-					}
-				}
-			}
-			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
-		})
+	for i, f := range spawnFleet(t, "TestSQLFleetPostgres", procs, env, "SQLFLEET", nil) {
+		if assert.Len(t, f, 4, "process %d's report", i) {
+			results[i].final = f[0]
+			results[i].calls, _ = strconv.Atoi(f[1])
+			results[i].errs, _ = strconv.Atoi(f[2])
+			results[i].dead, _ = strconv.Atoi(f[3])
+		}
 	}
-	// Everyone stopped hammering: now let them all report at once, so that
-	// no late refresh can slip between two reports.
-	done.Wait()
-	for _, in := range stdins {
-		_, _ = io.WriteString(in, "report\n")
-		in.Close()
-	}
-	wg.Wait()
 
 	st := srv.Stats()
 	t.Logf("postgres: %s; refreshes: %d; invalid_grant: %d; results: %+v", pg, st.Refreshes(), st.InvalidGrant, results)

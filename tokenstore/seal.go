@@ -86,7 +86,7 @@ func (k SealKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil 
 type OpenError struct {
 	Field  string // "access token" or "refresh token"
 	KeyID  string // the key ID the value names; empty when it names none
-	Reason string
+	Reason string // why it did not open, such as "unknown key ID"; never a secret
 }
 
 // Error says which field, which key ID and why.

@@ -14,7 +14,10 @@
 //     the background, persists through a [TokenStore] and, with a store that
 //     is a [Locker], makes one refresh per merchant across many processes;
 //   - [NewClient], an http.Client that sends the token and the
-//     X-UltraCart-Api-Version header UltraCart requires.
+//     X-UltraCart-Api-Version header UltraCart requires, to the API's origin
+//     only, and recovers from a 401 with one refresh;
+//   - [Manager], one TokenSource per merchant in a process, with idle
+//     eviction, and [Status] for health checks.
 //
 // Stores live in package tokenstore; a fake UltraCart for tests lives in
 // package ucoauthtest.

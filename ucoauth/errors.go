@@ -204,8 +204,8 @@ func (e *Error) Temporary() bool {
 // refused lock. The TokenSource keeps serving a still-valid token through it.
 type StoreError struct {
 	Op  string // "load", "save", "delete" or "lock"
-	Key string
-	Err error
+	Key string // the store key of the merchant
+	Err error  // the store's error
 }
 
 // Error names the operation, the key and the cause.

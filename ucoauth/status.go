@@ -54,7 +54,9 @@ func (s State) String() string {
 // fingerprint, and errors never carry tokens, so it prints safely with any
 // fmt verb, log/slog or encoding/json.
 type Status struct {
-	Key   string
+	// Key is the store key of the merchant.
+	Key string
+	// State is the source's state when the snapshot was taken.
 	State State
 	// Token is the fingerprint of the access token served (see
 	// [Fingerprint]), or empty.

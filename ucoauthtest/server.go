@@ -45,19 +45,18 @@ type Server struct {
 	srv *httptest.Server
 	mux *http.ServeMux
 
-	mu        sync.Mutex
-	lifetime  time.Duration
-	rotate    bool
-	format    ExpiresInFormat
-	latency   time.Duration
-	failures  []*pendingFailure
-	now       func() time.Time
-	codes     map[string]*code
-	refresh   map[string]*grant
-	access    map[string]*access
-	devices   map[string]*device
-	stats     Stats
-	simpleKey string
+	mu       sync.Mutex
+	lifetime time.Duration
+	rotate   bool
+	format   ExpiresInFormat
+	latency  time.Duration
+	failures []*pendingFailure
+	now      func() time.Time
+	codes    map[string]*code
+	refresh  map[string]*grant
+	access   map[string]*access
+	devices  map[string]*device
+	stats    Stats
 
 	clientAuth   oauth2.AuthStyle // see answers.go
 	revokeAnswer RevokeAnswer
@@ -118,9 +117,9 @@ func (s Stats) Refreshes() int { return s.Token["refresh_token"] }
 
 // Failure is an answer that FailNext puts in place of the real one.
 type Failure struct {
-	Status int
-	Body   string
-	Header http.Header
+	Status int         // the HTTP status answered
+	Body   string      // the body answered, as is
+	Header http.Header // headers added to the answer
 	// Path limits the failure to one endpoint, such as "/oauth/revoke"
 	// (relative to the base URL). Empty means the token endpoint.
 	Path string

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/bench"
 	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
 )
 
 func main() {
@@ -71,12 +72,12 @@ Flags:
 	log.SetFlags(0)
 	o.Log = func(format string, args ...any) { log.Printf("ucoauth-bench: "+format, args...) }
 
-	where, newClient, cleanup, err := redisFor()
+	where, newClient, opts, cleanup, err := redisFor()
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer cleanup()
-	o.Redis, o.NewRedis = newClient(), newClient
+	o.Redis, o.NewRedis, o.RedisOptions = newClient(), newClient, opts
 	dir, err := os.MkdirTemp("", "ucoauth-bench-")
 	if err != nil {
 		log.Fatal(err)
@@ -94,17 +95,24 @@ Flags:
 	fmt.Print(bench.Markdown(rows))
 }
 
-func redisFor() (string, func() redis.UniversalClient, func(), error) {
+// redisFor returns where Redis is, a factory of clients for it, the options
+// its stores need, and how to stop it.
+func redisFor() (string, func() redis.UniversalClient, []tokenstore.RedisOption, func(), error) {
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
-			return "", nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+			return "", nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		return "REDIS_URL " + opt.Addr, func() redis.UniversalClient { return redis.NewClient(opt) }, func() {}, nil
+		return "REDIS_URL " + opt.Addr, func() redis.UniversalClient { return redis.NewClient(opt) }, nil, func() {}, nil
 	}
 	s, err := redistest.New()
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
-	return s.String(), func() redis.UniversalClient { return s.Client() }, s.Close, nil
+	var opts []tokenstore.RedisOption
+	if !s.Real {
+		// miniredis: one node, no replicas, and no INFO replication to say so.
+		opts = []tokenstore.RedisOption{tokenstore.WithReplicaAcks(0, 0)}
+	}
+	return s.String(), func() redis.UniversalClient { return s.Client() }, opts, s.Close, nil
 }

@@ -24,10 +24,15 @@ func build(t *testing.T) string {
 
 func run(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runEnv(t, bin, nil, args...)
+}
+
+func runEnv(t *testing.T, bin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // bounds a hang only
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -65,4 +70,17 @@ func TestRunsOneScenario(t *testing.T) {
 	_, stderr, code = run(t, bin, "-scenario", "nope")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `no scenario "nope"`)
+}
+
+// TestFleetOnMiniredisWarnsOfNothing: on a machine without redis-server the
+// benchmark runs on miniredis, which has no replicas and no INFO
+// replication; its stores must not print a warning per fleet instance.
+func TestFleetOnMiniredisWarnsOfNothing(t *testing.T) {
+	bin := build(t)
+	stdout, stderr, code := runEnv(t, bin, []string{"UCOAUTH_FORCE_MINIREDIS=1"}, "-scenario", "fleet", "-instances", "2", "-windows", "1")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "miniredis")
+	assert.Contains(t, stdout, "| 4. fleet: 2 instances")
+	assert.NotContains(t, stderr, "WARN")
+	assert.NotContains(t, stderr, "INFO replication")
 }

@@ -12,8 +12,10 @@
 //
 // Settings come from flags or the environment, flags first: -store
 // (UCOAUTH_STORE), -base-url (ULTRACART_BASE_URL), -client-id
-// (ULTRACART_CLIENT_ID) and -client-secret (ULTRACART_CLIENT_SECRET). Run
-// "ucoauth <command> -h" for the details of each command.
+// (ULTRACART_CLIENT_ID) and -client-secret (ULTRACART_CLIENT_SECRET).
+// UCOAUTH_SEAL_KEYS, when set, seals the tokens at rest (see
+// tokenstore.ParseSealKeys). Run "ucoauth <command> -h" for the details of
+// each command.
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error, 3 when the
 // merchant has to connect (again): no token, or a dead grant.
@@ -188,7 +190,10 @@ func newFlagSet(e *env, name, synopsis, help string) *flagSet {
 }
 
 // parse parses args. -h prints the help to stdout and returns flag.ErrHelp;
-// a bad flag is a usage error.
+// a bad flag is a usage error, and so is one of the command's flags after
+// the arguments (flag parsing stops at the first argument, so "status K
+// -json" would take "-json" for a key, "token K -min-validity 1m" for three).
+// After "--", anything is an argument.
 func (fs *flagSet) parse(args []string) error {
 	err := fs.Parse(args)
 	switch {
@@ -199,6 +204,16 @@ func (fs *flagSet) parse(args []string) error {
 		return err
 	case err != nil:
 		return &usageError{msg: err.Error() + fmt.Sprintf(" (run \"%s -h\")", fs.Name())}
+	}
+	rest := fs.Args()
+	if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+		return nil
+	}
+	for _, a := range rest {
+		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if strings.HasPrefix(a, "-") && (fs.Lookup(name) != nil || name == "h" || name == "help") {
+			return usageErrorf("flag %q after the arguments: flags go first (run \"%s -h\")", a, fs.Name())
+		}
 	}
 	return nil
 }

@@ -42,6 +42,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"weak seal key", append(good, "UCOAUTH_SEAL_KEYS=k1:AAAA"), []string{"status"}, "UCOAUTH_SEAL_KEYS"},
 		{"fake with a bad lifetime", good, []string{"fake", "-lifetime", "0s"}, "-lifetime must be at least 1s"},
 		{"fake with arguments", good, []string{"fake", "extra"}, "fake takes no arguments"},
+		{"status flag after a key", good, []string{"status", "K", "-json"}, `flag "-json" after the arguments: flags go first`},
+		{"token flag after the key", good, []string{"token", "K", "--min-validity=1m"}, `flag "--min-validity=1m" after the arguments`},
+		{"login flag after an argument", good, []string{"login", "K", "-key", "K"}, `flag "-key" after the arguments`},
+		{"help after the key", good, []string{"refresh", "K", "-h"}, `flag "-h" after the arguments`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := runCmd(t, c.env, c.args...)
@@ -54,6 +58,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeyThatLooksLikeAFlagAfterDashDash: "--" ends the flags, so a key
+// spelled like one of them can still be named.
+func TestKeyThatLooksLikeAFlagAfterDashDash(t *testing.T) {
+	r := runCmd(t, baseEnv("UCOAUTH_STORE=file:"+t.TempDir()), "status", "--", "-json")
+	assert.Equal(t, 1, r.code, "stderr: %s", r.stderr)
+	assert.Regexp(t, `(?m)^-json +missing`, r.stdout)
 }
 
 func TestHelpDocumentsEveryCommandAndFlag(t *testing.T) {

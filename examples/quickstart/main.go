@@ -9,6 +9,9 @@
 // set, it talks to the real UltraCart: it prints the authorize link, reads
 // the code you were redirected with from stdin, and simulates expiry by
 // moving the token source's clock forward, so the refresh it shows is real.
+// It calls ULTRACART_API_PATH under the API's base URL (default
+// /order/orders?_limit=1). UCOAUTH_SEAL_KEYS, when set, seals the file
+// store (see tokenstore.ParseSealKeys).
 package main
 
 import (

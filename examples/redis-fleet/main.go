@@ -9,7 +9,8 @@
 // Each instance has its own TokenSource and its own Redis connection, as
 // separate processes would. UltraCart is the embedded fake, with short
 // tokens and refresh-token rotation on, so that several refreshes happen in
-// a few seconds.
+// a few seconds. UCOAUTH_SEAL_KEYS, when set, seals go-ucoauth's records
+// (see tokenstore.ParseSealKeys).
 package main
 
 import (
@@ -39,12 +40,12 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 
-	newClient, where, err := redisClients(*cluster, *sentinel, *master)
+	newClient, where, opts, err := redisClients(*cluster, *sentinel, *master)
 	if err != nil {
 		log.Fatal(err)
 	}
 	p := fleet.Params{Instances: *instances, Lifetime: *lifetime, Every: 20 * time.Millisecond,
-		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4}
+		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4, Redis: opts}
 	if p.Wrap, err = sealFromEnv(); err != nil {
 		log.Fatal(err)
 	}
@@ -73,36 +74,39 @@ func run(p fleet.Params, newClient func() redis.UniversalClient) (ours, bare fle
 }
 
 // redisClients returns a factory of clients, one per instance: for a
-// Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis.
-func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, error) {
+// Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis,
+// and the options its stores need.
+func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, []tokenstore.RedisOption, error) {
 	switch {
 	case cluster != "":
 		opt, err := clusterOptions(cluster)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return func() redis.UniversalClient { return redis.NewClusterClient(opt) }, "Cluster " + strings.Join(opt.Addrs, ","), nil
+		return func() redis.UniversalClient { return redis.NewClusterClient(opt) }, "Cluster " + strings.Join(opt.Addrs, ","), nil, nil
 	case sentinel != "":
 		if master == "" {
-			return nil, "", errors.New("-sentinel needs -master")
+			return nil, "", nil, errors.New("-sentinel needs -master")
 		}
 		opt := &redis.FailoverOptions{MasterName: master, SentinelAddrs: strings.Split(sentinel, ",")}
-		return func() redis.UniversalClient { return redis.NewFailoverClient(opt) }, "Sentinel " + sentinel + " master " + master, nil
+		return func() redis.UniversalClient { return redis.NewFailoverClient(opt) }, "Sentinel " + sentinel + " master " + master, nil, nil
 	}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
 			// Its error may quote the URL, password and all.
-			return nil, "", errors.New("REDIS_URL does not parse (not shown: it may hold a password)")
+			return nil, "", nil, errors.New("REDIS_URL does not parse (not shown: it may hold a password)")
 		}
-		return func() redis.UniversalClient { return redis.NewClient(opt) }, opt.Addr, nil
+		return func() redis.UniversalClient { return redis.NewClient(opt) }, opt.Addr, nil, nil
 	}
 	mr, err := miniredis.Run()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
+	// One in-process node with no replicas: nothing to wait for, and no
+	// INFO replication to learn that from.
 	return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) },
-		"embedded miniredis (set REDIS_URL for a real one)", nil
+		"embedded miniredis (set REDIS_URL for a real one)", []tokenstore.RedisOption{tokenstore.WithReplicaAcks(0, 0)}, nil
 }
 
 // clusterOptions reads -cluster: a redis:// URL (redis.ParseClusterURL) or a

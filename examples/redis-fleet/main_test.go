@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +44,7 @@ func TestFleetOnClusterAndSentinel(t *testing.T) {
 		"Sentinel": {"", sn.Sentinel.Addr, sn.MasterName},
 	} {
 		t.Run(name, func(t *testing.T) {
-			newClient, where, err := redisClients(args[0], args[1], args[2])
+			newClient, where, _, err := redisClients(args[0], args[1], args[2])
 			require.NoError(t, err)
 			var clients []redis.UniversalClient
 			t.Cleanup(func() {
@@ -75,8 +78,54 @@ func TestBadRedisURLShowsNoPassword(t *testing.T) {
 			assert.NotContains(t, err.Error(), "Pa55", u)
 		}
 		t.Setenv("REDIS_URL", u)
-		_, _, err = redisClients("", "", "")
+		_, _, _, err = redisClients("", "", "")
 		require.Error(t, err, u)
 		assert.NotContains(t, err.Error(), "Pa55", u)
 	}
+}
+
+// TestEmbeddedRedisRunsWithoutWarnings: "go run ./examples/redis-fleet", the
+// README's command, runs on the embedded miniredis, which has no replicas
+// and no INFO replication. The fleet's stores must not warn about it: a new
+// user saw a WARN line per instance before the table.
+func TestEmbeddedRedisRunsWithoutWarnings(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	newClient, where, opts, err := redisClients("", "", "")
+	require.NoError(t, err)
+	require.Contains(t, where, "miniredis")
+	const lifetime = 2 * time.Second
+	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime, Redis: opts}
+	var clients []redis.UniversalClient
+	t.Cleanup(func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	ours, err := fleet.Ucoauth(p, func() redis.UniversalClient {
+		c := newClient()
+		clients = append(clients, c)
+		return c
+	})
+	require.NoError(t, err)
+	assert.Positive(t, ours.Requests, "the fleet refreshed, so it saved and locked")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, logs.String(), "nothing logged")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

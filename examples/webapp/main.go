@@ -8,7 +8,8 @@
 // that approves at once. With ULTRACART_CLIENT_ID, ULTRACART_CLIENT_SECRET
 // and ULTRACART_REDIRECT_URL (pointing at this app's /callback) it uses the
 // real one. Tokens are kept in a file store under ./tokens, which .gitignore
-// keeps out of git: they are live credentials.
+// keeps out of git: they are live credentials. UCOAUTH_SEAL_KEYS, when set,
+// seals them at rest (see tokenstore.ParseSealKeys).
 //
 // The habits it teaches:
 //   - The merchant a grant belongs to comes from the grant: after the

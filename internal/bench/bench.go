@@ -232,9 +232,9 @@ func stampedeRow(callers int) Row {
 
 // ---- 4. Fleet ----------------------------------------------------------------
 
-func fleetRow(newClient func() redis.UniversalClient, instances, windows int) (Row, error) {
+func fleetRow(newClient func() redis.UniversalClient, opts []tokenstore.RedisOption, instances, windows int) (Row, error) {
 	const lifetime = 2 * time.Second
-	p := fleet.Params{Instances: instances, Lifetime: lifetime, Every: 20 * time.Millisecond}
+	p := fleet.Params{Instances: instances, Lifetime: lifetime, Every: 20 * time.Millisecond, Redis: opts}
 	period := lifetime - p.EarlyRefresh() // a refresh window
 	p.Duration = time.Duration(windows)*period + period/2
 	var o, t fleet.Result
@@ -394,7 +394,7 @@ func Footprints(lib Lib, cfg *oauth2.Config, store ucoauth.TokenStore, keys []st
 	}, nil
 }
 
-func manyMerchantsRows(rs redis.UniversalClient, dir string, n, nFile, nRedis int) ([]Row, error) {
+func manyMerchantsRows(rs redis.UniversalClient, opts []tokenstore.RedisOption, dir string, n, nFile, nRedis int) ([]Row, error) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
 	cfg := srv.Config()
@@ -420,7 +420,7 @@ func manyMerchantsRows(rs redis.UniversalClient, dir string, n, nFile, nRedis in
 	if err != nil {
 		return nil, err
 	}
-	redisStore := tokenstore.NewRedis(rs, tokenstore.WithKeyPrefix(fmt.Sprintf("bench%d:", time.Now().UnixNano())))
+	redisStore := tokenstore.NewRedis(rs, append(opts, tokenstore.WithKeyPrefix(fmt.Sprintf("bench%d:", time.Now().UnixNano())))...)
 	for _, st := range []struct {
 		name  string
 		store ucoauth.TokenStore
@@ -575,9 +575,9 @@ func costStores(o Options, key tokenstore.SealKey) (stores []namedStore, cleanup
 	plain := []namedStore{
 		{"memory", tokenstore.NewMemory()},
 		{"file", file},
-		{"Redis", tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost:"))},
+		{"Redis", tokenstore.NewRedis(o.Redis, append(o.RedisOptions, tokenstore.WithKeyPrefix("benchcost:"))...)},
 	}
-	inner := []ucoauth.TokenStore{tokenstore.NewMemory(), sealedFile, tokenstore.NewRedis(o.Redis, tokenstore.WithKeyPrefix("benchcost-sealed:"))}
+	inner := []ucoauth.TokenStore{tokenstore.NewMemory(), sealedFile, tokenstore.NewRedis(o.Redis, append(o.RedisOptions, tokenstore.WithKeyPrefix("benchcost-sealed:"))...)}
 	stores = append(stores, plain...)
 	for i, in := range inner {
 		s, err := tokenstore.Seal(in, key)
@@ -650,8 +650,11 @@ type Options struct {
 	Seconds   int // scenario 5 (60)
 	Redis     redis.UniversalClient
 	NewRedis  func() redis.UniversalClient // a client per fleet instance
-	Dir       string                       // for the file store
-	Log       func(format string, args ...any)
+	// RedisOptions are given to every Redis store (on miniredis, which
+	// has no INFO replication: tokenstore.WithReplicaAcks(0, 0)).
+	RedisOptions []tokenstore.RedisOption
+	Dir          string // for the file store
+	Log          func(format string, args ...any)
 	// Only runs the one scenario of this name (see Scenarios); empty runs all.
 	Only string
 }
@@ -680,7 +683,7 @@ func Run(o Options) ([]Row, error) {
 	}
 	if runs("fleet") {
 		o.Log("4. fleet")
-		r, err := fleetRow(o.NewRedis, o.Instances, o.Windows)
+		r, err := fleetRow(o.NewRedis, o.RedisOptions, o.Instances, o.Windows)
 		if err != nil {
 			return nil, err
 		}
@@ -692,7 +695,7 @@ func Run(o Options) ([]Row, error) {
 	}
 	if runs("many-merchants") {
 		o.Log("6. many merchants")
-		mm, err := manyMerchantsRows(o.Redis, o.Dir+"/many", o.Merchants, o.FileKeys, o.RedisKeys)
+		mm, err := manyMerchantsRows(o.Redis, o.RedisOptions, o.Dir+"/many", o.Merchants, o.FileKeys, o.RedisKeys)
 		if err != nil {
 			return nil, err
 		}

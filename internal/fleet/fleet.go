@@ -30,11 +30,13 @@ type Params struct {
 	// Wrap, if set, wraps each instance's Redis store (with tokenstore.Seal,
 	// for one).
 	Wrap func(ucoauth.TokenStore) (ucoauth.TokenStore, error)
+	// Redis are the options of each instance's tokenstore.NewRedis.
+	Redis []tokenstore.RedisOption
 }
 
 // store returns a Redis store on a new client, wrapped by p.Wrap.
 func (p Params) store(newClient func() redis.UniversalClient) (ucoauth.TokenStore, error) {
-	var s ucoauth.TokenStore = tokenstore.NewRedis(newClient())
+	var s ucoauth.TokenStore = tokenstore.NewRedis(newClient(), p.Redis...)
 	if p.Wrap == nil {
 		return s, nil
 	}

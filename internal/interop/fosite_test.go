@@ -178,8 +178,10 @@ func TestFosite401Recovers(t *testing.T) {
 	store := tokenstore.NewMemory()
 	require.NoError(t, store.Save(t.Context(), merchant, connect(t, srv, cfg)))
 	// Refreshes that the API's refusals force are paced one backoff step
-	// apart; a short step lets this test refuse twice in a row.
-	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithBackoff(time.Millisecond, time.Second))
+	// apart; a step of a nanosecond (jittered to 0) lets this test refuse
+	// twice in a row at any speed. (A millisecond step failed without -race:
+	// the second refusal came within it and was paced, not refreshed.)
+	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithBackoff(time.Nanosecond, time.Nanosecond))
 	client := ucoauth.NewClient(t.Context(), src)
 
 	status, _, err := get(t, client, srv.APIURL())

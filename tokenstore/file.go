@@ -47,7 +47,8 @@ var (
 // ErrUnsafePath means the token directory, a token file or a lock file is
 // not what the store itself creates: a symbolic link, not a directory or
 // regular file, owned by another user, or a token file others may read
-// whose mode cannot be tightened. The store neither follows nor replaces it; a person must look.
+// whose mode cannot be tightened. The store neither follows nor replaces
+// it; a person must look.
 var ErrUnsafePath error = permanent("tokenstore: unsafe path in the token directory")
 
 // lockPoll is how often a blocked Lock retries. OS file locks cannot be

@@ -109,8 +109,8 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 // waits on the server). With a pool limited by SetMaxOpenConns, Lock keeps
 // one connection free of locks, so that the holders can still load and
 // save: further Lock calls wait in the process for a lock to be released.
-// A pool of one connection cannot hold a lock and save:
-// Lock fails with ErrPoolTooSmall. A connection whose release failed, or
+// A pool of one connection cannot hold a lock and save: Lock fails with
+// ErrPoolTooSmall. A connection whose release failed, or
 // that might hold a lock its waiter gave up on, is discarded, never
 // returned to the pool.
 type SQL struct {

@@ -2,11 +2,15 @@ package ucoauth
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 )
 
 // The cost bounds behind TestHugeSecretListStaysLinear,
@@ -61,9 +65,30 @@ func TestReplacerIsBuiltOnce(t *testing.T) {
 }
 
 func TestScrubWindowIsBounded(t *testing.T) {
+	red := newRedactor("RT-abcdefgh-secret")
 	long := strings.Repeat("a", 1<<20)
-	assert.Len(t, scrubWindow(long), maxScrubText, "a 1 MiB header is scrubbed whole")
+	out := red.scrubPrefix(long, maxScrubText)
+	assert.LessOrEqual(t, len(out), maxScrubText+len("..."), "a 1 MiB header is not scrubbed whole")
+	assert.True(t, strings.HasSuffix(out, "..."), "the cut is marked")
 	short := "short text"
-	assert.Equal(t, short, scrubWindow(short))
+	assert.Equal(t, short, red.scrubPrefix(short, maxScrubText))
 	assert.LessOrEqual(t, len(clip(long)), maxText+len("..."))
+
+	// A cut inside a multi-byte character keeps whole characters: the text
+	// may be a scope that a store then refuses as invalid UTF-8.
+	wide := strings.Repeat("é", maxScrubText)
+	for n := maxScrubText; n < maxScrubText+4; n++ { // cuts at either byte of a character
+		assert.True(t, utf8.ValidString(red.scrubPrefix(wide, n)), "cut at %d", n)
+	}
+}
+
+// TestIssuedBeforeSaturates: a store of one's own may hold any expires_in;
+// the issue time is computed without overflow, so a token granted an
+// absurd lifetime never passes for one issued later than it was.
+func TestIssuedBeforeSaturates(t *testing.T) {
+	now := time.Now()
+	absurd := &oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour), ExpiresIn: math.MaxInt64}
+	recent := &oauth2.Token{AccessToken: "b", Expiry: now.Add(30 * time.Minute), ExpiresIn: 1800}
+	assert.True(t, issuedBefore(absurd, recent), "issued at most MaxLifetime before its expiry: before the recent token")
+	assert.False(t, issuedBefore(recent, absurd))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -307,9 +308,12 @@ func (r *redactor) scrubPrefix(s string, n int) string {
 	if r != nil {
 		r.replacer() // sets longest
 		r.mu.Lock()
-		keep := len(out) - max(r.longest-1, 0)
+		keep := max(len(out)-max(r.longest-1, 0), 0)
 		r.mu.Unlock()
-		out = out[:max(keep, 0)]
+		for keep > 0 && keep < len(out) && !utf8.RuneStart(out[keep]) {
+			keep-- // whole characters only: the text may be stored (a scope)
+		}
+		out = out[:keep]
 	}
 	return out + "..."
 }

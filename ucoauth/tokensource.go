@@ -687,8 +687,11 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 		// process that may have rotated its refresh token away: refreshing
 		// from memory would send a dead one, and the result could not be
 		// saved anyway.
-		if err := s.store.Save(ctx, s.key, mem); err != nil {
-			return nil, nil, &StoreError{Op: "save", Key: s.key, Err: err}
+		if err := s.save(ctx, mem); err != nil {
+			if !isStoreError(err) { // ErrSuperseded: a token arrived meanwhile
+				err = &StoreError{Op: "save", Key: s.key, Err: err}
+			}
+			return nil, nil, err
 		}
 		s.o.logger.Warn("ucoauth: replaced an unreadable stored record with the token in memory, to refresh it", "key", s.key)
 	}
@@ -721,9 +724,16 @@ func newest(mem, stored *oauth2.Token) *oauth2.Token {
 // replica, or a save of ours that failed).
 func issuedBefore(a, b *oauth2.Token) bool {
 	if a.ExpiresIn > 0 && b.ExpiresIn > 0 {
-		return a.Expiry.Add(-time.Duration(a.ExpiresIn) * time.Second).Before(b.Expiry.Add(-time.Duration(b.ExpiresIn) * time.Second))
+		return issuedAt(a).Before(issuedAt(b))
 	}
 	return a.Expiry.Before(b.Expiry)
+}
+
+// issuedAt is t's expiry less its granted lifetime, which is bounded by
+// MaxLifetime first: a store of one's own may hold any expires_in, and the
+// product must not overflow.
+func issuedAt(t *oauth2.Token) time.Time {
+	return t.Expiry.Add(-time.Duration(min(t.ExpiresIn, int64(MaxLifetime/time.Second))) * time.Second)
 }
 
 // dead returns the error of the dead grant when base holds the refresh

@@ -668,14 +668,6 @@ func (e *Error) scrubFields() {
 // its fragment are dropped (see redactor.scrubPrefix).
 const maxScrubText = 16 * maxText
 
-// scrubWindow returns the part of s that is scrubbed and clipped.
-func scrubWindow(s string) string {
-	if len(s) > maxScrubText {
-		return s[:maxScrubText]
-	}
-	return s
-}
-
 // clip caps server text at maxText bytes of valid UTF-8.
 func clip(s string) string {
 	if len(s) > maxText {

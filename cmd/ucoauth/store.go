@@ -188,10 +188,9 @@ func redactURL(spec string) string {
 	const hidden = "(not shown: it may hold a password)"
 	u, err := url.Parse(spec)
 	switch {
-	case err != nil && strings.Contains(spec, "@"):
-		return hidden
 	case err != nil:
-		return spec
+		// Unparsed, its password (user info or ?password=) is not found.
+		return hidden
 	case u.Opaque != "" || misplacedAt(u):
 		return hidden
 	}

@@ -30,6 +30,7 @@ func TestStoreSpecPasswordsAreNeverShown(t *testing.T) {
 		"redis://u:1#Pw0rdInFragment@" + closed,
 		"mysql://u:12/Pw0rdInPath@" + closed + "/db",
 		"mongodb://u@db/x?password=Pw0rdInQuery",
+		"mongodb://127.0.0.1:notaport/x?password=Pw0rdUnparsed", // url.Parse fails, no @
 	} {
 		t.Run(spec, func(t *testing.T) {
 			env := baseEnv("UCOAUTH_STORE="+spec, "ULTRACART_CLIENT_ID=c", "ULTRACART_BASE_URL=http://"+closed+"/rest/v2")

@@ -1,6 +1,7 @@
 // Package storetest is a conformance suite for ucoauth.TokenStore
 // implementations. Every store in package tokenstore passes it (memory,
-// file, Redis, SQL, and Seal over them); run it against a store of your own to check that a TokenSource can rely on it. It checks
+// file, Redis, SQL, and Seal over them); run it against a store of your
+// own to check that a TokenSource can rely on it. It checks
 // the contract stated on ucoauth.TokenStore, including the hostile cases:
 // keys that are not valid UTF-8, expiries too far out to be real and, when
 // Harness.Plant is set, records of a newer format and corrupt records.

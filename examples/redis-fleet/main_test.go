@@ -46,17 +46,7 @@ func TestFleetOnClusterAndSentinel(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			newClient, where, _, err := redisClients(args[0], args[1], args[2])
 			require.NoError(t, err)
-			var clients []redis.UniversalClient
-			t.Cleanup(func() {
-				for _, c := range clients {
-					c.Close()
-				}
-			})
-			ours, err := fleet.Ucoauth(p, func() redis.UniversalClient {
-				c := newClient()
-				clients = append(clients, c)
-				return c
-			})
+			ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
 			require.NoError(t, err)
 			t.Logf("%s: %+v", where, ours)
 			assert.Zero(t, ours.InvalidGrant)
@@ -101,17 +91,7 @@ func TestEmbeddedRedisRunsWithoutWarnings(t *testing.T) {
 	require.Contains(t, where, "miniredis")
 	const lifetime = 2 * time.Second
 	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime, Redis: opts}
-	var clients []redis.UniversalClient
-	t.Cleanup(func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	})
-	ours, err := fleet.Ucoauth(p, func() redis.UniversalClient {
-		c := newClient()
-		clients = append(clients, c)
-		return c
-	})
+	ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
 	require.NoError(t, err)
 	assert.Positive(t, ours.Requests, "the fleet refreshed, so it saved and locked")
 	mu.Lock()
@@ -128,4 +108,25 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// closedAtCleanup wraps newClient so that every client it makes is closed
+// when the test ends.
+func closedAtCleanup(t *testing.T, newClient func() redis.UniversalClient) func() redis.UniversalClient {
+	var mu sync.Mutex
+	var clients []redis.UniversalClient
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	return func() redis.UniversalClient {
+		c := newClient()
+		mu.Lock()
+		clients = append(clients, c)
+		mu.Unlock()
+		return c
+	}
 }

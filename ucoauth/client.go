@@ -36,6 +36,14 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 // GetBody set); otherwise the 401 is returned and the next request uses the
 // new token. If the refresh finds the grant dead, the request fails with an
 // error matching [ErrReauthorizationRequired]. Other sources get no retry.
+//
+// A token a refusal just had refreshed is fresh: when the API refuses it
+// too (a path outside the grant's scope, say), a *TokenSource (or a
+// Manager's client) keeps it in service for every other request, and that
+// request alone fails with a [*RefusedError] (matching [ErrTokenRefused])
+// instead of the 401; the same request is not sent again with that token
+// until the pace of forced refreshes allows another (see
+// [TokenSource.Invalidate]).
 type Transport struct {
 	// Source supplies tokens. When it has a TokenContext method, as
 	// *TokenSource does, the request's context bounds the wait for a refresh.
@@ -92,15 +100,35 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, err
 	}
+	rf, _ := t.Source.(refuser)
+	if rf != nil && rf.refusedFor(tok, req) {
+		// The API refused this request with this token already, and the
+		// pace held the refresh back. Ask again: the pace may allow it now.
+		r, err := rf.refuse(tok, requestKey(req))
+		if r == refusedHeld {
+			closeBody()
+			return nil, err
+		}
+		if tok, err = t.token(req); err != nil {
+			closeBody()
+			return nil, err
+		}
+	}
 	resp, err := base.RoundTrip(authorized(req, req.Body, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	inv, ok := t.Source.(invalidator)
-	if !ok {
+	switch inv, ok := t.Source.(invalidator); {
+	case rf != nil:
+		if r, err := rf.refuse(tok, requestKey(req)); r == refusedHeld {
+			discard(resp)
+			return nil, err // the token is fresh: the refusal is this request's
+		}
+	case ok:
+		inv.Invalidate(tok) // no-op when tok was already replaced
+	default:
 		return resp, nil
 	}
-	inv.Invalidate(tok) // no-op when tok was already replaced
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // the body is spent: the next request uses a new token
 	}
@@ -119,7 +147,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	discard(resp)
-	return base.RoundTrip(authorized(req, body, next)) // once: no loop
+	resp, err = base.RoundTrip(authorized(req, body, next)) // once: no loop
+	if rf != nil && err == nil && resp.StatusCode == http.StatusUnauthorized {
+		if r, err := rf.refuse(next, requestKey(req)); r == refusedHeld {
+			discard(resp)
+			return nil, err // refused with a fresh token too
+		}
+	}
+	return resp, err
 }
 
 func (t *Transport) token(req *http.Request) (*oauth2.Token, error) {

@@ -29,6 +29,10 @@ const DefaultIdleTimeout = time.Hour
 // no goroutine of its own, and TokenSource.Token is untouched. Ask Source
 // for the key each time (or use Client), rather than keeping a source.
 //
+// A key the store does not hold is read once per second at most, however
+// often it is asked for (see [WithNotFoundCache]); [Manager.Save] and
+// Forget end that at once.
+//
 // Create it with NewManager and Close it when done; the zero value is not
 // usable. Sources live in sharded maps: a sync.Map node per merchant costs
 // more memory, and one lock would make Source a point of contention.
@@ -55,7 +59,9 @@ type entry struct {
 
 // NewManager returns a Manager. The options apply to every source it creates.
 func NewManager(cfg *oauth2.Config, store TokenStore, opts ...Option) *Manager {
-	return &Manager{sh: newShared(cfg, store, opts), seed: maphash.MakeSeed()}
+	sh := newShared(cfg, store, opts)
+	sh.miss = newMissCache(sh.o)
+	return &Manager{sh: sh, seed: maphash.MakeSeed()}
 }
 
 func (m *Manager) shard(key string) *shard {
@@ -171,8 +177,13 @@ var testHookSwept func()
 
 // Forget drops key's source, for a merchant that disconnected, and stops
 // its background work, waiting for it. The stored token is left alone; use
-// Revoke to remove it.
+// Revoke to remove it. It also ends the Manager's memory that key was
+// missing (see [WithNotFoundCache]): after saving a merchant's new token
+// through the store, Forget has the next Token() read it.
 func (m *Manager) Forget(key string) {
+	if m.sh.miss != nil {
+		m.sh.miss.forget(key)
+	}
 	sh := m.shard(key)
 	sh.mu.Lock()
 	e := sh.m[key]

@@ -36,6 +36,8 @@ type options struct {
 	client     *http.Client
 	revokeURL  string
 	idle       time.Duration // Manager: drop sources idle this long; <= 0 never
+	missTTL    time.Duration // Manager: trust a read that found nothing this long; 0 default, < 0 never
+	missSize   int           // Manager: for this many keys at most; <= 0 default
 }
 
 func newOptions(opts []Option) *options {

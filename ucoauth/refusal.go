@@ -17,30 +17,27 @@ import (
 var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 
 // RefusedError is what [Transport] returns, instead of the API's 401, for a
-// request the API refused with a token that a refusal already had
-// refreshed: the token is fresh, so a 401 is the API's word on this request
-// (a resource outside the grant's scope, say), not on the token. Only that
-// request fails: the token stays in service for every other one.
+// request the API refused with a fresh token: one that a refusal had
+// refreshed moments ago, so that the pace of refreshes forced by refusals
+// (see [TokenSource.Invalidate]) holds the next one back. The 401 is then
+// the API's word on this request (a resource outside the grant's scope,
+// say), not on the token, and only this request fails: the token stays in
+// service for every other one.
 //
-// Another refresh forced by a refusal is paced (see [TokenSource.Invalidate]).
 // Until Retry, the same request (method and path) with the same token is
-// not even sent: the Transport returns this error at once. After Retry, the
-// next refusal, or the next such request, replaces the token once more, in
-// case the API revoked this one too.
+// not even sent: the Transport returns this error at once. From Retry on,
+// the next refusal, or the next such request, replaces the token once more,
+// in case the API revoked this one too.
 type RefusedError struct {
-	Key    string    // the merchant's key, when the source has one
+	Key    string    // the merchant's key
 	Method string    // the request's method
 	Path   string    // the request's path, without its query
 	Retry  time.Time // from then on a refusal may force another refresh
 }
 
 func (e *RefusedError) Error() string {
-	key := ""
-	if e.Key != "" {
-		key = fmt.Sprintf(" of %q", e.Key)
-	}
-	return fmt.Sprintf("ucoauth: the API refused the token%s for %s %s (401), though a refusal just had it refreshed: the grant does not cover this request, or the API refuses the merchant; other requests go on with the token, and a refusal after %s refreshes it again",
-		key, e.Method, e.Path, e.Retry.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("ucoauth: the API refused the fresh token of %q for %s %s (401): the grant may not cover it, or the API refuses the merchant; other requests keep the token, and a refusal after %s refreshes it again",
+		e.Key, e.Method, e.Path, e.Retry.UTC().Format(time.RFC3339))
 }
 
 // Unwrap returns [ErrTokenRefused].

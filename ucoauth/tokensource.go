@@ -130,6 +130,7 @@ type shared struct {
 	cfg   *oauth2.Config
 	store TokenStore
 	o     *options
+	miss  *missCache // a Manager's missing keys; nil for a source made alone
 }
 
 // state is a token with its derived deadlines (unix nanoseconds), computed
@@ -446,7 +447,7 @@ func (s *TokenSource) coldInline(ctx context.Context, c *call, now int64) (*oaut
 // again is true and c is still running, for a refresh.
 func (s *TokenSource) coldLoad(c *call) (st *state, again bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-	tok, err := s.store.Load(ctx, s.key)
+	tok, err := s.loadCold(ctx)
 	cancel()
 	if err != nil {
 		s.finish(c, nil, &StoreError{Op: "load", Key: s.key, Err: err}, false)

@@ -187,6 +187,11 @@ func TestRefusedPathAfterThePaceRefreshesOnceMore(t *testing.T) {
 	_, err := call(client, api.URL+"/bad")
 	require.ErrorIs(t, err, ucoauth.ErrTokenRefused)
 	require.Equal(t, 1, f.srv.Stats().Refreshes())
+	fresh, terr := src.Token()
+	require.NoError(t, terr)
+	for _, secret := range []string{fresh.AccessToken, fresh.RefreshToken, f.tok.AccessToken, f.tok.RefreshToken, f.cfg.ClientSecret} {
+		assert.NotContains(t, err.Error(), secret)
+	}
 	require.EqualValues(t, 2, bad.Load(), "sent with the old token, then once with the new")
 	_, err = call(client, api.URL+"/bad")
 	require.ErrorIs(t, err, ucoauth.ErrTokenRefused)
@@ -213,4 +218,36 @@ func TestRefusedPathAfterThePaceRefreshesOnceMore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code, "replaced once the pace allowed")
 	assert.Equal(t, 3, f.srv.Stats().Refreshes())
+}
+
+// TestRefusalWhileThePaceHoldsAdoptsANewerStoredToken: the pace holds the
+// next forced refresh back, and the API refuses the token because another
+// process refreshed and saved a newer one (a server that revokes the old
+// access token at rotation). The refused request adopts the stored token,
+// at no cost, and succeeds: the pace holds back token requests, not
+// adoptions.
+func TestRefusalWhileThePaceHoldsAdoptsANewerStoredToken(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	clk := newFrozenClock()
+	api, _ := scopedAPI(t, f)
+	src := ucoauth.NewTokenSource(f.cfg, f.store, "m", ucoauth.WithClock(clk.Now))
+	defer src.Close()
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: api.URL}}
+	_, err := call(client, api.URL+"/bad")
+	require.ErrorIs(t, err, ucoauth.ErrTokenRefused, "precondition: a forced refresh, and the pace now holds")
+	held, err := src.Token()
+	require.NoError(t, err)
+
+	newer := f.srv.Issue("DEMO", ucoauth.ScopeOrderRead) // another process's refresh
+	require.NoError(t, f.store.Save(t.Context(), "m", newer))
+	require.True(t, f.srv.RejectToken(held.AccessToken))
+	refreshes := f.srv.Stats().Refreshes()
+
+	code, err := call(client, api.URL+"/ok")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code, "the newer stored token was adopted")
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, newer.AccessToken, tok.AccessToken)
+	assert.Equal(t, refreshes, f.srv.Stats().Refreshes(), "adopted at no cost")
 }

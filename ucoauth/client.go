@@ -37,13 +37,15 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 // new token. If the refresh finds the grant dead, the request fails with an
 // error matching [ErrReauthorizationRequired]. Other sources get no retry.
 //
-// A token a refusal just had refreshed is fresh: when the API refuses it
-// too (a path outside the grant's scope, say), a *TokenSource (or a
-// Manager's client) keeps it in service for every other request, and that
-// request alone fails with a [*RefusedError] (matching [ErrTokenRefused])
-// instead of the 401; the same request is not sent again with that token
-// until the pace of forced refreshes allows another (see
-// [TokenSource.Invalidate]).
+// Token requests that refusals force are paced (see
+// [TokenSource.Invalidate]). When a *TokenSource (or a Manager's client)
+// cannot refresh a refused token because the pace holds the request back,
+// and no newer token is stored, the token is fresh (a refusal had it
+// refreshed moments ago): the 401 is the API's word on that request (a
+// path outside the grant's scope, say). The token stays in service for
+// every other request, and that request alone fails with a [*RefusedError]
+// (matching [ErrTokenRefused]) instead of the 401; it is not sent again
+// with that token until the pace allows another refresh.
 type Transport struct {
 	// Source supplies tokens. When it has a TokenContext method, as
 	// *TokenSource does, the request's context bounds the wait for a refresh.
@@ -102,13 +104,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rf, _ := t.Source.(refuser)
 	if rf != nil && rf.refusedFor(tok, req) {
-		// The API refused this request with this token already, and the
-		// pace held the refresh back. Ask again: the pace may allow it now.
-		r, err := rf.refuse(tok, requestKey(req))
-		if r == refusedHeld {
+		// The API refused this request with this token already, while the
+		// pace held the refresh back.
+		if err := rf.hold(tok, requestKey(req)); err != nil {
 			closeBody()
 			return nil, err
 		}
+		// The pace allows one now: have the token replaced.
+		rf.Invalidate(tok)
 		if tok, err = t.token(req); err != nil {
 			closeBody()
 			return nil, err
@@ -118,17 +121,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	switch inv, ok := t.Source.(invalidator); {
-	case rf != nil:
-		if r, err := rf.refuse(tok, requestKey(req)); r == refusedHeld {
-			discard(resp)
-			return nil, err // the token is fresh: the refusal is this request's
-		}
-	case ok:
-		inv.Invalidate(tok) // no-op when tok was already replaced
-	default:
+	inv, ok := t.Source.(invalidator)
+	if !ok {
 		return resp, nil
 	}
+	inv.Invalidate(tok) // no-op when tok was already replaced
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // the body is spent: the next request uses a new token
 	}
@@ -138,6 +135,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if next.AccessToken == tok.AccessToken {
+		// Back in service: the token is fresh, the refusal this request's.
+		if rerr := t.held(rf, tok, req); rerr != nil {
+			discard(resp)
+			return nil, rerr
+		}
 		return resp, nil
 	}
 	body := req.Body
@@ -148,13 +150,37 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	discard(resp)
 	resp, err = base.RoundTrip(authorized(req, body, next)) // once: no loop
-	if rf != nil && err == nil && resp.StatusCode == http.StatusUnauthorized {
-		if r, err := rf.refuse(next, requestKey(req)); r == refusedHeld {
+	if rf == nil || err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	// Refused with the new token too. Unless a newer one is stored, it
+	// comes back into service, and the refusal is this request's.
+	rf.Invalidate(next)
+	again, terr := t.token(req)
+	if terr != nil {
+		discard(resp)
+		return nil, terr
+	}
+	if again.AccessToken == next.AccessToken {
+		if rerr := t.held(rf, next, req); rerr != nil {
 			discard(resp)
-			return nil, err // refused with a fresh token too
+			return nil, rerr
 		}
 	}
-	return resp, err
+	return resp, nil
+}
+
+// held is the error for req, refused with tok, which the source kept in
+// service because the pace of forced refreshes held the refresh back; nil
+// when it did not (or the source cannot tell).
+func (t *Transport) held(rf refuser, tok *oauth2.Token, req *http.Request) error {
+	if rf == nil {
+		return nil
+	}
+	if err := rf.hold(tok, requestKey(req)); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (t *Transport) token(req *http.Request) (*oauth2.Token, error) {

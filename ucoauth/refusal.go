@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,22 +13,21 @@ import (
 )
 
 // ErrTokenRefused is matched (with [errors.Is]) by a [*RefusedError]: the
-// API refused a token that is fresh, because an earlier refusal already had
-// it refreshed.
+// API refused a fresh token.
 var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 
 // RefusedError is what [Transport] returns, instead of the API's 401, for a
 // request the API refused with a fresh token: one that a refusal had
 // refreshed moments ago, so that the pace of refreshes forced by refusals
-// (see [TokenSource.Invalidate]) holds the next one back. The 401 is then
-// the API's word on this request (a resource outside the grant's scope,
-// say), not on the token, and only this request fails: the token stays in
-// service for every other one.
+// (see [TokenSource.Invalidate]) holds the next one back, and no newer
+// token is stored. The 401 is then the API's word on this request (a
+// resource outside the grant's scope, say), not on the token, and only
+// this request fails: the token stays in service for every other one.
 //
 // Until Retry, the same request (method and path) with the same token is
 // not even sent: the Transport returns this error at once. From Retry on,
-// the next refusal, or the next such request, replaces the token once more,
-// in case the API revoked this one too.
+// the next such request replaces the token once more, in case the API
+// revoked this one too.
 type RefusedError struct {
 	Key    string    // the merchant's key
 	Method string    // the request's method
@@ -43,20 +43,6 @@ func (e *RefusedError) Error() string {
 // Unwrap returns [ErrTokenRefused].
 func (e *RefusedError) Unwrap() error { return ErrTokenRefused }
 
-// refusal is what a 401 did to the token that got it.
-type refusal int
-
-const (
-	// refusedStale: the token was no longer the one served; ask again.
-	refusedStale refusal = iota
-	// refusedReplaced: the token is no longer served; the next caller
-	// gets the token a forced refresh brings.
-	refusedReplaced
-	// refusedHeld: the pace holds the forced refresh back; the token is
-	// still served, and the refusal goes back to its request alone.
-	refusedHeld
-)
-
 // maxRefusedRequests bounds the requests a source remembers as refused
 // with its current token.
 const maxRefusedRequests = 16
@@ -66,64 +52,77 @@ const maxRefusedRequests = 16
 // which the grant's scope covers or not as a whole.
 func requestKey(req *http.Request) string { return req.Method + " " + req.URL.EscapedPath() }
 
-// refuse tells the source that the API answered 401 to the request on,
-// sent with tok. If tok is still served and the pace of forced refreshes
-// allows one now, tok is no longer served and the next caller refreshes.
-// If the pace holds it back, tok stays in service for everyone else and
-// the refusal is remembered for on, so that the same request with the same
-// token is not sent again before the pace allows (see refusedFor); the
-// error to return is then a *RefusedError.
-func (s *TokenSource) refuse(tok *oauth2.Token, on string) (refusal, error) {
-	if tok == nil {
-		return refusedStale, nil
-	}
-	now := s.nowNanos()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.cur.Load()
-	if cur == nil || cur.tok.AccessToken != tok.AccessToken {
-		return refusedStale, nil
-	}
-	if cur.expire == math.MinInt64 {
-		return refusedReplaced, nil // already invalidated
-	}
-	h := s.h.Load()
-	if until, held := h.paceHolds(now); held {
-		err := &RefusedError{Key: s.key, Method: methodOf(on), Path: pathOf(on), Retry: time.Unix(0, until)}
-		if on == "" {
-			return refusedHeld, err // Invalidate: no request to remember
-		}
-		s.update(func(h *health) {
-			if h.refusedTok != tok.AccessToken {
-				h.refusedTok, h.refusedOn = tok.AccessToken, nil
-			}
-			for _, r := range h.refusedOn {
-				if r == on {
-					return
-				}
-			}
-			// A new slice: the published record is never modified.
-			keep := h.refusedOn[max(0, len(h.refusedOn)-(maxRefusedRequests-1)):]
-			h.refusedOn = append(append(make([]string, 0, len(keep)+1), keep...), on)
-		})
-		return refusedHeld, err
-	}
-	s.admitLocked(now)
-	s.cur.Store(rejectedState(cur.tok))
-	s.update(func(h *health) { h.rejected, h.refusedTok, h.refusedOn = tok.AccessToken, "", nil })
-	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
-	return refusedReplaced, nil
-}
-
 // refuser is a source that takes the API's refusals request by request,
 // as *TokenSource does.
 type refuser interface {
+	invalidator
 	refusedFor(tok *oauth2.Token, req *http.Request) bool
-	refuse(tok *oauth2.Token, on string) (refusal, error)
+	hold(tok *oauth2.Token, on string) *RefusedError
 }
 
-// refusedFor reports whether the API already refused tok, the token
-// served, for req's method and path while the pace held its refresh back.
+// heldBack ends a refresh that a refusal forced and the pace held back
+// (refresh returned no state and an *apiRefusedError) with no newer token
+// stored: the refused token goes back into service, with no error and no
+// backoff, so that every other caller, and the flight's waiters, get it.
+// The refused caller sees the same token again and learns why from hold.
+// A token too close to its expiry to serve stays out, with the error.
+func (s *TokenSource) heldBack(st *state, err error) (*state, error) {
+	var pace *apiRefusedError
+	if st != nil || !errors.As(err, &pace) {
+		return st, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	if cur == nil || cur.expire != math.MinInt64 {
+		return st, err
+	}
+	now := s.o.now()
+	back := s.newState(cur.tok, now)
+	if !back.validAt(now) {
+		return st, err
+	}
+	if h := s.h.Load(); h != nil && h.rejected == cur.tok.AccessToken {
+		s.update(func(h *health) { h.rejected = "" })
+	}
+	s.o.logger.Info("ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
+	return back, nil
+}
+
+// hold returns the error for a request (on, its method and path) that the
+// API refused with tok while the pace of forced refreshes holds the next
+// one back, and remembers it, so that the same request is not sent with
+// tok again before the pace allows (see refusedFor). It returns nil when
+// tok is not the token served or the pace holds nothing back.
+func (s *TokenSource) hold(tok *oauth2.Token, on string) *RefusedError {
+	now := s.nowNanos()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, h := s.cur.Load(), s.h.Load()
+	if cur == nil || cur.tok.AccessToken != tok.AccessToken || cur.expire == math.MinInt64 {
+		return nil
+	}
+	until, held := h.paceHolds(now)
+	if !held {
+		return nil
+	}
+	s.update(func(h *health) {
+		if h.refusedTok != tok.AccessToken {
+			h.refusedTok, h.refusedOn = tok.AccessToken, nil
+		}
+		if slices.Contains(h.refusedOn, on) {
+			return
+		}
+		// A new slice: a published record is never modified.
+		keep := h.refusedOn[max(0, len(h.refusedOn)-(maxRefusedRequests-1)):]
+		h.refusedOn = append(slices.Clone(keep), on)
+	})
+	method, path, _ := strings.Cut(on, " ")
+	return &RefusedError{Key: s.key, Method: method, Path: path, Retry: time.Unix(0, until)}
+}
+
+// refusedFor reports whether the API refused tok, the token served, for
+// req's method and path while the pace held its refresh back (see hold).
 // It is cheap when it did not: one atomic load and a compare, no
 // allocation.
 func (s *TokenSource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
@@ -131,26 +130,11 @@ func (s *TokenSource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
 	if h == nil || h.refusedTok == "" || h.refusedTok != tok.AccessToken {
 		return false
 	}
-	on := requestKey(req)
-	for _, r := range h.refusedOn {
-		if r == on {
-			return true
-		}
-	}
-	return false
-}
-
-func (k keySource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
-	return k.m.Source(k.key).refusedFor(tok, req)
-}
-
-func (k keySource) refuse(tok *oauth2.Token, on string) (refusal, error) {
-	return k.m.Source(k.key).refuse(tok, on)
+	return slices.Contains(h.refusedOn, requestKey(req))
 }
 
 // paceHolds reports whether a token request forced by an API refusal must
-// wait at now, and until when: each in a streak waits one backoff step
-// longer than the one before (see paceForced).
+// wait at now, and until when (see paceForced, which decides the same).
 func (h *health) paceHolds(now int64) (until int64, held bool) {
 	if h == nil || h.forcedAt == 0 || now >= satAdd(h.forcedOK, int64(rejectStreak)) {
 		return 0, false
@@ -161,16 +145,10 @@ func (h *health) paceHolds(now int64) (until int64, held bool) {
 	return 0, false
 }
 
-// admitLocked records a token request forced by an API refusal, admitted
-// at now, as the next step of the streak. s.mu must be held.
-func (s *TokenSource) admitLocked(now int64) {
-	n := 1
-	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
-		n = h.forced + 1
-	}
-	next := satAdd(now, int64(s.backoff(n, nil)))
-	s.update(func(h *health) { h.forced, h.forcedAt, h.forcedOK, h.admitted = n, now, next, true })
+func (k keySource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
+	return k.m.Source(k.key).refusedFor(tok, req)
 }
 
-func methodOf(on string) string { m, _, _ := strings.Cut(on, " "); return m }
-func pathOf(on string) string   { _, p, _ := strings.Cut(on, " "); return p }
+func (k keySource) hold(tok *oauth2.Token, on string) *RefusedError {
+	return k.m.Source(k.key).hold(tok, on)
+}

@@ -58,7 +58,6 @@ type health struct {
 	forced    int    // token requests forced by API refusals in the current streak
 	forcedAt  int64  // unix nanos of the last of them
 	forcedOK  int64  // unix nanos: no forced token request before it
-	admitted  bool   // a refusal admitted the forced token request it caused (see paceForced)
 	deadRT    string // a refresh token UltraCart refused: never sent again
 	deadErr   error  // and UltraCart's answer, which stays the word on it
 	rejected  string // an access token the API refused: never served again
@@ -468,6 +467,7 @@ func (s *TokenSource) run(c *call) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(s.o.timeout, math.MaxInt64/2)*2)
 	defer cancel()
 	st, ev, err := s.refresh(ctx)
+	st, err = s.heldBack(st, err)
 	s.finish(c, st, err, ev != nil && ev.Token != nil)
 	if ev != nil {
 		// Reported once the token is live and the store's lock released,
@@ -584,19 +584,31 @@ func (st *state) validAt(now time.Time) bool { return unixNanos(now) < st.expire
 // still holds it, and the next caller refreshes; Invalidate reports whether
 // it did so. A token that was already replaced is left alone, so that many
 // callers refused the same token cause one refresh. The refresh token is
-// kept. A token another process saved meanwhile is adopted at no cost.
-//
-// The token requests that refusals force are paced (see
-// [TokenSource.Status]): within a minute of the last one, the next waits
-// one backoff step, doubling up to the maximum backoff, so that an API
-// refusing tokens, or some requests, causes no storm. While the pace holds
-// the next one back, Invalidate leaves the token in service and reports
-// false: an API that accepts the fresh token on one path and refuses it on
-// another must not take the merchant offline. [Transport] calls it, and
-// returns a [*RefusedError] for such a refusal.
+// kept. A token another process saved meanwhile is adopted at no cost; token
+// requests that refusals force are paced (see [TokenSource.Status]): within
+// a minute of the last one, the next waits one backoff step, doubling, so
+// that an API refusing tokens, or some requests, causes no storm. When the
+// pace holds that request back and no newer token is stored, the refused
+// token goes back into service (see [RefusedError]): an API that refuses a
+// fresh token on one path and accepts it on another must not take the
+// merchant offline. [Transport] calls it.
 func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
-	r, _ := s.refuse(tok, "")
-	return r == refusedReplaced
+	if tok == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	if cur == nil || cur.tok.AccessToken != tok.AccessToken {
+		return false
+	}
+	if cur.expire == math.MinInt64 {
+		return true // already invalidated
+	}
+	s.cur.Store(rejectedState(cur.tok))
+	s.update(func(h *health) { h.rejected = tok.AccessToken })
+	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
+	return true
 }
 
 // apiRefusedError is a token request that an API refusal asked for, held
@@ -622,23 +634,19 @@ func (e *apiRefusedError) Temporary() bool { return true }
 // (Measured from the last request instead, a step longer than rejectStreak
 // would end it, and an API refusing every token would cost a few token
 // requests a minute forever.)
-//
-// A refusal admits its request as it invalidates the token (see refuse):
-// that admission is used here, once.
 func (s *TokenSource) paceForced() error {
 	now := s.nowNanos()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.h.Load()
-	if h != nil && h.admitted {
-		s.update(func(h *health) { h.admitted = false })
-		return nil
+	n := 1
+	if h := s.h.Load(); h != nil && h.forcedAt != 0 && now < satAdd(h.forcedOK, int64(rejectStreak)) {
+		if now < h.forcedOK && !steppedBack(now, h.forcedAt, satAdd(h.forcedOK, -h.forcedAt)) {
+			return &apiRefusedError{key: s.key, n: h.forced, until: h.forcedOK}
+		}
+		n = h.forced + 1
 	}
-	if until, held := h.paceHolds(now); held {
-		return &apiRefusedError{key: s.key, n: h.forced, until: until}
-	}
-	s.admitLocked(now)
-	s.update(func(h *health) { h.admitted = false })
+	next := satAdd(now, int64(s.backoff(n, nil)))
+	s.update(func(h *health) { h.forced, h.forcedAt, h.forcedOK = n, now, next })
 	return nil
 }
 

@@ -67,7 +67,7 @@ type health struct {
 
 	// A token the API refused while the pace held its refresh back: still
 	// served, but not sent again, before the pace allows, for the requests
-	// (method and path) it was refused for (see refuse).
+	// (method and path) it was refused for (see hold).
 	refusedTok string
 	refusedOn  []string
 }

@@ -48,6 +48,7 @@ type tokenCommand struct {
 	cfg     *oauth2.Config
 	store   ucoauth.TokenStore
 	close   func()
+	kept    bool // a newer token was saved meanwhile and kept (see superseded)
 }
 
 func parseTokenCommand(e *env, name, help string, args []string, extra func(*flagSet)) (*tokenCommand, error) {
@@ -145,6 +146,9 @@ func runRefresh(e *env, args []string) error {
 	if v.saves.Load() == 0 {
 		return fmt.Errorf("no refresh happened for %q", c.key)
 	}
+	if c.kept {
+		return nil // superseded reported it
+	}
 	fmt.Fprintf(e.stderr, "Refreshed %s: %s.\n", c.key, describe(tok))
 	return nil
 }
@@ -202,6 +206,9 @@ func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error
 	// the save worked; it comes right after the token was handed out.
 	select {
 	case ev := <-events:
+		if errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+			return c.superseded(ctx)
+		}
 		return tok, c.settle(ctx, ev)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the refresh of %q to report: %w", c.key, ctx.Err())
@@ -240,14 +247,8 @@ func (c *tokenCommand) settle(ctx context.Context, ev ucoauth.RefreshEvent) erro
 		fmt.Fprintf(c.e.stderr, "warning: %s\n", oneLine(ucoauth.ErrBadExpiresIn.Error()+"; the token expires after ucoauth.FallbackLifetime"))
 	}
 	var se *ucoauth.StoreError
-	if !errors.As(ev.Err, &se) && !errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+	if !errors.As(ev.Err, &se) {
 		return nil
-	}
-	if errors.Is(ev.Err, ucoauth.ErrSuperseded) {
-		// The store holds a token that expires later, but the refresh used
-		// the newest refresh token there was, and UltraCart may have rotated
-		// it away: the token just issued is the live one.
-		return c.replace(ctx, ev.Token)
 	}
 	var err error
 	for i := range 5 {
@@ -266,22 +267,22 @@ func (c *tokenCommand) settle(ctx context.Context, ev ucoauth.RefreshEvent) erro
 	return fmt.Errorf("refreshed %q, but the store would not save the new token, and UltraCart may have retired the old refresh token (the merchant may have to connect again): %w", c.key, err)
 }
 
-// replace stores tok over a token that expires later, under the store's lock.
-func (c *tokenCommand) replace(ctx context.Context, tok *oauth2.Token) error {
-	if l, ok := c.store.(ucoauth.Locker); ok {
-		unlock, err := l.Lock(ctx, c.key)
-		if err != nil {
-			return fmt.Errorf("refreshed %q, but could not lock the store to save it: %w", c.key, err)
-		}
-		defer unlock()
+// superseded is a refresh whose save found a newer token in the store,
+// saved meanwhile by another process (a new login, say): that one wins. It
+// is kept, reported on stderr, and returned; the token the refresh got is
+// dropped. (A stored token that only claims a later expiry, the very one
+// the refresh started from, is replaced by the TokenSource itself.)
+func (c *tokenCommand) superseded(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := c.store.Load(ctx, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("refreshed %q, but a newer token was saved meanwhile, and reading it failed: %w", c.key, err)
 	}
-	if err := c.store.Delete(ctx, c.key); err != nil {
-		return fmt.Errorf("refreshed %q, but could not replace the stored token: %w", c.key, err)
+	if err := refuseSealed(tok); err != nil {
+		return nil, err
 	}
-	if err := c.store.Save(ctx, c.key, tok); err != nil {
-		return fmt.Errorf("refreshed %q, but could not save the new token (the old one is deleted): %w", c.key, err)
-	}
-	return nil
+	fmt.Fprintf(c.e.stderr, "A newer token for %s was saved while this refresh ran (a new login?): it is kept (%s); the refreshed one is dropped.\n", c.key, describe(tok))
+	c.kept = true
+	return tok, nil
 }
 
 // view is a store as one command's TokenSource should see it: loads report

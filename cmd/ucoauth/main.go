@@ -1,7 +1,9 @@
 // Command ucoauth manages UltraCart OAuth tokens from the command line and
 // serves a fake UltraCart for development.
 //
-//	go install github.com/ucoauth/go-ucoauth/cmd/ucoauth@latest
+//	git clone https://github.com/ucoauth/go-ucoauth && cd go-ucoauth && go install ./cmd/ucoauth
+//
+// (The module is not published yet: "go install ...@latest" fails.)
 //
 //	ucoauth fake                       # a fake UltraCart on 127.0.0.1:8080
 //	ucoauth login -key M1              # connect merchant M1, save its token

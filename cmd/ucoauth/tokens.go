@@ -16,15 +16,24 @@ import (
 	"golang.org/x/oauth2"
 )
 
-const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout:
+const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout. In a
+script, take it into a variable first, so that a failure stops the script
+instead of sending an empty bearer:
 
-  curl -H "Authorization: Bearer $(ucoauth token M1)" \
+  set -euo pipefail
+  tok=$(ucoauth token M1)
+  curl -fsS -H "Authorization: Bearer $tok" \
        -H "X-UltraCart-Api-Version: 2017-03-01" "$ULTRACART_BASE_URL/order/orders"
 
+(Inside curl's own arguments, "$(ucoauth token M1)" fails silently: set -e
+does not see a failed command substitution in another command's arguments.)
+
 A token that would not last -min-validity (capped at half its lifetime) is
-refreshed first, through the same TokenSource a program would use: under the
-store's lock, saved before it is printed, and never refreshed twice when
-another process got there first.
+refreshed first; a -min-validity longer than the lifetime UltraCart grants
+fails (exit status 1), since no token can last that long. The refresh runs
+through the same TokenSource a program would use: under the store's lock,
+saved before it is printed, and never refreshed twice when another process
+got there first.
 `
 
 const refreshHelp = `Refreshes the token stored under KEY now, with its refresh token, and saves
@@ -36,7 +45,12 @@ never printed.
 const revokeHelp = `Revokes KEY's grant at UltraCart and deletes its token from the store. The
 merchant has to connect again afterwards. A token UltraCart already
 considers dead is deleted all the same; any other failure keeps the token, so
-that the revoke can be tried again. A key with no token is not an error.
+that the revoke can be tried again. A key with no token is an error (exit
+status 3): nothing was revoked, and a mistyped key must not pass for done.
+
+With a file: store, the key's lock file (KEY.lock, empty, 0600) stays: a
+process waiting on it would otherwise lock a deleted file while another
+locks a new one, and both would refresh at once. It holds no token.
 `
 
 // tokenCommand parses the flags a token-handling command shares and opens
@@ -126,6 +140,10 @@ func runToken(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if life := time.Duration(tok.ExpiresIn) * time.Second; life > 0 && *minValidity > life {
+		// No refresh can help: every token lives less than asked.
+		return &tooShort{key: c.key, want: *minValidity, life: life, left: time.Until(tok.Expiry).Round(time.Second)}
+	}
 	_, err = io.WriteString(e.stdout, tok.AccessToken+"\n")
 	return err
 }
@@ -162,8 +180,8 @@ func runRevoke(e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if _, err := c.store.Load(ctx, c.key); errors.Is(err, ucoauth.ErrTokenNotFound) {
-		fmt.Fprintf(e.stderr, "%s has no token: nothing to revoke.\n", c.key)
-		return nil
+		// A typo in the key must not look like a revoked grant.
+		return &hinted{fmt.Sprintf("no token for %q: nothing revoked (check the key: ucoauth status lists them)", c.key), err}
 	}
 	src := ucoauth.NewTokenSource(c.cfg, c.store, c.key, ucoauth.WithEarlyRefresh(0), ucoauth.WithRefreshTimeout(c.timeout/4))
 	if err := src.Revoke(ctx); err != nil {
@@ -213,6 +231,18 @@ func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the refresh of %q to report: %w", c.key, ctx.Err())
 	}
+}
+
+// tooShort is a -min-validity longer than the lifetime UltraCart grants:
+// no token can last that long, so none is printed.
+type tooShort struct {
+	key              string
+	want, life, left time.Duration
+}
+
+func (e *tooShort) Error() string {
+	return fmt.Sprintf("-min-validity %s is longer than the %s UltraCart grants the tokens of %q (this one has %s left): no token lasts that long, none is printed; ask for %s at most",
+		e.want, e.life, e.key, e.left, e.life)
 }
 
 // hint makes the errors that mean "log in first" say so. They still match

@@ -173,8 +173,25 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.stderr, "ucoauth token: "), r.stderr)
 
 	r = runCmd(t, f.env(dir), "revoke", "M1")
-	assert.Equal(t, 0, r.code, "revoking twice is not an error: %s", r.stderr)
-	assert.Contains(t, r.stderr, "nothing to revoke")
+	assert.Equal(t, 3, r.code, "a key with no token: nothing revoked, and the exit status says so: %s", r.stderr)
+	assert.Equal(t, "ucoauth revoke: no token for \"M1\": nothing revoked (check the key: ucoauth status lists them)\n", r.stderr)
+	r = runCmd(t, f.env(dir), "revoke", "M1-TYPO")
+	assert.Equal(t, 3, r.code, "a mistyped key does not pass for revoked: %s", r.stderr)
+	assert.Contains(t, r.stderr, "nothing revoked")
+
+	// What stays behind is lock files: empty, 0600, no token in them (they
+	// are kept on purpose; see "ucoauth revoke -h").
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.True(t, strings.HasSuffix(e.Name(), ".lock"), "only lock files remain, found %s", e.Name())
+		fi, err := e.Info()
+		require.NoError(t, err)
+		assert.Zero(t, fi.Size(), "%s is empty", e.Name())
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), e.Name())
+	}
+	r = runCmd(t, f.env(dir), "revoke", "-h")
+	assert.Contains(t, r.stdout, "lock file (KEY.lock, empty, 0600) stays")
 }
 
 func TestInterruptDuringRefreshStillSaves(t *testing.T) {

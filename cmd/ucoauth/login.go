@@ -72,7 +72,7 @@ func runLogin(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys), e.stderr)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func parseTokenCommand(e *env, name, help string, args []string, extra func(*fla
 	if err != nil {
 		return nil, err
 	}
-	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys), e.stderr)
 	if err != nil {
 		return nil, err
 	}

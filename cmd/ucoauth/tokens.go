@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sync/atomic"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,9 +49,10 @@ considers dead is deleted all the same; any other failure keeps the token, so
 that the revoke can be tried again. A key with no token is an error (exit
 status 3): nothing was revoked, and a mistyped key must not pass for done.
 
-With a file: store, the key's lock file (KEY.lock, empty, 0600) stays: a
-process waiting on it would otherwise lock a deleted file while another
-locks a new one, and both would refresh at once. It holds no token.
+With a file: store, the key's lock file is removed too, once nobody holds
+it (processes of go-ucoauth before this version waiting on it would not
+notice; see tokenstore.File.RemoveLock). The directory's .write.lock, which
+every key shares, stays.
 `
 
 // tokenCommand parses the flags a token-handling command shares and opens
@@ -62,6 +64,7 @@ type tokenCommand struct {
 	cfg     *oauth2.Config
 	store   ucoauth.TokenStore
 	close   func()
+	spec    string // the store spec, for revoke's lock file
 	kept    bool // a newer token was saved meanwhile and kept (see superseded)
 }
 
@@ -94,7 +97,7 @@ func parseTokenCommand(e *env, name, help string, args []string, extra func(*fla
 		return nil, err
 	}
 	unshield := shield(e)
-	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store,
+	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store, spec: s.store,
 		close: func() { unshield(); closeStore() }}, nil
 }
 
@@ -188,7 +191,25 @@ func runRevoke(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart and deleted its token.\n", c.key)
+	c.removeLockFile(ctx)
 	return nil
+}
+
+// removeLockFile removes a file store's lock file for the revoked key, once
+// nobody holds it (see tokenstore.File.RemoveLock). A failure only warns:
+// the file is empty and holds no token.
+func (c *tokenCommand) removeLockFile(ctx context.Context) {
+	scheme, dir, _ := strings.Cut(c.spec, ":")
+	if !strings.EqualFold(scheme, "file") {
+		return
+	}
+	f, err := tokenstore.NewFile(strings.TrimPrefix(dir, "//"))
+	if err == nil {
+		err = f.RemoveLock(ctx, c.key)
+	}
+	if err != nil {
+		fmt.Fprintf(c.e.stderr, "warning: the lock file of %s stays (it holds no token): %s\n", c.key, oneLine(err.Error()))
+	}
 }
 
 // fetch returns a valid token for c.key through a TokenSource on v, and

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,19 +180,21 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	assert.Equal(t, 3, r.code, "a mistyped key does not pass for revoked: %s", r.stderr)
 	assert.Contains(t, r.stderr, "nothing revoked")
 
-	// What stays behind is lock files: empty, 0600, no token in them (they
-	// are kept on purpose; see "ucoauth revoke -h").
+	// The key's lock file went with it; the directory's .write.lock, shared
+	// by every key, stays (empty, 0600).
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
+	var names []string
 	for _, e := range entries {
-		assert.True(t, strings.HasSuffix(e.Name(), ".lock"), "only lock files remain, found %s", e.Name())
-		fi, err := e.Info()
-		require.NoError(t, err)
-		assert.Zero(t, fi.Size(), "%s is empty", e.Name())
-		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), e.Name())
+		names = append(names, e.Name())
 	}
+	assert.Equal(t, []string{".write.lock"}, names, "nothing of M1 remains")
+	fi, err := os.Stat(filepath.Join(dir, ".write.lock"))
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size())
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	r = runCmd(t, f.env(dir), "revoke", "-h")
-	assert.Contains(t, r.stdout, "lock file (KEY.lock, empty, 0600) stays")
+	assert.Contains(t, r.stdout, "the key's lock file is removed too, once nobody holds\nit")
 }
 
 func TestInterruptDuringRefreshStillSaves(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,7 +65,7 @@ type tokenCommand struct {
 	store   ucoauth.TokenStore
 	close   func()
 	spec    string // the store spec, for revoke's lock file
-	kept    bool // a newer token was saved meanwhile and kept (see superseded)
+	kept    bool   // a newer token was saved meanwhile and kept (see superseded)
 }
 
 func parseTokenCommand(e *env, name, help string, args []string, extra func(*flagSet)) (*tokenCommand, error) {

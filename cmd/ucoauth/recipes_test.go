@@ -74,8 +74,7 @@ func runScript(t *testing.T, dir, script string) result {
 // curl's arguments hides the failure).
 func TestREADMEFakeRecipeRunsAsWritten(t *testing.T) {
 	require.Equal(t, "ucoauth", filepath.Base(bin), "the recipe calls the command by name")
-	block := readmeBlock(t, "tok=$(ucoauth token DEMO)")
-	require.Contains(t, block, "set -euo pipefail")
+	block := readmeBlock(t, "tok=$(ucoauth token DEMO) && curl")
 	f := startFake(t)
 	script := strings.NewReplacer("http://127.0.0.1:8080", f.url,
 		"ucoauthtest-client", clientID, "ucoauthtest-secret", clientSecret).Replace(block)
@@ -87,13 +86,19 @@ func TestREADMEFakeRecipeRunsAsWritten(t *testing.T) {
 	assert.Contains(t, r.stderr, "Revoked DEMO")
 	noSecrets(t, r.stdout+r.stderr, clientSecret)
 
-	// No login: the script stops at `ucoauth token`, and curl is not run.
+	// No login: `ucoauth token` fails, and curl is not run (the lines after
+	// it run, and fail too: there is no token to revoke).
 	before := strings.Count(f.stderr.String(), `"/rest/v2/order/orders"`)
 	noLogin := regexp.MustCompile(`(?m)^ucoauth login .*$`).ReplaceAllString(script, "")
 	r = runScript(t, t.TempDir(), noLogin)
-	assert.Equal(t, 3, r.code, "the token's exit status ends the script; stderr:\n%s", r.stderr)
+	assert.NotEqual(t, 0, r.code, "stderr:\n%s", r.stderr)
 	assert.Contains(t, r.stderr, `ucoauth token: no token for "DEMO"`)
 	assert.NotContains(t, r.stdout, "merchant_id")
+
+	// The token help's script form: set -euo pipefail, two lines.
+	r = runScript(t, t.TempDir(), "set -euo pipefail\n"+strings.Replace(noLogin, ") && curl", ")\ncurl", 1))
+	assert.Equal(t, 3, r.code, "the token's exit status ends the script; stderr:\n%s", r.stderr)
+	assert.NotContains(t, r.stderr, "ucoauth revoke", "nothing after the failed line ran")
 	f.stop(t)
 	assert.Equal(t, before, strings.Count(f.stderr.String(), `"/rest/v2/order/orders"`), "curl never called the API")
 }

@@ -17,17 +17,17 @@ import (
 	"golang.org/x/oauth2"
 )
 
-const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout. In a
-script, take it into a variable first, so that a failure stops the script
-instead of sending an empty bearer:
+const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout. Take
+it into a variable, and go on only if that worked, so that a failure never
+sends an empty bearer:
 
-  set -euo pipefail
-  tok=$(ucoauth token M1)
-  curl -fsS -H "Authorization: Bearer $tok" \
+  tok=$(ucoauth token M1) && curl -fsS -H "Authorization: Bearer $tok" \
        -H "X-UltraCart-Api-Version: 2017-03-01" "$ULTRACART_BASE_URL/order/orders"
 
-(Inside curl's own arguments, "$(ucoauth token M1)" fails silently: set -e
-does not see a failed command substitution in another command's arguments.)
+(or "set -euo pipefail" and the two on their own lines, in a script).
+Written inside curl's arguments, "$(ucoauth token M1)" fails silently: set
+-e does not see a failed command substitution in another command's
+arguments.
 
 A token that would not last -min-validity (capped at half its lifetime) is
 refreshed first; a -min-validity longer than the lifetime UltraCart grants

@@ -277,20 +277,29 @@ func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
 
 // lockFile takes an OS lock on path, creating it 0600 if needed but never
 // through a symbolic link.
+//
+// The lock held is the one on the file path names once it is held: a lock
+// taken on a file that RemoveLock unlinked meanwhile is let go, and the
+// path tried again (see lockedCurrent).
 func lockFile(ctx context.Context, path string) (func(), error) {
-	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
-	ok, err := l.TryLockContext(ctx, lockPoll)
-	if err != nil || !ok {
-		_ = l.Close()
-		if isSymlinkErr(err) {
-			return nil, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+	for {
+		l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
+		ok, err := l.TryLockContext(ctx, lockPoll)
+		if err != nil || !ok {
+			_ = l.Close()
+			if isSymlinkErr(err) {
+				return nil, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
 		}
-		if err == nil {
-			err = ctx.Err()
+		if lockedCurrent(l, path) {
+			return func() { _ = l.Unlock() }, nil
 		}
-		return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
+		_ = l.Unlock()
 	}
-	return func() { _ = l.Unlock() }, nil
 }
 
 // tryLockFile takes the lock on path if it is free now.
@@ -305,6 +314,10 @@ func tryLockFile(path string) (unlock func(), ok bool, err error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
 		}
+		return nil, false, nil
+	}
+	if !lockedCurrent(l, path) {
+		_ = l.Unlock()
 		return nil, false, nil
 	}
 	return func() { _ = l.Unlock() }, true, nil

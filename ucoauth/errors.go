@@ -107,7 +107,7 @@ type Error struct {
 // sent to it.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("ucoauth: ")
+	b.WriteString(msgPrefix)
 	b.WriteString(e.Op)
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
@@ -121,7 +121,9 @@ func (e *Error) Error() string {
 	if e.Description != "" {
 		fmt.Fprintf(&b, ": %q", e.Description)
 	}
-	if e.Message != "" {
+	// UltraCart puts one text in UC-REST-ERROR and error_description: it
+	// reads once.
+	if e.Message != "" && strings.TrimSpace(e.Message) != strings.TrimSpace(e.Description) {
 		fmt.Fprintf(&b, ": UltraCart says %q", e.Message)
 	}
 	if e.ErrorCode != "" {
@@ -134,7 +136,7 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
 	}
 	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
+		b.WriteString(": " + causeText(e.Err))
 	}
 	return e.red.scrub(b.String())
 }
@@ -210,8 +212,25 @@ type StoreError struct {
 
 // Error names the operation, the key and the cause.
 func (e *StoreError) Error() string {
-	return fmt.Sprintf("ucoauth: token store %s %q: %v", e.Op, e.Key, e.Err)
+	return fmt.Sprintf("ucoauth: token store %s %q: %s", e.Op, e.Key, causeText(e.Err))
 }
+
+// causeText is err's text as the tail of one of this package's messages:
+// without the "ucoauth: " its own sentinels start with (at the start of each
+// line of an errors.Join), so that a message carries the prefix once.
+func causeText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, msgPrefix)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// msgPrefix starts every message of this package, once.
+const msgPrefix = "ucoauth: "
 
 // Unwrap returns the store's own error.
 func (e *StoreError) Unwrap() error { return e.Err }

@@ -59,9 +59,10 @@ type Status struct {
 	// State is the source's state when the snapshot was taken.
 	State State
 	// Token is the fingerprint of the access token served (see
-	// [Fingerprint]), or empty.
+	// [Fingerprint]), or empty; empty too for a token the API refused,
+	// which is no longer served.
 	Token string
-	// Expiry is the served token's expiry, or zero.
+	// Expiry is the served token's expiry, or zero when Token is empty.
 	Expiry time.Time
 	// Refreshed is when this source last refreshed the token, or zero.
 	Refreshed time.Time
@@ -78,12 +79,11 @@ func (s *TokenSource) Status() Status {
 	now := unixNanos(s.o.now())
 	st := Status{Key: s.key}
 	cur, h := s.cur.Load(), s.h.Load()
-	if cur != nil {
+	// A token the API refused is kept for its refresh token but not
+	// served: neither its fingerprint nor its expiry shows.
+	if cur != nil && cur.expire != math.MinInt64 {
 		st.Token = Fingerprint(cur.tok.AccessToken)
 		st.Expiry = cur.tok.Expiry
-		if cur.expire == math.MinInt64 {
-			st.Expiry = time.Time{} // refused by the API: not served
-		}
 	}
 	if h != nil {
 		if h.refreshed != 0 {

@@ -185,7 +185,7 @@ func TestNonStringRefreshTokenFromExchangeIsAbsentAndLogged(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "AT-1-xxxxxxxx", tok.AccessToken)
 	assert.Empty(t, tok.RefreshToken, "false is no refresh token")
-	assert.Contains(t, logs.String(), ucoauth.ErrBadTokenField.Error())
+	assert.Contains(t, logs.String(), strings.TrimPrefix(ucoauth.ErrBadTokenField.Error(), "ucoauth: "))
 }
 
 // TestNonStringAccessTokenIsUnusable: an access_token that is a JSON number

@@ -48,7 +48,7 @@ func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	require.NotNil(t, tok)
 	assert.NotEmpty(t, tok.RefreshToken)
 	assert.WithinDuration(t, time.Now().Add(ucoauth.FallbackLifetime), tok.Expiry, time.Minute)
-	assert.Contains(t, logs.String(), ucoauth.ErrBadExpiresIn.Error())
+	assert.Contains(t, logs.String(), strings.TrimPrefix(ucoauth.ErrBadExpiresIn.Error(), "ucoauth: "))
 	assert.NotContains(t, logs.String(), tok.RefreshToken)
 	assert.NotContains(t, logs.String(), tok.AccessToken)
 }

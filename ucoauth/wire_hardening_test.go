@@ -133,7 +133,7 @@ func TestBadTokenTypeNeverServed(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "bearer", tok.TokenType, "normalised: UltraCart's only documented value")
 			assert.Equal(t, "rt-new-1", tok.RefreshToken, "the refresh token is kept")
-			assert.Contains(t, logs.String(), ucoauth.ErrBadTokenType.Error())
+			assert.Contains(t, logs.String(), strings.TrimPrefix(ucoauth.ErrBadTokenType.Error(), "ucoauth: "))
 			assert.NotContains(t, logs.String(), "X-Evil")
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func FuzzStoreSpec(f *testing.F) {
 			}
 			return
 		}
-		store, closeStore, err := openStore(spec, "")
+		store, closeStore, err := openStore(spec, "", io.Discard)
 		if err == nil {
 			if store == nil || closeStore == nil {
 				t.Fatal("no error, yet no store")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +34,11 @@ UltraCart redirects to http://127.0.0.1:PORT/callback, where ucoauth listens
 (-listen): it checks the state in constant time, exchanges the code and saves
 the token. Register that redirect URL for the application, with a fixed
 port: -listen 127.0.0.1:PORT.
+
+With -no-browser it prints the link and what to do with it: open it in a
+browser on this machine (the redirect comes back to this machine only), or
+forward the port; against "ucoauth fake", which approves at once, following
+the link with curl completes the login (the command prints that line).
 
 With -device it runs UltraCart's device flow instead: it prints a code and a
 link for the merchant to open on any device, and waits for the approval.
@@ -66,7 +72,7 @@ func runLogin(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys), e.stderr)
 	if err != nil {
 		return err
 	}
@@ -158,6 +164,8 @@ func (l *login) browser(ctx context.Context, listen string, open bool) error {
 		if err := openBrowser(authURL); err != nil {
 			fmt.Fprintf(l.e.stderr, "Could not open a browser (%v); open the link yourself.\n", err)
 		}
+	} else {
+		fmt.Fprint(l.e.stderr, noBrowserHelp(authURL, ln.Addr().String()))
 	}
 	select {
 	case err := <-done:
@@ -165,6 +173,22 @@ func (l *login) browser(ctx context.Context, listen string, open bool) error {
 	case <-ctx.Done():
 		return fmt.Errorf("no answer from UltraCart's redirect: %w", context.Cause(ctx))
 	}
+}
+
+// noBrowserHelp says, at once, what to do with the link when no browser
+// opens it: the redirect comes back to a listener only this machine reaches.
+// An authorize endpoint on loopback is a fake UltraCart (ucoauth fake) or a
+// development server: the fake approves at once, so following the link
+// with curl completes the login.
+func noBrowserHelp(authURL, listener string) string {
+	_, port, _ := net.SplitHostPort(listener)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Open the link in a browser on this machine: UltraCart redirects back to http://%s/callback, which only this machine reaches.\n", listener)
+	fmt.Fprintf(&b, "From another machine, forward the port first (ssh -L %s:127.0.0.1:%s THIS-HOST), or log in with -device instead.\n", port, port)
+	if u, err := url.Parse(authURL); err == nil && loopback(u.Hostname()) && !strings.Contains(authURL, "'") {
+		fmt.Fprintf(&b, "This UltraCart is on loopback: a fake (ucoauth fake) approves at once, so this completes the login from another shell:\n\n  curl -sSL -o /dev/null '%s'\n\n", authURL)
+	}
+	return b.String()
 }
 
 // exchange trades the code for a token and saves it.

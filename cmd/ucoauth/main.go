@@ -1,7 +1,9 @@
 // Command ucoauth manages UltraCart OAuth tokens from the command line and
 // serves a fake UltraCart for development.
 //
-//	go install github.com/ucoauth/go-ucoauth/cmd/ucoauth@latest
+//	git clone https://github.com/ucoauth/go-ucoauth && cd go-ucoauth && go install ./cmd/ucoauth
+//
+// (The module is not published yet: "go install ...@latest" fails.)
 //
 //	ucoauth fake                       # a fake UltraCart on 127.0.0.1:8080
 //	ucoauth login -key M1              # connect merchant M1, save its token
@@ -134,7 +136,7 @@ func report(e *env, name string, err error) int {
 	if name != "" {
 		prefix = "ucoauth " + name + ": "
 	}
-	fmt.Fprintln(e.stderr, prefix+oneLine(err.Error()))
+	fmt.Fprintln(e.stderr, prefix+oneLine(oneVoice(err.Error())))
 	var u *usageError
 	switch {
 	case errors.As(err, &u):
@@ -143,6 +145,17 @@ func report(e *env, name string, err error) int {
 		return exitConnect
 	}
 	return exitFailed
+}
+
+// oneVoice drops the library's "ucoauth: " from an error's text, at its
+// start and where a cause is quoted ("...: ucoauth: ..."): the line already
+// starts with "ucoauth <command>: ", and reads better with one prefix.
+func oneVoice(s string) string {
+	s = strings.TrimPrefix(s, "ucoauth: ")
+	for _, sep := range []string{": ", "; ", "\n"} {
+		s = strings.ReplaceAll(s, sep+"ucoauth: ", sep)
+	}
+	return s
 }
 
 // oneLine folds a multi-line error (errors.Join) onto one line, and shows

@@ -39,13 +39,14 @@ func TestReleaseHygiene(t *testing.T) {
 	}
 
 	readme := root(t, "README.md")
-	assert.Contains(t, readme, "go install github.com/ucoauth/go-ucoauth/cmd/ucoauth@latest")
+	assert.Contains(t, readme, "git clone https://github.com/ucoauth/go-ucoauth && cd go-ucoauth && go install ./cmd/ucoauth")
+	assert.NotContains(t, readme, "go install github.com/ucoauth/go-ucoauth/cmd/ucoauth@latest", "the module is not published: @latest fails")
 	assert.Contains(t, readme, "go run ./examples/quickstart   # a merchant's whole life cycle, against an embedded fake UltraCart\ngo test -race ./...            # the test suite\n",
 		"the two set-up commands, unchanged")
 	assert.Contains(t, readme, "\n## Develop against the fake\n")
 }
 
-// TestCommandNeedsNoTestDependency: `go install .../cmd/ucoauth@latest`
+// TestCommandNeedsNoTestDependency: `go install ./cmd/ucoauth`
 // builds the command with only what it imports; nothing a test alone needs
 // may be among it.
 func TestCommandNeedsNoTestDependency(t *testing.T) {

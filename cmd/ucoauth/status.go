@@ -56,7 +56,7 @@ func runStatus(e *env, args []string) error {
 		return usageErrorf("-timeout must be positive")
 	}
 	s.resolve(e.getenv)
-	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys), e.stderr)
 	if err != nil {
 		return err
 	}

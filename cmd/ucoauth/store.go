@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -28,7 +29,9 @@ import (
 //	sqlite:PATH                    tokenstore.NewSQL over modernc.org/sqlite, plus ?table=T
 //
 // The drivers are linked into the command only; the library imports none.
-func openStore(spec, sealKeys string) (ucoauth.TokenStore, func(), error) {
+//
+// Warnings (a store file that others can read) go to warn.
+func openStore(spec, sealKeys string, warn io.Writer) (ucoauth.TokenStore, func(), error) {
 	var keys []tokenstore.SealKey
 	if sealKeys != "" {
 		var err error
@@ -36,7 +39,7 @@ func openStore(spec, sealKeys string) (ucoauth.TokenStore, func(), error) {
 			return nil, nil, usageErrorf("%s: %v", envSealKeys, err)
 		}
 	}
-	store, closeStore, err := openPlain(spec)
+	store, closeStore, err := openPlain(spec, warn)
 	if err != nil || keys == nil {
 		return store, closeStore, err
 	}
@@ -48,7 +51,7 @@ func openStore(spec, sealKeys string) (ucoauth.TokenStore, func(), error) {
 	return sealed, closeStore, nil
 }
 
-func openPlain(spec string) (ucoauth.TokenStore, func(), error) {
+func openPlain(spec string, warn io.Writer) (ucoauth.TokenStore, func(), error) {
 	scheme, rest, _ := strings.Cut(spec, ":")
 	switch strings.ToLower(scheme) {
 	case "":
@@ -66,7 +69,7 @@ func openPlain(spec string) (ucoauth.TokenStore, func(), error) {
 	case "redis", "rediss":
 		return openRedis(spec)
 	case "postgres", "postgresql", "mysql", "sqlite":
-		return openSQL(spec)
+		return openSQL(spec, warn)
 	}
 	return nil, nil, usageErrorf("unknown token store %q: use file:DIR, redis://, postgres://, mysql:// or sqlite:PATH", redactURL(spec))
 }
@@ -74,6 +77,7 @@ func openPlain(spec string) (ucoauth.TokenStore, func(), error) {
 // sqlSpec is a SQL store spec read without any I/O.
 type sqlSpec struct {
 	driver, dsn, table string
+	path               string // SQLite's database file
 	dialect            tokenstore.Dialect
 }
 
@@ -88,7 +92,7 @@ func parseSQL(spec string) (sqlSpec, error) {
 		if err != nil || path == "" {
 			return out, usageErrorf("the SQLite store needs a file: sqlite:PATH[?table=T]")
 		}
-		out.table = q.Get("table")
+		out.table, out.path = q.Get("table"), path
 		out.driver, out.dialect = "sqlite", tokenstore.SQLite
 		out.dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 		return out, nil
@@ -123,10 +127,21 @@ func parseSQL(spec string) (sqlSpec, error) {
 }
 
 // openSQL opens a SQL store, creating its table if missing.
-func openSQL(spec string) (ucoauth.TokenStore, func(), error) {
+//
+// A SQLite database is private to this user: see prepareSQLite.
+func openSQL(spec string, warn io.Writer) (ucoauth.TokenStore, func(), error) {
 	p, err := parseSQL(spec)
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.path == ":memory:" {
+		p.path = "" // no file
+	}
+	if p.path != "" {
+		if err := prepareSQLite(p.path, warn); err != nil {
+			return nil, nil, err
+		}
+		defer privateUmask()()
 	}
 	db, err := sql.Open(p.driver, p.dsn)
 	if err != nil {
@@ -142,6 +157,12 @@ func openSQL(spec string) (ucoauth.TokenStore, func(), error) {
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("opening the %s store %s: %s", p.dialect, redactURL(spec), strings.ReplaceAll(err.Error(), p.dsn, "(DSN)"))
+	}
+	if p.path != "" {
+		if err := secureSQLite(p.path); err != nil {
+			_ = db.Close()
+			return nil, nil, err
+		}
 	}
 	return s, func() { _ = db.Close() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -16,15 +17,24 @@ import (
 	"golang.org/x/oauth2"
 )
 
-const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout:
+const tokenHelp = `Prints the access token stored under KEY, and nothing else, on stdout. Take
+it into a variable, and go on only if that worked, so that a failure never
+sends an empty bearer:
 
-  curl -H "Authorization: Bearer $(ucoauth token M1)" \
+  tok=$(ucoauth token M1) && curl -fsS -H "Authorization: Bearer $tok" \
        -H "X-UltraCart-Api-Version: 2017-03-01" "$ULTRACART_BASE_URL/order/orders"
 
+(or "set -euo pipefail" and the two on their own lines, in a script).
+Written inside curl's arguments, "$(ucoauth token M1)" fails silently: set
+-e does not see a failed command substitution in another command's
+arguments.
+
 A token that would not last -min-validity (capped at half its lifetime) is
-refreshed first, through the same TokenSource a program would use: under the
-store's lock, saved before it is printed, and never refreshed twice when
-another process got there first.
+refreshed first; a -min-validity longer than the lifetime UltraCart grants
+fails (exit status 1), since no token can last that long. The refresh runs
+through the same TokenSource a program would use: under the store's lock,
+saved before it is printed, and never refreshed twice when another process
+got there first.
 `
 
 const refreshHelp = `Refreshes the token stored under KEY now, with its refresh token, and saves
@@ -36,7 +46,13 @@ never printed.
 const revokeHelp = `Revokes KEY's grant at UltraCart and deletes its token from the store. The
 merchant has to connect again afterwards. A token UltraCart already
 considers dead is deleted all the same; any other failure keeps the token, so
-that the revoke can be tried again. A key with no token is not an error.
+that the revoke can be tried again. A key with no token is an error (exit
+status 3): nothing was revoked, and a mistyped key must not pass for done.
+
+With a file: store, the key's lock file is removed too, once nobody holds
+it (processes of go-ucoauth before this version waiting on it would not
+notice; see tokenstore.File.RemoveLock). The directory's .write.lock, which
+every key shares, stays.
 `
 
 // tokenCommand parses the flags a token-handling command shares and opens
@@ -48,6 +64,8 @@ type tokenCommand struct {
 	cfg     *oauth2.Config
 	store   ucoauth.TokenStore
 	close   func()
+	spec    string // the store spec, for revoke's lock file
+	kept    bool   // a newer token was saved meanwhile and kept (see superseded)
 }
 
 func parseTokenCommand(e *env, name, help string, args []string, extra func(*flagSet)) (*tokenCommand, error) {
@@ -74,12 +92,12 @@ func parseTokenCommand(e *env, name, help string, args []string, extra func(*fla
 	if err != nil {
 		return nil, err
 	}
-	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys))
+	store, closeStore, err := openStore(s.store, e.getenv(envSealKeys), e.stderr)
 	if err != nil {
 		return nil, err
 	}
 	unshield := shield(e)
-	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store,
+	return &tokenCommand{e: e, key: key, timeout: *timeout, cfg: cfg, store: store, spec: s.store,
 		close: func() { unshield(); closeStore() }}, nil
 }
 
@@ -125,6 +143,10 @@ func runToken(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if life := time.Duration(tok.ExpiresIn) * time.Second; life > 0 && *minValidity > life {
+		// No refresh can help: every token lives less than asked.
+		return &tooShort{key: c.key, want: *minValidity, life: life, left: time.Until(tok.Expiry).Round(time.Second)}
+	}
 	_, err = io.WriteString(e.stdout, tok.AccessToken+"\n")
 	return err
 }
@@ -145,6 +167,9 @@ func runRefresh(e *env, args []string) error {
 	if v.saves.Load() == 0 {
 		return fmt.Errorf("no refresh happened for %q", c.key)
 	}
+	if c.kept {
+		return nil // superseded reported it
+	}
 	fmt.Fprintf(e.stderr, "Refreshed %s: %s.\n", c.key, describe(tok))
 	return nil
 }
@@ -158,15 +183,33 @@ func runRevoke(e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if _, err := c.store.Load(ctx, c.key); errors.Is(err, ucoauth.ErrTokenNotFound) {
-		fmt.Fprintf(e.stderr, "%s has no token: nothing to revoke.\n", c.key)
-		return nil
+		// A typo in the key must not look like a revoked grant.
+		return &hinted{fmt.Sprintf("no token for %q: nothing revoked (check the key: ucoauth status lists them)", c.key), err}
 	}
 	src := ucoauth.NewTokenSource(c.cfg, c.store, c.key, ucoauth.WithEarlyRefresh(0), ucoauth.WithRefreshTimeout(c.timeout/4))
 	if err := src.Revoke(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart and deleted its token.\n", c.key)
+	c.removeLockFile(ctx)
 	return nil
+}
+
+// removeLockFile removes a file store's lock file for the revoked key, once
+// nobody holds it (see tokenstore.File.RemoveLock). A failure only warns:
+// the file is empty and holds no token.
+func (c *tokenCommand) removeLockFile(ctx context.Context) {
+	scheme, dir, _ := strings.Cut(c.spec, ":")
+	if !strings.EqualFold(scheme, "file") {
+		return
+	}
+	f, err := tokenstore.NewFile(strings.TrimPrefix(dir, "//"))
+	if err == nil {
+		err = f.RemoveLock(ctx, c.key)
+	}
+	if err != nil {
+		fmt.Fprintf(c.e.stderr, "warning: the lock file of %s stays (it holds no token): %s\n", c.key, oneLine(err.Error()))
+	}
 }
 
 // fetch returns a valid token for c.key through a TokenSource on v, and
@@ -202,10 +245,25 @@ func (c *tokenCommand) fetch(ctx context.Context, v *view) (*oauth2.Token, error
 	// the save worked; it comes right after the token was handed out.
 	select {
 	case ev := <-events:
+		if errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+			return c.superseded(ctx)
+		}
 		return tok, c.settle(ctx, ev)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the refresh of %q to report: %w", c.key, ctx.Err())
 	}
+}
+
+// tooShort is a -min-validity longer than the lifetime UltraCart grants:
+// no token can last that long, so none is printed.
+type tooShort struct {
+	key              string
+	want, life, left time.Duration
+}
+
+func (e *tooShort) Error() string {
+	return fmt.Sprintf("-min-validity %s is longer than the %s UltraCart grants the tokens of %q (this one has %s left): no token lasts that long, none is printed; ask for %s at most",
+		e.want, e.life, e.key, e.left, e.life)
 }
 
 // hint makes the errors that mean "log in first" say so. They still match
@@ -240,14 +298,8 @@ func (c *tokenCommand) settle(ctx context.Context, ev ucoauth.RefreshEvent) erro
 		fmt.Fprintf(c.e.stderr, "warning: %s\n", oneLine(ucoauth.ErrBadExpiresIn.Error()+"; the token expires after ucoauth.FallbackLifetime"))
 	}
 	var se *ucoauth.StoreError
-	if !errors.As(ev.Err, &se) && !errors.Is(ev.Err, ucoauth.ErrSuperseded) {
+	if !errors.As(ev.Err, &se) {
 		return nil
-	}
-	if errors.Is(ev.Err, ucoauth.ErrSuperseded) {
-		// The store holds a token that expires later, but the refresh used
-		// the newest refresh token there was, and UltraCart may have rotated
-		// it away: the token just issued is the live one.
-		return c.replace(ctx, ev.Token)
 	}
 	var err error
 	for i := range 5 {
@@ -266,22 +318,22 @@ func (c *tokenCommand) settle(ctx context.Context, ev ucoauth.RefreshEvent) erro
 	return fmt.Errorf("refreshed %q, but the store would not save the new token, and UltraCart may have retired the old refresh token (the merchant may have to connect again): %w", c.key, err)
 }
 
-// replace stores tok over a token that expires later, under the store's lock.
-func (c *tokenCommand) replace(ctx context.Context, tok *oauth2.Token) error {
-	if l, ok := c.store.(ucoauth.Locker); ok {
-		unlock, err := l.Lock(ctx, c.key)
-		if err != nil {
-			return fmt.Errorf("refreshed %q, but could not lock the store to save it: %w", c.key, err)
-		}
-		defer unlock()
+// superseded is a refresh whose save found a newer token in the store,
+// saved meanwhile by another process (a new login, say): that one wins. It
+// is kept, reported on stderr, and returned; the token the refresh got is
+// dropped. (A stored token that only claims a later expiry, the very one
+// the refresh started from, is replaced by the TokenSource itself.)
+func (c *tokenCommand) superseded(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := c.store.Load(ctx, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("refreshed %q, but a newer token was saved meanwhile, and reading it failed: %w", c.key, err)
 	}
-	if err := c.store.Delete(ctx, c.key); err != nil {
-		return fmt.Errorf("refreshed %q, but could not replace the stored token: %w", c.key, err)
+	if err := refuseSealed(tok); err != nil {
+		return nil, err
 	}
-	if err := c.store.Save(ctx, c.key, tok); err != nil {
-		return fmt.Errorf("refreshed %q, but could not save the new token (the old one is deleted): %w", c.key, err)
-	}
-	return nil
+	fmt.Fprintf(c.e.stderr, "A newer token for %s was saved while this refresh ran (a new login?): it is kept (%s); the refreshed one is dropped.\n", c.key, describe(tok))
+	c.kept = true
+	return tok, nil
 }
 
 // view is a store as one command's TokenSource should see it: loads report

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -173,8 +174,27 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.stderr, "ucoauth token: "), r.stderr)
 
 	r = runCmd(t, f.env(dir), "revoke", "M1")
-	assert.Equal(t, 0, r.code, "revoking twice is not an error: %s", r.stderr)
-	assert.Contains(t, r.stderr, "nothing to revoke")
+	assert.Equal(t, 3, r.code, "a key with no token: nothing revoked, and the exit status says so: %s", r.stderr)
+	assert.Equal(t, "ucoauth revoke: no token for \"M1\": nothing revoked (check the key: ucoauth status lists them)\n", r.stderr)
+	r = runCmd(t, f.env(dir), "revoke", "M1-TYPO")
+	assert.Equal(t, 3, r.code, "a mistyped key does not pass for revoked: %s", r.stderr)
+	assert.Contains(t, r.stderr, "nothing revoked")
+
+	// The key's lock file went with it; the directory's .write.lock, shared
+	// by every key, stays (empty, 0600).
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{".write.lock"}, names, "nothing of M1 remains")
+	fi, err := os.Stat(filepath.Join(dir, ".write.lock"))
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size())
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	r = runCmd(t, f.env(dir), "revoke", "-h")
+	assert.Contains(t, r.stdout, "the key's lock file is removed too, once nobody holds\nit")
 }
 
 func TestInterruptDuringRefreshStillSaves(t *testing.T) {

@@ -28,8 +28,15 @@ const (
 	// with error_code invalid_token for a token it does not know.
 	RevokeUltraCart RevokeAnswer = iota
 	// RevokeRFC7009 answers an empty 200 whether or not it knew the token,
-	// as RFC 7009 section 2.2 prescribes.
+	// as RFC 7009 section 2.2 prescribes, and revokes the token's whole
+	// grant, whether it was sent an access or a refresh token.
 	RevokeRFC7009
+	// RevokeRFC7009Strict answers like RevokeRFC7009 but revokes only the
+	// token it is sent, as RFC 7009 allows: revoking an access token
+	// leaves the grant's refresh token working, and revoking a refresh
+	// token leaves the access tokens already issued working until they
+	// expire.
+	RevokeRFC7009Strict
 )
 
 // SetRevokeAnswer sets how the revoke endpoint answers.

@@ -37,6 +37,12 @@ const (
 	// token leaves the access tokens already issued working until they
 	// expire.
 	RevokeRFC7009Strict
+	// RevokeAccessOnly answers like RevokeRFC7009Strict for an access
+	// token, and refuses to revoke a refresh token with 400
+	// unsupported_token_type (RFC 7009 section 2.2.1), as a server that
+	// cannot revoke refresh tokens does: revoking leaves the grant's
+	// refresh token working.
+	RevokeAccessOnly
 )
 
 // SetRevokeAnswer sets how the revoke endpoint answers.

@@ -501,6 +501,14 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK) // RFC 7009 2.2: known or not
 		return
+	case RevokeAccessOnly:
+		if !ok && s.refresh[tok] != nil {
+			writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "Refresh tokens cannot be revoked.")
+			return
+		}
+		delete(s.access, tok)
+		w.WriteHeader(http.StatusOK)
+		return
 	case RevokeRFC7009Strict:
 		if ok {
 			delete(s.access, tok)

@@ -1110,6 +1110,9 @@ func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bo
 		if st := s.cur.Load(); st != nil {
 			tok = st.tok // a refresh may have finished meanwhile
 		}
+		if stored, err := s.store.Load(ctx, s.key); err == nil {
+			tok = newest(tok, stored) // or another process's
+		}
 		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o, tok.RefreshToken); err != nil && !tokenGone(err) {
 			return err
 		}

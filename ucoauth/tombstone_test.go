@@ -170,7 +170,9 @@ func TestLoadMeetingTombstoneDropsTokens(t *testing.T) {
 // plainStore is a store of a user's own, written before tombstones.
 type plainStore struct{ m *tokenstore.Memory }
 
-func (p plainStore) Load(ctx context.Context, k string) (*oauth2.Token, error) { return p.m.Load(ctx, k) }
+func (p plainStore) Load(ctx context.Context, k string) (*oauth2.Token, error) {
+	return p.m.Load(ctx, k)
+}
 func (p plainStore) Save(ctx context.Context, k string, t *oauth2.Token) error {
 	return p.m.Save(ctx, k, t)
 }

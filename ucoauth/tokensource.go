@@ -1043,10 +1043,14 @@ func (s *TokenSource) report(e RefreshEvent) {
 	}
 }
 
-// Revoke revokes the merchant's grant at UltraCart and deletes the token from
-// the store. A token UltraCart already considers dead is deleted all the
-// same; any other failure is returned and the token is kept, so that the
-// revoke can be tried again. A key with no token is not an error.
+// Revoke revokes the merchant's grant at UltraCart (the access token, then,
+// best effort, the refresh token: RFC 7009 token_type_hint=refresh_token)
+// and replaces the stored token with a tombstone (see [Tombstoner]), so that
+// no process holding the grant in memory can save it back; a store that
+// keeps no tombstones has the key deleted instead. A token UltraCart already
+// considers dead is buried all the same; any other failure is returned and
+// the token is kept, so that the revoke can be tried again. A key with no
+// token, or already revoked, is not an error.
 func (s *TokenSource) Revoke(ctx context.Context) error {
 	tok, err := s.TokenContext(ctx)
 	gone := errors.Is(err, ErrReauthorizationRequired)

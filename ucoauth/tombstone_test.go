@@ -297,3 +297,53 @@ func (w warnFlag) Handle(_ context.Context, r slog.Record) error {
 }
 func (w warnFlag) WithAttrs([]slog.Attr) slog.Handler { return w }
 func (w warnFlag) WithGroup(string) slog.Handler      { return w }
+
+// flakyStore fails saves with a temporary error while failing is set.
+type flakyStore struct {
+	*tokenstore.Memory
+	failing atomic.Bool
+}
+
+type unreachableErr struct{}
+
+func (unreachableErr) Error() string   { return "store unreachable" }
+func (unreachableErr) Temporary() bool { return true }
+
+func (f *flakyStore) Save(ctx context.Context, k string, t *oauth2.Token) error {
+	if f.failing.Load() {
+		return unreachableErr{}
+	}
+	return f.Memory.Save(ctx, k, t)
+}
+
+// TestRetriedSaveMeetingTombstoneDrops: a refreshed token whose save is
+// being retried in the background (the store was down) meets a tombstone
+// once the store is back: the source drops it instead of serving it from
+// memory for good.
+func TestRetriedSaveMeetingTombstoneDrops(t *testing.T) {
+	uc := ucoauthtest.NewServer()
+	defer uc.Close()
+	uc.SetRevokeAnswer(ucoauthtest.RevokeAccessOnly)
+	store := &flakyStore{Memory: tokenstore.NewMemory()}
+	tok := uc.Issue("M")
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Minute)
+	require.NoError(t, store.Save(t.Context(), "m", &expired))
+	store.failing.Store(true)
+	src := ucoauth.NewTokenSource(uc.Config(), store, "m", ucoauth.WithBackoff(20*time.Millisecond, 40*time.Millisecond))
+	defer src.Close()
+	got, err := src.Token()
+	require.NoError(t, err, "precondition: refreshed, served from memory while the save is retried")
+	require.NotEqual(t, tok.AccessToken, got.AccessToken)
+
+	require.NoError(t, store.Tombstone(t.Context(), "m"), "another process revokes")
+	store.failing.Store(false)
+	for err == nil { // until the background retry met the tombstone
+		time.Sleep(5 * time.Millisecond)
+		_, err = src.Token()
+	}
+	assert.ErrorIs(t, err, ucoauth.ErrRevoked)
+	assert.Equal(t, ucoauth.StateReauthorizationRequired, src.Status().State)
+	_, lerr := store.Load(t.Context(), "m")
+	assert.ErrorIs(t, lerr, ucoauth.ErrRevoked, "the tombstone stays")
+}

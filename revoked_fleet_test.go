@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -23,12 +25,13 @@ import (
 
 // Environment of the child processes of TestRevokedMerchantStaysRevokedFleet.
 const (
-	envRevokedDir  = "UCOAUTH_REVOKED_DIR"
-	envRevokedBase = "UCOAUTH_REVOKED_BASE"
+	envRevokedDir   = "UCOAUTH_REVOKED_DIR"   // a file store's directory
+	envRevokedRedis = "UCOAUTH_REVOKED_REDIS" // or a Redis store's address
+	envRevokedBase  = "UCOAUTH_REVOKED_BASE"
 )
 
-// TestRevokedMerchantStaysRevokedFleet runs 3 OS processes over one file
-// store, each holding the merchant's tokens in memory and refreshing them
+// TestRevokedMerchantStaysRevokedFleet runs 3 OS processes over one store
+// (a file store, then Redis), each holding the merchant's tokens in memory and refreshing them
 // (tokens last 2 s, rotation on), against a server that revokes only the
 // token it is sent (RFC 7009). A fourth process (this one) revokes the
 // merchant. No process may bring the merchant back: each meets the
@@ -42,27 +45,45 @@ const (
 // the merchant out of the store. Under RevokeRFC7009Strict the refresh
 // token dies too.
 func TestRevokedMerchantStaysRevokedFleet(t *testing.T) {
-	if dir := os.Getenv(envRevokedDir); dir != "" {
-		revokedChild(t, dir)
+	if os.Getenv(envRevokedDir) != "" || os.Getenv(envRevokedRedis) != "" {
+		revokedChild(t)
 		return
 	}
 	for _, mode := range []struct {
 		name   string
 		answer ucoauthtest.RevokeAnswer
 	}{{"AccessOnly", ucoauthtest.RevokeAccessOnly}, {"Strict", ucoauthtest.RevokeRFC7009Strict}} {
-		t.Run(mode.name, func(t *testing.T) { runRevokedFleet(t, mode.answer) })
+		t.Run("File/"+mode.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "tokens")
+			store, err := tokenstore.NewFile(dir)
+			require.NoError(t, err)
+			runRevokedFleet(t, mode.answer, store, envRevokedDir+"="+dir)
+		})
+		t.Run("Redis/"+mode.name, func(t *testing.T) {
+			rs := redistest.Start(t)
+			runRevokedFleet(t, mode.answer, tokenstore.NewRedis(rs.TestClient(t)), envRevokedRedis+"="+rs.Addr)
+		})
 	}
 }
 
-func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer) {
+// revokedStore opens the child's store, as its environment says.
+func revokedStore(t *testing.T) ucoauth.TokenStore {
+	if dir := os.Getenv(envRevokedDir); dir != "" {
+		store, err := tokenstore.NewFile(dir)
+		require.NoError(t, err)
+		return store
+	}
+	c := redis.NewClient(&redis.Options{Addr: os.Getenv(envRevokedRedis), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	return tokenstore.NewRedis(c)
+}
+
+func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer, store ucoauth.TokenStore, storeEnv string) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
 	srv.SetRotation(true)
 	srv.SetLifetime(2 * time.Second)
 	srv.SetRevokeAnswer(answer)
-	dir := filepath.Join(t.TempDir(), "tokens")
-	store, err := tokenstore.NewFile(dir)
-	require.NoError(t, err)
 	first := srv.Issue("DEMO")
 	require.NoError(t, store.Save(t.Context(), "DEMO", first))
 
@@ -74,7 +95,7 @@ func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer) {
 	lines := make([][]string, procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRevokedMerchantStaysRevokedFleet$", "-test.v")
-		cmd.Env = append(os.Environ(), envRevokedDir+"="+dir, envRevokedBase+"="+srv.BaseURL())
+		cmd.Env = append(os.Environ(), storeEnv, envRevokedBase+"="+srv.BaseURL())
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		cmd.Stderr = os.Stderr
@@ -112,7 +133,7 @@ func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer) {
 	// Revoke from this process, which holds the tokens too.
 	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO")
 	defer src.Close()
-	_, err = src.Token()
+	_, err := src.Token()
 	require.NoError(t, err)
 	require.NoError(t, src.Revoke(t.Context()))
 	revokedAt := srv.Stats()
@@ -172,9 +193,8 @@ func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer) {
 // revokedChild serves the merchant, says READY once it holds a token,
 // REVOKED the first time it answers ErrReauthorizationRequired, and
 // RECONNECTED when it serves a token again after that; then it stops.
-func revokedChild(t *testing.T, dir string) {
-	store, err := tokenstore.NewFile(dir)
-	require.NoError(t, err)
+func revokedChild(t *testing.T) {
+	store := revokedStore(t)
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envRevokedBase))
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}

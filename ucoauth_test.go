@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 func isChildProcess() bool {
-	for _, env := range []string{envChildDir, envFleetRedis, envFleetSentinel, envSealFleetRedis, envSQLFleetDSN, envSkewDir} {
+	for _, env := range []string{envChildDir, envFleetRedis, envFleetSentinel, envSealFleetRedis, envSQLFleetDSN, envSkewDir, envRevokedDir, envRevokedRedis} {
 		if os.Getenv(env) != "" {
 			return true
 		}

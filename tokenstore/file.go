@@ -42,6 +42,7 @@ var (
 	_ ucoauth.TokenStore = (*File)(nil)
 	_ ucoauth.Locker     = (*File)(nil)
 	_ ucoauth.Lister     = (*File)(nil)
+	_ ucoauth.Tombstoner = (*File)(nil)
 )
 
 // ErrUnsafePath means the token directory, a token file or a lock file is
@@ -208,7 +209,8 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 
 // Keys returns every key that holds a token. File names hold only a digest
 // of the key, so each record is read for the key it names; a record that
-// cannot be read is an error matching ErrCorrupt.
+// cannot be read is an error matching ErrCorrupt. Tombstones are not
+// listed, and those that expired are removed (see TombstoneRetention).
 func (f *File) Keys(ctx context.Context) ([]string, error) {
 	names, err := filepath.Glob(filepath.Join(f.dir, "*.json"))
 	if err != nil {
@@ -230,8 +232,16 @@ func (f *File) Keys(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (file %s)", err, name)
 		}
-		if f.Path(key) == name {
+		if f.Path(key) != name {
+			continue
+		}
+		switch token, expired := recordState(key, b, time.Now()); {
+		case token:
 			keys = append(keys, key)
+		case expired:
+			if err := f.pruneTombstone(ctx, key, b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return keys, nil
@@ -391,4 +401,40 @@ func syncDir(dir string) error {
 		return fmt.Errorf("tokenstore: syncing directory: %w", err)
 	}
 	return nil
+}
+
+// Tombstone replaces key's file with a tombstone; see ucoauth.Tombstoner.
+func (f *File) Tombstone(ctx context.Context, key string, grants ...string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return f.withWriteLock(ctx, func() error {
+		old, err := readRecord(f.Path(key))
+		switch {
+		case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
+			old = nil
+		case err != nil:
+			return err
+		}
+		b, err := encodeTombstone(key, old, grants, time.Now())
+		if err != nil {
+			return fmt.Errorf("%w (file %s)", err, f.Path(key))
+		}
+		return writeAtomic(f.dir, f.Path(key), b)
+	})
+}
+
+// pruneTombstone removes key's expired tombstone, if the file still holds
+// exactly the one Keys read.
+func (f *File) pruneTombstone(ctx context.Context, key string, seen []byte) error {
+	return f.withWriteLock(ctx, func() error {
+		b, err := readRecord(f.Path(key))
+		if err != nil || string(b) != string(seen) {
+			return nil // gone or replaced meanwhile
+		}
+		if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("tokenstore: %w", err)
+		}
+		return syncDir(f.dir)
+	})
 }

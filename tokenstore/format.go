@@ -13,10 +13,19 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// FormatVersion is the version of the JSON record that Marshal writes.
-// Unmarshal reads only this version; see ErrNewerFormat for what happens to
+// FormatVersion is the latest version of the JSON record, which this
+// build reads and writes. Version 1 is a token. Version 2 adds revocations
+// (see TombstoneRetention): a tombstone, or a token saved within the
+// retention after a revoke, which carries the revoked grants. Marshal, and
+// every store, writes a token that carries no revocation as version 1, so
+// that builds from before tombstones keep reading it; they refuse a
+// version-2 record (ErrNewerFormat), and so never overwrite a tombstone.
+// Unmarshal reads versions 1 and 2; see ErrNewerFormat for what happens to
 // a record written by a later one.
-const FormatVersion = 1
+const FormatVersion = 2
+
+// tokenVersion is the version of a record that carries no revocation.
+const tokenVersion = 1
 
 // clockSkew is how far a stored expiry may lie beyond ucoauth.MaxLifetime
 // from now and still be trusted: hosts sharing a store disagree a little
@@ -68,6 +77,10 @@ type record struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 	ExpiresIn    int64     `json:"expires_in,omitempty"` // the lifetime granted, in seconds
 	Scope        string    `json:"scope,omitempty"`
+	Grant        string    `json:"grant,omitempty"` // ucoauth.GrantID; version 1 readers ignore it
+	// Revoked (version 2) lists the grants revoked within the retention. A
+	// record with it and no access token is a tombstone.
+	Revoked []revocation `json:"revoked,omitempty"`
 }
 
 // Marshal encodes tok as the versioned JSON record that the file and Redis
@@ -81,9 +94,19 @@ func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
 	if err := checkToken(tok); err != nil {
 		return nil, err
 	}
+	return marshalRecord(key, tok, nil)
+}
+
+// marshalRecord encodes tok with the revocations it carries: a version-1
+// record when there are none.
+func marshalRecord(key string, tok *oauth2.Token, revoked []revocation) ([]byte, error) {
 	scope, _ := tok.Extra("scope").(string)
+	v := tokenVersion
+	if len(revoked) > 0 {
+		v = FormatVersion
+	}
 	b, err := json.Marshal(record{
-		Version:      FormatVersion,
+		Version:      v,
 		Key:          key,
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.TokenType,
@@ -91,6 +114,8 @@ func Marshal(key string, tok *oauth2.Token) ([]byte, error) {
 		Expiry:       tok.Expiry,
 		ExpiresIn:    tok.ExpiresIn,
 		Scope:        scope,
+		Grant:        ucoauth.GrantID(tok),
+		Revoked:      revoked,
 	})
 	if err != nil { // unreachable after checkToken; never echo the token
 		return nil, fmt.Errorf("%w: cannot encode it", ErrInvalidToken)
@@ -107,11 +132,15 @@ func checkToken(tok *oauth2.Token) error {
 		return fmt.Errorf("%w: no access token", ErrInvalidToken)
 	}
 	scope, _ := tok.Extra("scope").(string)
+	if len(ucoauth.GrantID(tok)) > maxGrantLen {
+		return fmt.Errorf("%w: its grant ID is longer than %d bytes", ErrInvalidToken, maxGrantLen)
+	}
 	for _, f := range [...]struct{ name, v string }{
 		{"access token", tok.AccessToken},
 		{"refresh token", tok.RefreshToken},
 		{"token type", tok.TokenType},
 		{"scope", scope},
+		{"grant ID", ucoauth.GrantID(tok)},
 	} {
 		if !utf8.ValidString(f.v) {
 			return fmt.Errorf("%w: its %s is not valid UTF-8", ErrInvalidToken, f.name)
@@ -137,9 +166,29 @@ func checkToken(tok *oauth2.Token) error {
 // cannot be real, so it is not trusted: the token comes back as expired (at
 // the Unix epoch), to be refreshed before use and replaced by any real
 // token.
+//
+// A tombstone (see TombstoneRetention) is an error matching
+// ucoauth.ErrTokenNotFound and ucoauth.ErrRevoked while it lasts, and
+// ucoauth.ErrTokenNotFound alone once it expired.
 func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
-	if err := checkKey(key); err != nil {
+	tok, revoked, err := unmarshalRecord(key, data)
+	if err != nil {
 		return nil, err
+	}
+	if tok == nil {
+		if len(live(revoked, time.Now())) > 0 {
+			return nil, errTombstone
+		}
+		return nil, ucoauth.ErrTokenNotFound
+	}
+	return tok, nil
+}
+
+// unmarshalRecord decodes a record: a token with the revocations it
+// carries, or a tombstone (no token, revocations).
+func unmarshalRecord(key string, data []byte) (*oauth2.Token, []revocation, error) {
+	if err := checkKey(key); err != nil {
+		return nil, nil, err
 	}
 	// One parse on the way every healthy record takes; a second, of the
 	// version alone, only for a record that does not fit this format.
@@ -149,18 +198,32 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		if err := checkVersion(data); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, fmt.Errorf("%w: a field has the wrong type (%d bytes)", ErrCorrupt, len(data))
+		return nil, nil, fmt.Errorf("%w: a field has the wrong type (%d bytes)", ErrCorrupt, len(data))
 	}
-	if err := versionOK(r.Version); err != nil {
-		return nil, err
+	v, err := versionOK(r.Version)
+	if err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case r.Key != key:
-		return nil, fmt.Errorf("%w: record belongs to another key", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: record belongs to another key", ErrCorrupt)
+	case v == tokenVersion && len(r.Revoked) > 0:
+		return nil, nil, fmt.Errorf("%w: revocations in a version-1 record", ErrCorrupt)
+	case len(r.Revoked) > maxRevoked:
+		return nil, nil, fmt.Errorf("%w: more than %d revocations", ErrCorrupt, maxRevoked)
+	case len(r.Grant) > maxGrantLen:
+		return nil, nil, fmt.Errorf("%w: a grant ID longer than %d bytes", ErrCorrupt, maxGrantLen)
+	case r.AccessToken == "" && len(r.Revoked) > 0:
+		return nil, r.Revoked, nil // a tombstone
 	case r.AccessToken == "":
-		return nil, fmt.Errorf("%w: no access token", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: no access token", ErrCorrupt)
+	}
+	for _, rv := range r.Revoked {
+		if len(rv.Grant) > maxGrantLen {
+			return nil, nil, fmt.Errorf("%w: a grant ID longer than %d bytes", ErrCorrupt, maxGrantLen)
+		}
 	}
 	tok := &oauth2.Token{
 		AccessToken:  r.AccessToken,
@@ -170,10 +233,10 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxLifetime/time.Second)),
 	}
 	tok.Expiry = boundExpiry(r.Expiry, time.Now())
-	if r.Scope != "" {
-		tok = tok.WithExtra(map[string]any{"scope": r.Scope})
+	if r.Scope != "" || r.Grant != "" {
+		tok = ucoauth.WithGrantID(tok.WithExtra(map[string]any{"scope": r.Scope}), r.Grant)
 	}
-	return tok, nil
+	return tok, r.Revoked, nil
 }
 
 // checkVersion reads only a record's version, so that a later format whose
@@ -185,35 +248,36 @@ func checkVersion(data []byte) error {
 	if err := json.Unmarshal(data, &h); err != nil {
 		return fmt.Errorf("%w: not a JSON object (%d bytes)", ErrCorrupt, len(data))
 	}
-	return versionOK(h.Version)
+	_, err := versionOK(h.Version)
+	return err
 }
 
-// versionOK checks a record's raw version: this build's, newer (never to
-// be overwritten) or corrupt.
-func versionOK(raw json.RawMessage) error {
+// versionOK checks a record's raw version: one this build reads (returned),
+// newer (never to be overwritten) or corrupt.
+func versionOK(raw json.RawMessage) (int, error) {
 	s := string(raw)
 	if s == "" || s == "null" {
-		return fmt.Errorf("%w: no version", ErrCorrupt)
+		return 0, fmt.Errorf("%w: no version", ErrCorrupt)
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange) && s[0] != '-':
-		return fmt.Errorf("%w: version beyond %d (this build reads %d); upgrade this program", ErrNewerFormat, int64(1<<63-1), FormatVersion)
+		return 0, fmt.Errorf("%w: version beyond %d (this build reads %d); upgrade this program", ErrNewerFormat, int64(1<<63-1), FormatVersion)
 	case err != nil:
 		// A whole number spelled as this build does not write it (2.0 or
-		// 2e0, from another language's tool) may be a newer version, and
-		// the record may hold the only live refresh token: never overwrite
-		// it. Anything else ("2", true, 1.5) is corrupt.
-		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && f == math.Trunc(f) && f > FormatVersion {
-			return fmt.Errorf("%w: version is a number this build does not write (it reads %d); upgrade this program", ErrNewerFormat, FormatVersion)
+		// 2e0, from another language's tool) may be a newer version, or a
+		// revocation, and the record may hold the only live refresh token:
+		// never overwrite it. Anything else ("2", true, 1.5) is corrupt.
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && f == math.Trunc(f) && f > tokenVersion {
+			return 0, fmt.Errorf("%w: version is a number this build does not write (it reads %d); upgrade this program", ErrNewerFormat, FormatVersion)
 		}
-		return fmt.Errorf("%w: version is not an integer", ErrCorrupt)
+		return 0, fmt.Errorf("%w: version is not an integer", ErrCorrupt)
 	case v > FormatVersion:
-		return fmt.Errorf("%w: version %d (this build reads %d); upgrade this program", ErrNewerFormat, v, FormatVersion)
-	case v != FormatVersion:
-		return fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, v, FormatVersion)
+		return 0, fmt.Errorf("%w: version %d (this build reads %d); upgrade this program", ErrNewerFormat, v, FormatVersion)
+	case v < tokenVersion:
+		return 0, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrCorrupt, v, FormatVersion)
 	}
-	return nil
+	return int(v), nil
 }
 
 // boundExpiry is the expiry a loaded token gets: at most now+MaxLifetime,
@@ -271,10 +335,10 @@ func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 		t := *tok
 		t.RefreshToken = old.RefreshToken
 		scope, _ := tok.Extra("scope").(string)
-		if scope == "" {
+		if scope == "" && ucoauth.GrantID(tok) == "" {
 			return &t, nil
 		}
-		return t.WithExtra(map[string]any{"scope": scope}), nil
+		return ucoauth.WithGrantID(t.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok)), nil
 	}
 	return tok, nil
 }
@@ -310,20 +374,37 @@ func encodeOver(key string, old, tok *oauth2.Token) ([]byte, error) {
 //     ErrNewerFormat, and the record is to be left as it is;
 //   - a corrupt record is replaced, but only by a real token;
 //   - a readable one is merged with tok by Merge.
+//
+// A record that carries revocations (a tombstone, or a token saved after
+// one) refuses a token of a revoked grant with an error matching
+// ucoauth.ErrRevoked, and passes its live revocations on to what replaces
+// it; see TombstoneRetention.
 func encodeOverRaw(key string, oldRaw []byte, tok *oauth2.Token) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	var old *oauth2.Token
+	var revoked []revocation
 	if len(oldRaw) > 0 {
 		var err error
-		old, err = Unmarshal(key, oldRaw)
+		old, revoked, err = unmarshalRecord(key, oldRaw)
 		if errors.Is(err, ErrNewerFormat) {
 			return nil, fmt.Errorf("%w; not overwriting it", err)
 		}
 		// Any other error is a corrupt record: replace it with tok.
 	}
-	return encodeOver(key, old, tok)
+	revoked = live(revoked, time.Now())
+	if isRevoked(revoked, ucoauth.GrantID(tok)) {
+		if err := checkToken(tok); err != nil {
+			return nil, err
+		}
+		return nil, refusedRevoked(ucoauth.GrantID(tok))
+	}
+	merged, err := Merge(old, tok)
+	if err != nil {
+		return nil, err
+	}
+	return marshalRecord(key, merged, revoked)
 }
 
 // checkKey refuses keys no store can keep: the empty key, and one that is

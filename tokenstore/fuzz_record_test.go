@@ -28,9 +28,14 @@ var unmarshalMessages = map[string]bool{
 	"tokenstore: token record written by a newer format version: version # (this build reads #); upgrade this program":                             true,
 	"tokenstore: token record written by a newer format version: version beyond # (this build reads #); upgrade this program":                      true,
 	"tokenstore: token record written by a newer format version: version is a number this build does not write (it reads #); upgrade this program": true,
-	"tokenstore: corrupt token record: a field has the wrong type (# bytes)":                                                                       true,
-	"tokenstore: corrupt token record: record belongs to another key":                                                                              true,
-	"tokenstore: corrupt token record: no access token":                                                                                            true,
+	"tokenstore: corrupt token record: revocations in a version-# record":                                                                          true,
+	"tokenstore: corrupt token record: more than # revocations":                                                                                    true,
+	"tokenstore: corrupt token record: a grant ID longer than # bytes":                                                                             true,
+	"tokenstore: the key was revoked (a tombstone): the merchant has to connect again":                                                             true,
+	"ucoauth: token not found": true, // a tombstone past its retention
+	"tokenstore: corrupt token record: a field has the wrong type (# bytes)": true,
+	"tokenstore: corrupt token record: record belongs to another key":        true,
+	"tokenstore: corrupt token record: no access token":                      true,
 }
 
 // FuzzRecord feeds Unmarshal arbitrary bytes for arbitrary keys. It must not
@@ -63,6 +68,10 @@ func FuzzRecord(f *testing.F) {
 		`{"version":1,"key":"merchant-1","access_token":"SECRET-at","scope":"SECRET-rt","token_type":"SECRET"}`,
 		`[{"version":1}]`, `null`, `"SECRET"`, `{`, ``, "\x00", `{"version":1}SECRET`,
 		`{"version":1,"key":"merchant-1","access_token":"SECRET-at"} {"version":2}`,
+		`{"version":2,"key":"merchant-1","access_token":"","revoked":[{"grant":"","at":"2999-01-01T00:00:00Z"}]}`,
+		`{"version":2,"key":"merchant-1","access_token":"","revoked":[{"grant":"g-x","at":"2000-01-01T00:00:00Z"}]}`,
+		`{"version":2,"key":"merchant-1","access_token":"SECRET-at","grant":"g-y","revoked":[{"grant":"","at":"2999-01-01T00:00:00Z"}]}`,
+		`{"version":1,"key":"merchant-1","access_token":"SECRET-at","revoked":[{"grant":"","at":"2999-01-01T00:00:00Z"}]}`,
 	} {
 		f.Add(k, []byte(seed))
 	}
@@ -76,7 +85,8 @@ func FuzzRecord(f *testing.F) {
 			if tok != nil {
 				t.Fatalf("a token with an error: %v", err)
 			}
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) && !errors.Is(err, ErrInvalidKey) {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) && !errors.Is(err, ErrInvalidKey) &&
+				!errors.Is(err, ucoauth.ErrTokenNotFound) { // a tombstone
 				t.Fatalf("untyped error: %v", err)
 			}
 			if msg := digits.ReplaceAllString(err.Error(), "#"); !unmarshalMessages[msg] {
@@ -106,6 +116,12 @@ func FuzzRecord(f *testing.F) {
 		case errors.Is(err, ErrInvalidKey):
 			if !errors.Is(serr, ErrInvalidKey) {
 				t.Fatalf("an invalid key was not refused: %v", serr)
+			}
+		case errors.Is(serr, ucoauth.ErrRevoked):
+			// Only a record carrying a live revocation refuses a token with
+			// no grant ID.
+			if _, revoked, rerr := unmarshalRecord(key, data); rerr != nil || !isRevoked(live(revoked, time.Now()), "") {
+				t.Fatalf("a token refused as revoked over a record without a live revocation: %v", serr)
 			}
 		case serr != nil:
 			t.Fatalf("a fresh token must replace a corrupt or older record: %v", serr)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -24,6 +25,7 @@ var (
 	_ ucoauth.TokenStore = (*Memory)(nil)
 	_ ucoauth.Locker     = (*Memory)(nil)
 	_ ucoauth.Lister     = (*Memory)(nil)
+	_ ucoauth.Tombstoner = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory store.
@@ -81,13 +83,20 @@ func (m *Memory) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())
 // LogValue describes the store for log/slog without its tokens.
 func (m *Memory) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
-// Keys returns every key that holds a token.
+// Keys returns every key that holds a token: not a tombstone, and it
+// removes the tombstones that expired (see TombstoneRetention).
 func (m *Memory) Keys(ctx context.Context) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	keys := make([]string, 0, len(m.data))
-	for k := range m.data {
-		keys = append(keys, k)
+	now := time.Now()
+	for k, b := range m.data {
+		switch token, expired := recordState(k, b, now); {
+		case token:
+			keys = append(keys, k)
+		case expired:
+			delete(m.data, k)
+		}
 	}
 	return keys, nil
 }
@@ -122,4 +131,19 @@ func (m *Memory) Lock(ctx context.Context, key string) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("tokenstore: waiting for lock on %q: %w", key, ctx.Err())
 	}
+}
+
+// Tombstone replaces key's record with a tombstone; see ucoauth.Tombstoner.
+func (m *Memory) Tombstone(ctx context.Context, key string, grants ...string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := encodeTombstone(key, m.data[key], grants, time.Now())
+	if err != nil {
+		return err
+	}
+	m.data[key] = b
+	return nil
 }

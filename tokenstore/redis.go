@@ -143,6 +143,7 @@ var (
 	_ ucoauth.TokenStore = (*Redis)(nil)
 	_ ucoauth.Locker     = (*Redis)(nil)
 	_ ucoauth.Lister     = (*Redis)(nil)
+	_ ucoauth.Tombstoner = (*Redis)(nil)
 )
 
 // RedisOption configures a Redis store.
@@ -283,7 +284,7 @@ func (r *Redis) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 			// Not run (a slot on the move) or raced by another save: again.
 			err = ErrUnconfirmed
 		case errors.Is(err, ucoauth.ErrSuperseded), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNewerFormat),
-			errors.Is(err, ErrInvalidKey), errors.Is(err, ErrNotReplicated):
+			errors.Is(err, ErrInvalidKey), errors.Is(err, ErrNotReplicated), errors.Is(err, ucoauth.ErrRevoked):
 			return err
 		default:
 			return fmt.Errorf("tokenstore: redis: %w", err)
@@ -446,8 +447,8 @@ func (r *Redis) Keys(ctx context.Context) ([]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w (redis key %q)", err, part[i])
 			}
-			if r.key(key, "token") == part[i] {
-				keys = append(keys, key)
+			if token, _ := recordState(key, b, time.Now()); token && r.key(key, "token") == part[i] {
+				keys = append(keys, key) // a tombstone is not listed; it expires by its TTL
 			}
 		}
 	}

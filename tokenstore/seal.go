@@ -327,8 +327,11 @@ func (s *sealer) sealToken(storeKey string, tok *oauth2.Token) *oauth2.Token {
 		Expiry:       tok.Expiry,
 		ExpiresIn:    tok.ExpiresIn,
 	}
-	if scope, ok := tok.Extra("scope").(string); ok && scope != "" {
-		return out.WithExtra(map[string]any{"scope": scope})
+	scope, _ := tok.Extra("scope").(string)
+	if scope != "" || ucoauth.GrantID(tok) != "" {
+		// The grant ID stays readable, like the scope: it is no secret,
+		// and the inner store's tombstones need it.
+		return ucoauth.WithGrantID(out.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok))
 	}
 	return out
 }
@@ -470,6 +473,20 @@ func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 
 // Delete removes key from the inner store.
 func (w *sealed) Delete(ctx context.Context, key string) error { return w.inner.Delete(ctx, key) }
+
+var _ ucoauth.Tombstoner = (*sealed)(nil)
+
+// Tombstone passes to the inner store when it is a ucoauth.Tombstoner: a
+// tombstone holds no secret, and grant IDs are stored readable. Otherwise
+// it writes nothing and returns an error matching errors.ErrUnsupported,
+// and a TokenSource deletes the key instead.
+func (w *sealed) Tombstone(ctx context.Context, key string, grants ...string) error {
+	t, ok := w.inner.(ucoauth.Tombstoner)
+	if !ok {
+		return fmt.Errorf("tokenstore: Seal: the inner store %T keeps no tombstones: %w", w.inner, errors.ErrUnsupported)
+	}
+	return t.Tombstone(ctx, key, grants...)
+}
 
 // String names the keys, never their secrets.
 func (w *sealed) String() string {

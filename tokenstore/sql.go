@@ -360,19 +360,22 @@ func (s *SQL) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Keys returns every key that holds a token.
+// Keys returns every key that holds a token. Tombstones are not listed,
+// and those that expired are removed (see TombstoneRetention).
 func (s *SQL) Keys(ctx context.Context) ([]string, error) {
 	var keys []string
+	var expired []expiredRow
 	err := s.retry(ctx, func() error {
-		keys = keys[:0]
-		rows, err := s.db.QueryContext(ctx, s.q.keys)
+		keys, expired = keys[:0], expired[:0]
+		rows, err := s.db.QueryContext(ctx, s.keysQuery())
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var h, k []byte
-			if err := rows.Scan(&h, &k); err != nil {
+			var h, k, rec []byte
+			var rev int64
+			if err := rows.Scan(&h, &k, &rec, &rev); err != nil {
 				return err
 			}
 			// A key cut short (a lax MySQL truncates what does not fit
@@ -381,11 +384,19 @@ func (s *SQL) Keys(ctx context.Context) ([]string, error) {
 			if string(h) != string(keyHash(string(k))) {
 				return fmt.Errorf("%w: a row's store_key (%d bytes) does not match its key_hash", ErrCorrupt, len(k))
 			}
-			keys = append(keys, string(k))
+			switch token, gone := recordState(string(k), rec, time.Now()); {
+			case token:
+				keys = append(keys, string(k))
+			case gone:
+				expired = append(expired, expiredRow{h, rev})
+			}
 		}
 		return rows.Err()
 	})
 	if err != nil {
+		return nil, s.wrap("keys", err)
+	}
+	if err := s.prune(ctx, expired); err != nil {
 		return nil, s.wrap("keys", err)
 	}
 	return keys, nil

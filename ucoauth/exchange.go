@@ -22,6 +22,10 @@ import (
 // token_type is unusable still gives its token (expiring after
 // [FallbackLifetime], typed "bearer"), because the refresh token in it is
 // valid; the anomaly is logged to the context's logger (see [LoggerContext]).
+//
+// The token carries a new grant ID (see [GrantExtra]): saved, it replaces a
+// tombstone that a revoke left, while a refresh of the revoked grant
+// cannot.
 func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
 	form := optionValues(opts)
 	form.Set("grant_type", "authorization_code")
@@ -30,7 +34,7 @@ func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oaut
 		form.Set("redirect_uri", cfg.RedirectURL)
 	}
 	tok, err := retrieveToken(ctx, cfg, form, "", nil, code)
-	return settle(ctx, tok, err)
+	return newGrant(settle(ctx, tok, err))
 }
 
 // optionValues extracts the form fields that opts set. oauth2.AuthCodeOption
@@ -237,7 +241,7 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 		var e *Error
 		switch {
 		case tok != nil:
-			return settle(ctx, tok, err)
+			return newGrant(settle(ctx, tok, err))
 		case !errors.As(err, &e):
 			return nil, err
 		case e.Code == "slow_down":

@@ -194,7 +194,7 @@ func (m *Manager) Forget(key string) {
 	}
 }
 
-// Revoke revokes key's grant at UltraCart, deletes its token from the store
+// Revoke revokes key's grant at UltraCart, leaves a tombstone in the store
 // (see [TokenSource.Revoke]) and forgets its source.
 func (m *Manager) Revoke(ctx context.Context, key string) error {
 	if err := m.Source(key).Revoke(ctx); err != nil {

@@ -46,8 +46,9 @@ import (
 // versioned record that keeps every field.
 //
 // Optional capabilities: a store that can serialize refreshes across
-// processes implements [Locker], and one that can enumerate its keys
-// implements [Lister].
+// processes implements [Locker], one that can enumerate its keys
+// implements [Lister], and one that can mark a key revoked implements
+// [Tombstoner].
 type TokenStore interface {
 	// Load returns the token stored under key, or an error matching
 	// [ErrTokenNotFound].
@@ -78,4 +79,44 @@ type Locker interface {
 type Lister interface {
 	// Keys returns every key that holds a token, in no particular order.
 	Keys(ctx context.Context) ([]string, error)
+}
+
+// Tombstoner is implemented by stores that can mark a key revoked, so that
+// a process holding the revoked grant in memory cannot save it back after
+// [TokenSource.Revoke]. All of the tokenstore package's stores, and Seal
+// over one of them, implement it.
+//
+// Grants are told apart by the grant ID a token carries ([GrantID]): a new
+// authorization gets a new one ([Exchange], [DeviceAccessToken]), and every
+// refresh carries its base's forward. A tombstone names the grants it
+// revoked; a token that carries no grant ID counts as revoked too, because
+// nothing tells a new authorization without one from a refresh of the
+// revoked grant.
+//
+// A store without it (one of your own, written before tombstones) keeps
+// working: Revoke deletes the key instead, and a process that holds the
+// grant in memory and refreshes it can save it again, unless the server
+// revoked its refresh token as well (Revoke asks it to).
+type Tombstoner interface {
+	// Tombstone replaces key's record, atomically against every Save of
+	// the key as Save is, with a tombstone that revokes the grant of the
+	// stored token, each of grants, and every token that carries no grant
+	// ID. From then on:
+	//
+	//   - Load fails with an error matching [ErrRevoked] and
+	//     [ErrTokenNotFound], so that callers that know nothing of
+	//     tombstones see a key that holds nothing;
+	//   - Save refuses a token of a revoked grant, or of none, with an
+	//     error matching [ErrRevoked] (and so [ErrReauthorizationRequired])
+	//     that is not temporary, and accepts a token of another grant: a
+	//     new authorization, which replaces the tombstone but keeps
+	//     refusing the revoked grants;
+	//   - a Lister does not list the key;
+	//   - Delete removes the tombstone like any record.
+	//
+	// A store bounds how long a revocation lasts (the tokenstore package's
+	// stores: tokenstore.TombstoneRetention). A wrapper whose inner store
+	// keeps no tombstones returns an error matching errors.ErrUnsupported,
+	// and writes nothing: the caller deletes the key instead.
+	Tombstone(ctx context.Context, key string, grants ...string) error
 }

@@ -364,6 +364,8 @@ func (s *TokenSource) finish(c *call, st *state, err error, refreshed bool) {
 	}
 	h := s.h.Load()
 	switch {
+	case errors.Is(err, ErrRevoked):
+		s.dropRevokedLocked(err)
 	case err == nil || errors.Is(err, ErrTokenNotFound):
 		// A missing token costs UltraCart nothing and may appear any
 		// moment (the merchant connects): no backoff.
@@ -766,6 +768,10 @@ func (s *TokenSource) dead(base *oauth2.Token) error {
 func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oauth2.Token, fresh *state, corrupt bool, err error) {
 	stored, err = s.store.Load(ctx, s.key)
 	switch {
+	case errors.Is(err, ErrRevoked):
+		// A tombstone: the grant was revoked. Whatever this process holds
+		// of it is dropped (see finish), never saved back.
+		return nil, nil, false, &StoreError{Op: "load", Key: s.key, Err: err}
 	case errors.Is(err, ErrTokenNotFound):
 		if mem == nil {
 			return nil, nil, false, s.notFound()
@@ -836,6 +842,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	if scopeOf(tok) == "" {
 		tok = withScope(tok, scopeOf(base))
 	}
+	tok = withExtras(tok, scopeOf(tok), GrantID(base)) // the same grant, refreshed
 
 	// Saved before it is handed out, so no process can be left holding a
 	// refresh token the store has never seen.
@@ -843,6 +850,10 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	defer scancel()
 	switch err := s.save(sctx, tok); {
 	case err == nil:
+	case errors.Is(err, ErrRevoked):
+		// The store holds a tombstone of this grant: it was revoked
+		// meanwhile, and what UltraCart just gave must not live on.
+		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)
 		if stored != nil && stored.AccessToken == base.AccessToken && stored.RefreshToken == base.RefreshToken {
@@ -1002,6 +1013,14 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 		err := scrubTokens(s.retryOnce(ctx, tok, replacing), tok, replacing)
 		cancel()
 		switch {
+		case errors.Is(err, ErrRevoked):
+			s.o.logger.Warn("ucoauth: the grant was revoked meanwhile; dropping the refreshed token", "key", s.key)
+			s.mu.Lock()
+			if st := s.cur.Load(); st != nil && st.tok == tok {
+				s.dropRevokedLocked(&StoreError{Op: "save", Key: s.key, Err: err})
+			}
+			s.mu.Unlock()
+			return
 		case err == nil || errors.Is(err, ErrSuperseded):
 			s.o.logger.Info("ucoauth: saved refreshed token after retrying", "key", s.key)
 			return
@@ -1035,10 +1054,14 @@ func (s *TokenSource) report(e RefreshEvent) {
 	}
 }
 
-// Revoke revokes the merchant's grant at UltraCart and deletes the token from
-// the store. A token UltraCart already considers dead is deleted all the
-// same; any other failure is returned and the token is kept, so that the
-// revoke can be tried again. A key with no token is not an error.
+// Revoke revokes the merchant's grant at UltraCart (the access token, then,
+// best effort, the refresh token: RFC 7009 token_type_hint=refresh_token)
+// and replaces the stored token with a tombstone (see [Tombstoner]), so that
+// no process holding the grant in memory can save it back; a store that
+// keeps no tombstones has the key deleted instead. A token UltraCart already
+// considers dead is buried all the same; any other failure is returned and
+// the token is kept, so that the revoke can be tried again. A key with no
+// token, or already revoked, is not an error.
 func (s *TokenSource) Revoke(ctx context.Context) error {
 	tok, err := s.TokenContext(ctx)
 	gone := errors.Is(err, ErrReauthorizationRequired)
@@ -1102,14 +1125,15 @@ func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bo
 		if st := s.cur.Load(); st != nil {
 			tok = st.tok // a refresh may have finished meanwhile
 		}
+		if stored, err := s.store.Load(ctx, s.key); err == nil {
+			tok = newest(tok, stored) // or another process's
+		}
 		if err := revoke(ctx, s.cfg, tok.AccessToken, s.o, tok.RefreshToken); err != nil && !tokenGone(err) {
 			return err
 		}
+		s.revokeRefresh(ctx, tok)
 	}
-	if err := s.store.Delete(ctx, s.key); err != nil {
-		return &StoreError{Op: "delete", Key: s.key, Err: err}
-	}
-	return nil
+	return s.bury(ctx, tok)
 }
 
 // LogValue describes the source for log/slog without its secrets.

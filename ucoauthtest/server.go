@@ -98,8 +98,9 @@ type Stats struct {
 	Token map[string]int
 	// InvalidGrant counts token requests refused with invalid_grant.
 	InvalidGrant int
-	// Revoke counts revoke requests.
-	Revoke int
+	// Revoke counts revoke requests, except those for a refresh token
+	// (token_type_hint=refresh_token), which RevokeRefresh counts.
+	Revoke, RevokeRefresh int
 	// API counts calls to the protected API, and APIRejected those refused.
 	API, APIRejected int
 	// Injected counts answers replaced by [Server.FailNext].
@@ -229,7 +230,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Issue connects merchant without the browser round trip and returns its
-// token, as if the merchant had authorized and the code been exchanged. It is
+// token, as if the merchant had authorized and the code been exchanged by
+// ucoauth.Exchange: it carries a new grant ID (ucoauth.GrantExtra). It is
 // not counted in Stats.
 func (s *Server) Issue(merchant string, scopes ...string) *oauth2.Token {
 	s.mu.Lock()
@@ -240,7 +242,8 @@ func (s *Server) Issue(merchant string, scopes ...string) *oauth2.Token {
 	if g.scope != "" {
 		tok = tok.WithExtra(map[string]any{"scope": g.scope})
 	}
-	return tok
+	// A new authorization, as ucoauth.Exchange would stamp it.
+	return ucoauth.WithGrantID(tok, ucoauth.NewGrantID())
 }
 
 // Authorize plays the merchant's browser: it follows cfg's authorize link
@@ -472,20 +475,47 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		writeUCError(w, http.StatusBadRequest, "bad form", "invalid_request")
 		return
 	}
+	refresh := r.PostForm.Get("token_type_hint") == "refresh_token"
 	s.mu.Lock()
-	s.stats.Revoke++
+	if refresh {
+		s.stats.RevokeRefresh++
+	} else {
+		s.stats.Revoke++
+	}
 	s.mu.Unlock()
 	if s.intercept(w, r, "/oauth/revoke") || !s.clientOK(w, r) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.access[r.PostForm.Get("token")]
-	if s.revokeAnswer == RevokeRFC7009 {
+	tok := r.PostForm.Get("token")
+	a, ok := s.access[tok]
+	switch s.revokeAnswer {
+	case RevokeRFC7009:
+		// RFC 7009 2.1: a refresh token's grant goes with it; an access
+		// token's too, here (the server may).
 		if ok {
 			a.g.revoked = true
+		} else if g, isRT := s.refresh[tok]; isRT {
+			g.revoked = true
 		}
 		w.WriteHeader(http.StatusOK) // RFC 7009 2.2: known or not
+		return
+	case RevokeAccessOnly:
+		if !ok && s.refresh[tok] != nil {
+			writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "Refresh tokens cannot be revoked.")
+			return
+		}
+		delete(s.access, tok)
+		w.WriteHeader(http.StatusOK)
+		return
+	case RevokeRFC7009Strict:
+		if ok {
+			delete(s.access, tok)
+		} else {
+			delete(s.refresh, tok)
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if !ok || a.g.revoked {

@@ -233,7 +233,7 @@ func TestFositeRevoke(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 
 	require.NoError(t, src.Revoke(t.Context()))
-	assert.Equal(t, 1, srv.Stats().Revocations)
+	assert.Equal(t, 2, srv.Stats().Revocations, "the access token, then the refresh token (token_type_hint=refresh_token)")
 	assert.Zero(t, srv.Stats().RevokeErrors)
 	_, err = store.Load(t.Context(), merchant)
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound, "the store no longer has the token")

@@ -161,8 +161,8 @@ func testNewerFormatKept(t *testing.T, h Harness) {
 	}
 	s := h.New(t)
 	records := map[string]string{
-		"version 2":      `{"version":2,"key":"k","access_token":"SECRET-at","refresh_token":"SECRET-rt","expiry":1893456000}`,
-		"version 3":      `{"version":3,"tokens":[{"SECRET":true}]}`,
+		"version 3":      `{"version":3,"key":"k","access_token":"SECRET-at","refresh_token":"SECRET-rt","expiry":1893456000}`,
+		"version 4":      `{"version":4,"tokens":[{"SECRET":true}]}`,
 		"version beyond": `{"version":123456789012345678901234567890,"key":"k","refresh_token":"SECRET-rt"}`,
 	}
 	for want, raw := range records {

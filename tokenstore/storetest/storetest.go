@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("LockMutualExclusion", func(t *testing.T) { testLockExclusion(t, h) })
 	t.Run("LockHonoursContext", func(t *testing.T) { testLockContext(t, h) })
 	t.Run("LockExpiresWhenHolderDies", func(t *testing.T) { testLockExpiry(t, h) })
+	runTombstones(t, h)
 }
 
 // Token returns a token for tests, with every field a store must keep.

@@ -1,0 +1,146 @@
+package tokenstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+)
+
+// TombstoneRetention is how long a revocation lasts in a store: a tombstone
+// (the record ucoauth.Tombstoner.Tombstone leaves), and the revoked grants
+// that a token saved over it carries on. Within it, Save refuses a token of
+// a revoked grant, and of no grant at all, with an error matching
+// ucoauth.ErrRevoked. After it, a tombstone counts as no record (Load:
+// ucoauth.ErrTokenNotFound; Keys leaves it out and removes it; the Redis
+// store lets it expire by a TTL), and a token record sheds the revocation
+// at its next save.
+//
+// A process holding a revoked grant in memory meets the tombstone at its
+// next load or save: within a token's lifetime (ucoauth.MaxLifetime at
+// most) of the revoke while it serves the merchant. Thirty days also covers
+// a source left idle for weeks; only one that makes no refresh and reads
+// no store for longer than that could save the revoked grant again.
+const TombstoneRetention = 30 * 24 * time.Hour
+
+// maxRevoked bounds the revocations a record keeps: the newest win.
+const maxRevoked = 16
+
+// maxGrantLen bounds a grant ID (ucoauth.NewGrantID makes 34 bytes).
+const maxGrantLen = 128
+
+// revocation is one revoked grant in a record. Grant "" stands for every
+// token that carries no grant ID: nothing tells a new authorization without
+// one from a refresh of the revoked grant, so a tombstone refuses them all.
+type revocation struct {
+	Grant string    `json:"grant"`
+	At    time.Time `json:"at"`
+}
+
+// tombstoneError is Load's answer for a tombstoned key.
+type tombstoneError struct{}
+
+func (tombstoneError) Error() string {
+	return "tokenstore: the key was revoked (a tombstone): the merchant has to connect again"
+}
+
+// Is matches ucoauth.ErrTokenNotFound (no token is stored, for callers that
+// know nothing of tombstones) and ucoauth.ErrRevoked (and through it
+// ucoauth.ErrReauthorizationRequired).
+func (tombstoneError) Is(target error) bool {
+	return target == ucoauth.ErrTokenNotFound || target == ucoauth.ErrRevoked || target == ucoauth.ErrReauthorizationRequired
+}
+
+// Temporary is false: the tombstone stays until a new authorization.
+func (tombstoneError) Temporary() bool { return false }
+
+var errTombstone error = tombstoneError{}
+
+// refusedRevoked is Save's error for a token of a revoked grant.
+func refusedRevoked(grant string) error {
+	if grant == "" {
+		return fmt.Errorf("tokenstore: refusing a token with no grant ID over a revocation (stamp a new authorization with ucoauth.WithGrantID): %w", ucoauth.ErrRevoked)
+	}
+	return fmt.Errorf("tokenstore: refusing a token of grant %q, which was revoked: %w", grant, ucoauth.ErrRevoked)
+}
+
+// live returns the revocations still within TombstoneRetention at now. An
+// entry dated in the future (another host's clock) lasts from that date.
+func live(revoked []revocation, now time.Time) []revocation {
+	var out []revocation
+	for _, r := range revoked {
+		if now.Before(r.At.Add(TombstoneRetention)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// isRevoked reports whether grant is among revoked.
+func isRevoked(revoked []revocation, grant string) bool {
+	return slices.ContainsFunc(revoked, func(r revocation) bool { return r.Grant == grant })
+}
+
+// encodeTombstone returns the tombstone that replaces the stored record
+// oldRaw (nil or empty when the key holds nothing), revoking at now the
+// stored token's grant, each of grants, and every token with no grant ID,
+// and keeping the live revocations oldRaw carries. A record of a newer
+// format is never overwritten (ErrNewerFormat); a corrupt one is replaced.
+func encodeTombstone(key string, oldRaw []byte, grants []string, now time.Time) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var revoked []revocation
+	if len(oldRaw) > 0 {
+		old, rs, err := unmarshalRecord(key, oldRaw)
+		if errors.Is(err, ErrNewerFormat) {
+			return nil, fmt.Errorf("%w; not overwriting it", err)
+		}
+		if err == nil {
+			revoked = live(rs, now)
+			if old != nil {
+				grants = append(grants, ucoauth.GrantID(old))
+			}
+		}
+	}
+	for _, g := range append(grants, "") {
+		if len(g) > maxGrantLen || !utf8.ValidString(g) {
+			return nil, fmt.Errorf("%w: a grant ID longer than %d bytes or not valid UTF-8", ErrInvalidToken, maxGrantLen)
+		}
+		revoked = slices.DeleteFunc(revoked, func(r revocation) bool { return r.Grant == g })
+		revoked = append(revoked, revocation{Grant: g, At: now.UTC()})
+	}
+	// The newest win: drop the oldest beyond the bound.
+	slices.SortStableFunc(revoked, func(a, b revocation) int { return a.At.Compare(b.At) })
+	if n := len(revoked); n > maxRevoked {
+		revoked = revoked[n-maxRevoked:]
+	}
+	return marshalTombstone(key, revoked)
+}
+
+// marshalTombstone encodes a tombstone.
+func marshalTombstone(key string, revoked []revocation) ([]byte, error) {
+	b, err := json.Marshal(record{Version: FormatVersion, Key: key, Revoked: revoked})
+	if err != nil { // unreachable: strings and times
+		return nil, fmt.Errorf("%w: cannot encode a tombstone", ErrInvalidToken)
+	}
+	return b, nil
+}
+
+// recordState reads what a stored record is, for Keys: a token (listed), a
+// live tombstone (not listed), or an expired one (not listed, and to be
+// removed).
+func recordState(key string, data []byte, now time.Time) (token, expiredTombstone bool) {
+	tok, revoked, err := unmarshalRecord(key, data)
+	switch {
+	case err != nil:
+		return true, false // listed: Load reports what is wrong with it
+	case tok != nil:
+		return true, false
+	}
+	return false, len(live(revoked, now)) == 0
+}

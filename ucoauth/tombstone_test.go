@@ -94,7 +94,7 @@ func TestRefreshSavedOverTombstoneIsDropped(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	var logs bytes.Buffer
+	var logs syncBuf
 	src := ucoauth.NewTokenSource(uc.Config(), store, "m", ucoauth.WithClock(clock),
 		ucoauth.WithHTTPClient(tombstoneOnRefresh(t, store, "m")),
 		ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -190,7 +190,7 @@ func TestRevokeWithoutTombstonesDeletes(t *testing.T) {
 			uc := ucoauthtest.NewServer()
 			defer uc.Close()
 			require.NoError(t, store.Save(t.Context(), "m", uc.Issue("M")))
-			var logs bytes.Buffer
+			var logs syncBuf
 			src := ucoauth.NewTokenSource(uc.Config(), store, "m", ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			defer src.Close()
 			require.NoError(t, src.Revoke(t.Context()))

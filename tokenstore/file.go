@@ -39,9 +39,10 @@ type File struct {
 }
 
 var (
-	_ ucoauth.TokenStore = (*File)(nil)
-	_ ucoauth.Locker     = (*File)(nil)
-	_ ucoauth.Lister     = (*File)(nil)
+	_ ucoauth.TokenStore  = (*File)(nil)
+	_ ucoauth.Locker      = (*File)(nil)
+	_ ucoauth.LeaseLocker = (*File)(nil)
+	_ ucoauth.Lister      = (*File)(nil)
 )
 
 // ErrUnsafePath means the token directory, a token file or a lock file is
@@ -253,10 +254,26 @@ func (f *File) Delete(ctx context.Context, key string) error {
 // Lock takes key's refresh lock, shared by every process using the
 // directory. The OS releases it if the holding process dies.
 func (f *File) Lock(ctx context.Context, key string) (func(), error) {
+	l, err := f.LockLease(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// LockLease is Lock, returning the held lock. Keep checks that the lock
+// file is still the one locked: one removed or replaced meanwhile (by hand,
+// or a cleanup) would let another process lock a new file.
+func (f *File) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	return lockFile(ctx, filepath.Join(f.dir, fileName(key)+".lock"))
+	path := filepath.Join(f.dir, fileName(key)+".lock")
+	l, err := flockFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &fileLease{l: l, path: path}, nil
 }
 
 // writeLockName is the file whose lock every writer holds.
@@ -278,6 +295,15 @@ func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
 // lockFile takes an OS lock on path, creating it 0600 if needed but never
 // through a symbolic link.
 func lockFile(ctx context.Context, path string) (func(), error) {
+	l, err := flockFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// flockFile is lockFile, returning the held lock.
+func flockFile(ctx context.Context, path string) (*flock.Flock, error) {
 	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
 	ok, err := l.TryLockContext(ctx, lockPoll)
 	if err != nil || !ok {
@@ -290,7 +316,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		}
 		return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
 	}
-	return func() { _ = l.Unlock() }, nil
+	return l, nil
 }
 
 // tryLockFile takes the lock on path if it is free now.

@@ -122,8 +122,8 @@ var errRetryReplaced = errors.New("ucoauth: replaced by a newer token")
 
 // attempt runs one attempt of the retry of tok's save, under the lock when
 // it can be kept or taken again. A lock found lost is reported in the
-// source's health (see Status) until the save lands or the lock is held
-// again.
+// source's health (see Status) until the retry ends: meanwhile another
+// process may have refreshed from the stored token.
 func (r *retryHold) attempt(ctx context.Context, s *TokenSource, tok *oauth2.Token, save func(locked bool) error) error {
 	if r == nil {
 		return save(false)
@@ -150,7 +150,6 @@ func (r *retryHold) attempt(ctx context.Context, s *TokenSource, tok *oauth2.Tok
 		if l, err := lockLease(ctx, s.store, s.key); err == nil && l != nil {
 			r.lease = l
 			s.o.logger.Warn("ucoauth: holding the refresh lock again while the refreshed token waits to be saved", "key", s.key)
-			s.setLockLost(nil)
 		}
 	}
 	return save(r.lease != nil)
@@ -185,16 +184,12 @@ func (r *retryHold) end(s *TokenSource, tok *oauth2.Token) {
 	}
 }
 
-// setLockLost records (or, with nil, clears) a refresh lock lost while a
-// rotated token waited to be saved.
+// setLockLost records a refresh lock lost while a rotated token waited to
+// be saved.
 func (s *TokenSource) setLockLost(err error) {
-	if err != nil {
-		s.o.logger.Error("ucoauth: lost the refresh lock while the refreshed token waits to be saved; another process may refresh from the stored, rotated-away refresh token",
-			"key", s.key, "err", err)
-	}
+	s.o.logger.Error("ucoauth: lost the refresh lock while the refreshed token waits to be saved; another process may refresh from the stored, rotated-away refresh token",
+		"key", s.key, "err", err)
 	s.mu.Lock()
-	if h := s.h.Load(); err != nil || (h != nil && h.lockLost != nil) {
-		s.update(func(h *health) { h.lockLost = err })
-	}
+	s.update(func(h *health) { h.lockLost = err })
 	s.mu.Unlock()
 }

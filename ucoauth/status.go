@@ -39,8 +39,8 @@ const (
 	// StateLockLost: a refreshed token could not be saved yet, and the
 	// refresh lock kept meanwhile was lost (Err matches ErrLockLost):
 	// another process may refresh from the stored token, whose refresh
-	// token was rotated away. The token is served and its save retried,
-	// and the lock taken again.
+	// token was rotated away. The token is served, its save retried and
+	// the lock taken again; the state lasts until the save lands.
 	StateLockLost
 )
 

@@ -88,15 +88,22 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 // # The lock
 //
 //   - Postgres: a session advisory lock on a connection held for the lock's
-//     lifetime, keyed by a 64-bit digest of table and key. It dies with the
-//     session, so a holder that dies or loses its connection releases it at
-//     once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
+//     lifetime, keyed by a 64-bit digest of the table (as the server
+//     resolves it: see WithTable) and key. It dies with the session, so a
+//     holder that dies or loses its connection releases it at once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
 //     pg_advisory_lock under a transaction-local lock_timeout of at most
 //     500 ms, so the server hands it the lock the moment it is released and
 //     a driver that cannot cancel a query still notices its context's end.
 //   - MySQL: GET_LOCK(name, wait) on a held connection, named by a digest of
-//     table and key (names are limited to 64 characters), waiting at most
-//     500 ms per call. It too dies with the session.
+//     the resolved database and table and the key (names are limited to 64
+//     characters), waiting at most 500 ms per call. It too dies with the
+//     session.
+//   - Both: while held, the lock's session is immune to the server's idle
+//     timeouts (Postgres idle_session_timeout and
+//     idle_in_transaction_session_timeout set to 0, MySQL wait_timeout to a
+//     year; restored on release), and LockLease's Keep asks that session
+//     whether it still holds the lock, so that a holder whose session was
+//     killed or failed over knows before it presents a refresh token.
 //   - SQLite: a lease row in the "_locks" table, with a random owner and an
 //     expiry (WithLeaseTTL, default DefaultLockTTL), taken by one atomic
 //     upsert that only overwrites an expired lease, and released by a
@@ -143,7 +150,11 @@ type SQLOption func(*SQL)
 // starting with a digit, at most 57 characters (room for the "_locks"
 // suffix in every engine's limit), optionally qualified by a schema or
 // database name of the same form ("auth.tokens"). Anything else makes
-// NewSQL fail with ErrInvalidTable. The default is DefaultSQLTable.
+// NewSQL fail with ErrInvalidTable. The default is DefaultSQLTable. The
+// name is quoted as given (letter case matters on PostgreSQL). The refresh
+// lock is derived from the table as the server resolves the name, so every
+// spelling of one table ("T", "public.T") shares one lock; a name the
+// server cannot resolve makes NewSQL fail with ErrInvalidTable.
 func WithTable(name string) SQLOption { return func(s *SQL) { s.table = name } }
 
 // WithExistingTable makes NewSQL use a table that your migrations created,

@@ -39,10 +39,11 @@ type File struct {
 }
 
 var (
-	_ ucoauth.TokenStore = (*File)(nil)
-	_ ucoauth.Locker     = (*File)(nil)
-	_ ucoauth.Lister     = (*File)(nil)
-	_ ucoauth.Tombstoner = (*File)(nil)
+	_ ucoauth.TokenStore  = (*File)(nil)
+	_ ucoauth.Locker      = (*File)(nil)
+	_ ucoauth.LeaseLocker = (*File)(nil)
+	_ ucoauth.Lister      = (*File)(nil)
+	_ ucoauth.Tombstoner  = (*File)(nil)
 )
 
 // ErrUnsafePath means the token directory, a token file or a lock file is
@@ -263,10 +264,26 @@ func (f *File) Delete(ctx context.Context, key string) error {
 // Lock takes key's refresh lock, shared by every process using the
 // directory. The OS releases it if the holding process dies.
 func (f *File) Lock(ctx context.Context, key string) (func(), error) {
+	l, err := f.LockLease(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// LockLease is Lock, returning the held lock. Keep checks that the lock
+// file is still the one locked: one removed or replaced meanwhile (by hand,
+// or a cleanup) would let another process lock a new file.
+func (f *File) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	return lockFile(ctx, filepath.Join(f.dir, fileName(key)+".lock"))
+	path := filepath.Join(f.dir, fileName(key)+".lock")
+	l, err := flockFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &fileLease{l: l, path: path}, nil
 }
 
 // writeLockName is the file whose lock every writer holds.
@@ -292,6 +309,15 @@ func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
 // taken on a file that RemoveLock unlinked meanwhile is let go, and the
 // path tried again (see lockedCurrent).
 func lockFile(ctx context.Context, path string) (func(), error) {
+	l, err := flockFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// flockFile is lockFile, returning the held lock.
+func flockFile(ctx context.Context, path string) (*flock.Flock, error) {
 	for {
 		l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
 		ok, err := l.TryLockContext(ctx, lockPoll)
@@ -306,7 +332,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 			return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
 		}
 		if lockedCurrent(l, path) {
-			return func() { _ = l.Unlock() }, nil
+			return l, nil
 		}
 		_ = l.Unlock()
 	}

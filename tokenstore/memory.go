@@ -22,10 +22,11 @@ type Memory struct {
 }
 
 var (
-	_ ucoauth.TokenStore = (*Memory)(nil)
-	_ ucoauth.Locker     = (*Memory)(nil)
-	_ ucoauth.Lister     = (*Memory)(nil)
-	_ ucoauth.Tombstoner = (*Memory)(nil)
+	_ ucoauth.TokenStore  = (*Memory)(nil)
+	_ ucoauth.Locker      = (*Memory)(nil)
+	_ ucoauth.LeaseLocker = (*Memory)(nil)
+	_ ucoauth.Lister      = (*Memory)(nil)
+	_ ucoauth.Tombstoner  = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory store.
@@ -114,6 +115,16 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 
 // Lock takes key's refresh lock within this process.
 func (m *Memory) Lock(ctx context.Context, key string) (func(), error) {
+	l, err := m.LockLease(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// LockLease is Lock, returning the held lock. It cannot be lost: Keep
+// fails only after Release.
+func (m *Memory) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -126,8 +137,7 @@ func (m *Memory) Lock(ctx context.Context, key string) (func(), error) {
 	m.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-ch }) }, nil
+		return &memLease{release: func() { <-ch }}, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("tokenstore: waiting for lock on %q: %w", key, ctx.Err())
 	}

@@ -140,10 +140,11 @@ type replicaCount struct {
 }
 
 var (
-	_ ucoauth.TokenStore = (*Redis)(nil)
-	_ ucoauth.Locker     = (*Redis)(nil)
-	_ ucoauth.Lister     = (*Redis)(nil)
-	_ ucoauth.Tombstoner = (*Redis)(nil)
+	_ ucoauth.TokenStore  = (*Redis)(nil)
+	_ ucoauth.Locker      = (*Redis)(nil)
+	_ ucoauth.LeaseLocker = (*Redis)(nil)
+	_ ucoauth.Lister      = (*Redis)(nil)
+	_ ucoauth.Tombstoner  = (*Redis)(nil)
 )
 
 // RedisOption configures a Redis store.
@@ -492,6 +493,17 @@ return 0`)
 
 // Lock takes key's refresh lock, shared by every process using the Redis.
 func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
+	l, err := r.LockLease(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// LockLease is Lock, returning the held lock. Keep checks that the lock
+// key still holds this holder's owner value and gives it the lock TTL
+// again, in one script.
+func (r *Redis) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -543,8 +555,7 @@ func (r *Redis) Lock(ctx context.Context, key string) (func(), error) {
 			t.Stop()
 		}
 	}
-	var once sync.Once
-	return func() { once.Do(unlock) }, nil
+	return &redisLease{r: r, lk: lk, owner: owner, release: unlock}, nil
 }
 
 // tryLock makes one attempt at the lock. A lock that too few replicas

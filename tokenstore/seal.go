@@ -373,6 +373,24 @@ type sealedLockerLister struct {
 	ucoauth.Lister
 }
 
+// sealedLeaseLocker and sealedLeaseLockerLister keep inner's LeaseLocker.
+type sealedLeaseLocker struct {
+	*sealed
+	ucoauth.LeaseLocker
+}
+
+type sealedLeaseLockerLister struct {
+	*sealed
+	ucoauth.LeaseLocker
+	ucoauth.Lister
+}
+
+var (
+	_ ucoauth.LeaseLocker = sealedLeaseLocker{}
+	_ ucoauth.LeaseLocker = sealedLeaseLockerLister{}
+	_ ucoauth.Lister      = sealedLeaseLockerLister{}
+)
+
 var (
 	_ ucoauth.TokenStore = sealedLocker{}
 	_ ucoauth.Locker     = sealedLocker{}
@@ -392,7 +410,8 @@ var (
 // older token replaces a newer one, no empty refresh token replaces a real
 // one, compare-and-set) work unchanged. An empty refresh token stays empty.
 //
-// The returned store is a ucoauth.Locker exactly when inner is one, and a
+// The returned store is a ucoauth.Locker exactly when inner is one (and a
+// ucoauth.LeaseLocker exactly when inner is one), and a
 // ucoauth.Lister exactly when inner is one. Load fails with an *OpenError
 // (matching ErrCannotOpen, never ErrTokenNotFound) for a value it cannot
 // open. Save first loads what is stored and refuses, with that error, to
@@ -421,7 +440,12 @@ func Seal(inner ucoauth.TokenStore, primary SealKey, older ...SealKey) (ucoauth.
 	base := &sealed{inner: inner, s: s}
 	lock, isLocker := inner.(ucoauth.Locker)
 	list, isLister := inner.(ucoauth.Lister)
+	lease, isLeaseLocker := inner.(ucoauth.LeaseLocker)
 	switch {
+	case isLeaseLocker && isLister:
+		return sealedLeaseLockerLister{base, lease, list}, nil
+	case isLeaseLocker:
+		return sealedLeaseLocker{base, lease}, nil
 	case isLocker && isLister:
 		return sealedLockerLister{base, lock, list}, nil
 	case isLocker:

@@ -88,15 +88,22 @@ var ErrInvalidTable error = permanent("tokenstore: invalid SQL table")
 // # The lock
 //
 //   - Postgres: a session advisory lock on a connection held for the lock's
-//     lifetime, keyed by a 64-bit digest of table and key. It dies with the
-//     session, so a holder that dies or loses its connection releases it at
-//     once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
+//     lifetime, keyed by a 64-bit digest of the table (as the server
+//     resolves it: see WithTable) and key. It dies with the session, so a
+//     holder that dies or loses its connection releases it at once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
 //     pg_advisory_lock under a transaction-local lock_timeout of at most
 //     500 ms, so the server hands it the lock the moment it is released and
 //     a driver that cannot cancel a query still notices its context's end.
 //   - MySQL: GET_LOCK(name, wait) on a held connection, named by a digest of
-//     table and key (names are limited to 64 characters), waiting at most
-//     500 ms per call. It too dies with the session.
+//     the resolved database and table and the key (names are limited to 64
+//     characters), waiting at most 500 ms per call. It too dies with the
+//     session.
+//   - Both: while held, the lock's session is immune to the server's idle
+//     timeouts (Postgres idle_session_timeout and
+//     idle_in_transaction_session_timeout set to 0, MySQL wait_timeout to a
+//     year; restored on release), and LockLease's Keep asks that session
+//     whether it still holds the lock, so that a holder whose session was
+//     killed or failed over knows before it presents a refresh token.
 //   - SQLite: a lease row in the "_locks" table, with a random owner and an
 //     expiry (WithLeaseTTL, default DefaultLockTTL), taken by one atomic
 //     upsert that only overwrites an expired lease, and released by a
@@ -120,6 +127,7 @@ type SQL struct {
 	migrate  bool
 	leaseTTL time.Duration
 	q        sqlQueries
+	lockID   string // the table as the server resolved it: see resolveLockID
 
 	// gate counts the connections session locks hold (or wait on), so that
 	// they always leave one to the pool: see enterGate.
@@ -129,9 +137,10 @@ type SQL struct {
 }
 
 var (
-	_ ucoauth.TokenStore = (*SQL)(nil)
-	_ ucoauth.Locker     = (*SQL)(nil)
-	_ ucoauth.Lister     = (*SQL)(nil)
+	_ ucoauth.TokenStore  = (*SQL)(nil)
+	_ ucoauth.Locker      = (*SQL)(nil)
+	_ ucoauth.LeaseLocker = (*SQL)(nil)
+	_ ucoauth.Lister      = (*SQL)(nil)
 )
 
 // SQLOption configures a SQL store.
@@ -141,7 +150,11 @@ type SQLOption func(*SQL)
 // starting with a digit, at most 57 characters (room for the "_locks"
 // suffix in every engine's limit), optionally qualified by a schema or
 // database name of the same form ("auth.tokens"). Anything else makes
-// NewSQL fail with ErrInvalidTable. The default is DefaultSQLTable.
+// NewSQL fail with ErrInvalidTable. The default is DefaultSQLTable. The
+// name is quoted as given (letter case matters on PostgreSQL). The refresh
+// lock is derived from the table as the server resolves the name, so every
+// spelling of one table ("T", "public.T") shares one lock; a name the
+// server cannot resolve makes NewSQL fail with ErrInvalidTable.
 func WithTable(name string) SQLOption { return func(s *SQL) { s.table = name } }
 
 // WithExistingTable makes NewSQL use a table that your migrations created,
@@ -199,6 +212,11 @@ func NewSQL(ctx context.Context, db *sql.DB, dialect Dialect, opts ...SQLOption)
 			return nil, fmt.Errorf("%w: %s lacks the store's columns or cannot be read: %w", ErrInvalidTable, s.table, err)
 		}
 	}
+	id, err := s.resolveLockID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.lockID = id
 	return s, nil
 }
 
@@ -405,6 +423,17 @@ func (s *SQL) Keys(ctx context.Context) ([]string, error) {
 // Lock takes key's refresh lock, shared by every process using the
 // database; see the type's documentation for how, per dialect.
 func (s *SQL) Lock(ctx context.Context, key string) (func(), error) {
+	l, err := s.LockLease(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// LockLease is Lock, returning the held lock, which Keep checks: for
+// Postgres and MySQL, that the lock's own session still holds it; for
+// SQLite, that the lease is still this holder's, extending it.
+func (s *SQL) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -414,9 +443,10 @@ func (s *SQL) Lock(ctx context.Context, key string) (func(), error) {
 	return s.sessionLock(ctx, key)
 }
 
-// lockName is the advisory lock's identity: table and key, digested.
+// lockName is the advisory lock's identity: the table as the server
+// resolved it, and the key, digested.
 func (s *SQL) lockName(key string) []byte {
-	sum := sha256.Sum256([]byte("ucoauth\x00" + s.table + "\x00" + key))
+	sum := sha256.Sum256([]byte("ucoauth\x00" + s.lockID + "\x00" + key))
 	return sum[:]
 }
 
@@ -442,7 +472,7 @@ func poll(ctx context.Context, key string, try func() (bool, error)) error {
 
 // sessionLock is the Postgres and MySQL lock: a session-level lock on a
 // connection held until unlock.
-func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
+func (s *SQL) sessionLock(ctx context.Context, key string) (ucoauth.Lease, error) {
 	name := s.lockName(key)
 	var arg any
 	if s.dialect == Postgres {
@@ -479,21 +509,126 @@ func (s *SQL) sessionLock(ctx context.Context, key string) (func(), error) {
 		}
 		return nil, s.wrap("lock", err)
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			// Detached: a cancelled caller must still release the lock.
-			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			defer s.leaveGate()
-			var released sql.NullInt64
-			if err := conn.QueryRowContext(c, s.q.unlock, arg).Scan(&released); err != nil || released.Int64 != 1 {
-				discard(conn) // closing the session releases whatever it holds
-				return
+	l := &sessionLease{s: s, conn: conn, arg: arg, ctx: context.WithoutCancel(ctx)}
+	if err := l.immune(ctx); err != nil {
+		// A lock whose session may be closed by an idle timeout while
+		// the refresh token is out is not worth holding.
+		l.lost = true
+		l.Release()
+		return nil, s.wrap("lock", err)
+	}
+	return l, nil
+}
+
+// sessionLease is a held Postgres or MySQL lock: its session, kept
+// immune to the server's idle timeouts while it holds the lock.
+type sessionLease struct {
+	s       *SQL
+	conn    *sql.Conn
+	arg     any
+	ctx     context.Context // the locker's, without its cancellation
+	restore []string        // Postgres: setting names and their values before, in pairs
+	once    sync.Once
+	mu      sync.Mutex
+	lost    bool // Keep found the session gone: closing it is all that is left
+}
+
+// immune keeps the server from closing the lock's session while it waits
+// idle for the refresh: Postgres's idle_session_timeout and
+// idle_in_transaction_session_timeout are turned off for the session, and
+// MySQL's wait_timeout raised to a year, until the lock is released. A
+// session closed for another reason (killed, failed over) loses the lock,
+// which Keep sees.
+func (l *sessionLease) immune(ctx context.Context) error {
+	if l.s.dialect == MySQL {
+		_, err := l.conn.ExecContext(ctx, "SET @ucoauth_wait_timeout = @@SESSION.wait_timeout, SESSION wait_timeout = 31536000")
+		return err
+	}
+	// Only the settings this server has (idle_session_timeout: 14 and
+	// later). pg_settings is read before set_config changes anything.
+	rows, err := l.conn.QueryContext(ctx, "SELECT name, setting, set_config(name, '0', false) FROM pg_settings "+
+		"WHERE name IN ('idle_session_timeout', 'idle_in_transaction_session_timeout')")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, old, void string
+		if err := rows.Scan(&name, &old, &void); err != nil {
+			return err
+		}
+		l.restore = append(l.restore, name, old)
+	}
+	return rows.Err()
+}
+
+// Keep checks, on the lock's own session, that this session holds the
+// lock: Postgres's pg_locks, MySQL's IS_USED_LOCK against CONNECTION_ID.
+// A session that cannot answer (closed, killed, unreachable) has lost it.
+func (l *sessionLease) Keep(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return fmt.Errorf("tokenstore: sql %s: %w: its session is gone", l.s.dialect, ucoauth.ErrLockLost)
+	}
+	var held bool
+	var err error
+	if l.s.dialect == MySQL {
+		err = l.conn.QueryRowContext(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)", l.arg).Scan(&held)
+	} else {
+		k := uint64(l.arg.(int64))
+		err = l.conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "+
+			"AND pid = pg_backend_pid() AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)",
+			int64(k>>32), int64(k&0xffffffff)).Scan(&held)
+	}
+	switch {
+	case err != nil:
+		l.lost = true
+		return fmt.Errorf("tokenstore: sql %s: %w: its session does not answer: %w", l.s.dialect, ucoauth.ErrLockLost, err)
+	case !held:
+		l.lost = true
+		return fmt.Errorf("tokenstore: sql %s: %w: its session no longer holds it", l.s.dialect, ucoauth.ErrLockLost)
+	}
+	return nil
+}
+
+// Release releases the lock and gives the session its settings back, or
+// closes the session when either fails or the lock was lost.
+func (l *sessionLease) Release() {
+	l.once.Do(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		s, conn := l.s, l.conn
+		defer s.leaveGate()
+		if l.lost {
+			discard(conn)
+			return
+		}
+		// Detached: a cancelled caller must still release the lock.
+		c, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+		defer cancel()
+		var err error
+		switch {
+		case s.dialect == MySQL:
+			_, err = conn.ExecContext(c, "SET SESSION wait_timeout = @ucoauth_wait_timeout")
+		case len(l.restore) > 0:
+			q, args := "SELECT ", []any{}
+			for i := 0; i < len(l.restore); i += 2 {
+				if i > 0 {
+					q += ", "
+				}
+				args = append(args, l.restore[i], l.restore[i+1])
+				q += fmt.Sprintf("set_config($%d, $%d, false)", i+1, i+2)
 			}
-			_ = conn.Close()
-		})
-	}, nil
+			_, err = conn.ExecContext(c, q, args...)
+		}
+		var released sql.NullInt64
+		if err != nil || conn.QueryRowContext(c, s.q.unlock, l.arg).Scan(&released) != nil || released.Int64 != 1 {
+			discard(conn) // closing the session releases whatever it holds
+			return
+		}
+		_ = conn.Close()
+	})
 }
 
 // enterGate waits until a session lock may take a connection: when the
@@ -645,7 +780,7 @@ func discard(conn *sql.Conn) {
 
 // leaseLock is the SQLite lock: a lease row with a random owner and an
 // expiry, taken by an upsert that only overwrites an expired lease.
-func (s *SQL) leaseLock(ctx context.Context, key string) (func(), error) {
+func (s *SQL) leaseLock(ctx context.Context, key string) (ucoauth.Lease, error) {
 	h := keyHash(key)
 	owner := []byte(newOwner())
 	err := poll(ctx, key, func() (bool, error) {
@@ -667,16 +802,48 @@ func (s *SQL) leaseLock(ctx context.Context, key string) (func(), error) {
 		}
 		return nil, s.wrap("lock", err)
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			// Compare-and-delete: a holder whose lease expired cannot
-			// release its successor's. If this fails, the lease expires.
-			_ = s.retry(c, func() error { _, err := s.db.ExecContext(c, s.q.unlock, h, owner); return err })
-		})
-	}, nil
+	return &rowLease{s: s, h: h, owner: owner, ctx: context.WithoutCancel(ctx)}, nil
+}
+
+// rowLease is a held SQLite lease.
+type rowLease struct {
+	s     *SQL
+	h     []byte
+	owner []byte
+	ctx   context.Context // the locker's, without its cancellation
+	once  sync.Once
+}
+
+// Keep extends the lease by the lease TTL if this holder still owns it:
+// one whose lease expired but that nobody took since still does.
+func (l *rowLease) Keep(ctx context.Context) error {
+	var n int64
+	err := l.s.retry(ctx, func() error {
+		res, err := l.s.db.ExecContext(ctx, l.s.q.keep, unixMilli(time.Now().Add(l.s.leaseTTL)), l.h, l.owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("tokenstore: sql %s: %w: cannot confirm the lease: %w", l.s.dialect, ucoauth.ErrLockLost, err)
+	case n != 1:
+		return fmt.Errorf("tokenstore: sql %s: %w: the lease expired and another holder took it", l.s.dialect, ucoauth.ErrLockLost)
+	}
+	return nil
+}
+
+// Release deletes the lease if it is still this holder's.
+func (l *rowLease) Release() {
+	l.once.Do(func() {
+		c, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+		defer cancel()
+		// Compare-and-delete: a holder whose lease expired cannot
+		// release its successor's. If this fails, the lease expires.
+		_ = l.s.retry(c, func() error { _, err := l.s.db.ExecContext(c, l.s.q.unlock, l.h, l.owner); return err })
+	})
 }
 
 // retry runs op again while the database says it failed only because of
@@ -823,7 +990,7 @@ func unixMilli(t time.Time) int64 {
 type sqlQueries struct {
 	ddl, probes                              []string
 	load, loadRev, insert, update, del, keys string
-	tryLock, unlock                          string
+	tryLock, unlock, keep                    string
 }
 
 // quoteIdent quotes a validated (schema-qualified) identifier.
@@ -916,6 +1083,58 @@ func newSQLQueries(d Dialect, table string) sqlQueries {
 			"ON CONFLICT (key_hash) DO UPDATE SET owner = excluded.owner, expires_ms = excluded.expires_ms " +
 			"WHERE expires_ms <= ?"
 		q.unlock = "DELETE FROM " + locks + " WHERE key_hash = ? AND owner = ?"
+		q.keep = "UPDATE " + locks + " SET expires_ms = ? WHERE key_hash = ? AND owner = ?"
 	}
 	return q
+}
+
+// resolveLockID names the table as the server resolves it, so that every
+// spelling of one table (WithTable("T") and WithTable("public.T") on
+// PostgreSQL, with or without the database on MySQL, in any letter case
+// MySQL folds) derives one lock, and two tables two locks:
+//
+//   - Postgres: the schema and name of the relation to_regclass finds for
+//     the quoted name, on this connection's search_path (advisory locks are
+//     per database); a table in the schema "public" is named alone, the
+//     name earlier versions derived the lock from by default.
+//   - MySQL: the database (given, or DATABASE()) and the table, lower-cased
+//     when lower_case_table_names folds names; GET_LOCK names are per
+//     server, so the database is always part of it.
+//   - SQLite: unused: its lease lives in the table itself.
+//
+// A name the server cannot resolve fails with ErrInvalidTable.
+func (s *SQL) resolveLockID(ctx context.Context) (string, error) {
+	var id string
+	var err error
+	switch s.dialect {
+	case Postgres:
+		var schema, rel string
+		err = s.db.QueryRowContext(ctx, "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "+
+			"WHERE c.oid = to_regclass($1)", quoteIdent(Postgres, s.table)).Scan(&schema, &rel)
+		id = schema + "." + rel
+		if schema == "public" {
+			id = rel
+		}
+	case MySQL:
+		var db sql.NullString
+		var fold int64
+		err = s.db.QueryRowContext(ctx, "SELECT DATABASE(), @@lower_case_table_names").Scan(&db, &fold)
+		schema, table, qualified := strings.Cut(s.table, ".")
+		if !qualified {
+			schema, table = db.String, s.table
+		}
+		if err == nil && schema == "" {
+			err = errors.New("no database selected")
+		}
+		id = schema + "." + table
+		if fold != 0 {
+			id = strings.ToLower(id)
+		}
+	default:
+		return s.table, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: cannot resolve %s to one table for the lock: %w", ErrInvalidTable, s.table, err)
+	}
+	return id, nil
 }

@@ -129,7 +129,9 @@ func TestSQLPostgresHolderConnectionKilled(t *testing.T) {
 
 func TestSQLMariaDBHolderConnectionKilled(t *testing.T) {
 	testHolderConnectionKilled(t, mariadbEnv(t), func(table string) (string, []any) {
-		sum := sha256.Sum256([]byte("ucoauth\x00" + table + "\x00m"))
+		// The lock's name: the table as the server resolves it (the
+		// database of sqltest's DSN, "ucoauth", and the table), and the key.
+		sum := sha256.Sum256([]byte("ucoauth\x00ucoauth." + table + "\x00m"))
 		return "SELECT IS_USED_LOCK(?)", []any{"ucoauth_" + hex.EncodeToString(sum[:28])}
 	}, "KILL %d")
 }

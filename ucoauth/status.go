@@ -36,10 +36,16 @@ const (
 	// StateClosed: the source was closed. It refreshes no more and serves
 	// its token while valid, then ErrClosed.
 	StateClosed
+	// StateLockLost: a refreshed token could not be saved yet, and the
+	// refresh lock kept meanwhile was lost (Err matches ErrLockLost):
+	// another process may refresh from the stored token, whose refresh
+	// token was rotated away. The token is served, its save retried and
+	// the lock taken again; the state lasts until the save lands.
+	StateLockLost
 )
 
 var stateNames = [...]string{"not loaded", "fresh", "stale", "expired", "backing off", "not found",
-	"reauthorization required", "invalid client", "closed"}
+	"reauthorization required", "invalid client", "closed", "lock lost"}
 
 // String names the state.
 func (s State) String() string {
@@ -101,6 +107,11 @@ func (s *TokenSource) Status() Status {
 		st.State = StateReauthorizationRequired
 	case h != nil && errors.Is(h.err, ErrInvalidClient):
 		st.State = StateInvalidClient
+	case h != nil && h.lockLost != nil:
+		st.State = StateLockLost
+		if st.Err == nil {
+			st.Err = h.lockLost
+		}
 	case h.backingOff(now):
 		st.State = StateBackingOff
 	case cur == nil && s.busy.Load():

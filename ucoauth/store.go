@@ -2,6 +2,7 @@ package ucoauth
 
 import (
 	"context"
+	"errors"
 
 	"golang.org/x/oauth2"
 )
@@ -119,4 +120,36 @@ type Tombstoner interface {
 	// keeps no tombstones returns an error matching errors.ErrUnsupported,
 	// and writes nothing: the caller deletes the key instead.
 	Tombstone(ctx context.Context, key string, grants ...string) error
+}
+
+// ErrLockLost means a refresh lock was no longer held by its holder: its
+// database connection was closed (killed, timed out, failed over), its
+// lease expired, or another holder took it. A refresh that meets it before
+// presenting the refresh token gives up and is retried; after, it still
+// saves the token it got (see [TokenSource]). It is temporary.
+var ErrLockLost = errors.New("ucoauth: the refresh lock was lost")
+
+// A Lease is a refresh lock held by this process (see [LeaseLocker]).
+type Lease interface {
+	// Keep confirms that the lock is still held by this holder, and
+	// extends it when it expires by itself (a Redis or SQLite lease). It
+	// returns an error matching [ErrLockLost] when the lock is not held,
+	// or when the store cannot confirm that it is.
+	Keep(ctx context.Context) error
+	// Release releases the lock. It is safe to call more than once.
+	Release()
+}
+
+// LeaseLocker is a [Locker] whose locks can be checked and kept while they
+// are held. A TokenSource checks its lease immediately before it presents a
+// refresh token and before it saves the result, and keeps it while a save
+// of a rotated token is being retried, so that no other process refreshes
+// from the stored, rotated-away refresh token meanwhile. All of the
+// tokenstore package's lockers implement it; a plain Locker works as
+// before, unchecked.
+type LeaseLocker interface {
+	Locker
+	// LockLease blocks until the caller holds key's refresh lock or ctx
+	// ends, like Lock, and returns the held lock.
+	LockLease(ctx context.Context, key string) (Lease, error)
 }

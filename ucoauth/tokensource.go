@@ -64,6 +64,8 @@ type health struct {
 	notFound  bool   // the last look found no token
 	closed    bool
 	bg        *background // nil until the first background goroutine
+	retry     *retryHold  // the lock a save being retried keeps, or nil
+	lockLost  error       // that save's lock was lost (ErrLockLost); nil once held again
 
 	// A token the API refused while the pace held its refresh back: still
 	// served, but not sent again, before the pace allows, for the requests
@@ -310,7 +312,7 @@ func (s *TokenSource) goLocked(fn func(stop <-chan struct{})) {
 // idle reports whether h records nothing but its tracker.
 func (h *health) idle() bool {
 	return h.err == nil && h.count == 0 && h.nextTry == 0 && h.failedAt == 0 && h.lastLook == 0 && h.refreshed == 0 &&
-		h.forced == 0 && h.deadRT == "" && h.rejected == "" && h.refusedTok == "" && !h.notFound && !h.closed
+		h.forced == 0 && h.deadRT == "" && h.rejected == "" && h.refusedTok == "" && !h.notFound && !h.closed && h.lockLost == nil
 }
 
 func (h *health) bgOrNil() *background {
@@ -682,12 +684,14 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	if err := s.dead(newest(mem, stored)); err != nil {
 		return nil, nil, err // no request for a grant known dead
 	}
-	if l, ok := s.store.(Locker); ok {
-		unlock, err := l.Lock(ctx, s.key)
-		if err != nil {
-			return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
-		}
-		defer unlock()
+	lk, err := s.lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if lk != nil {
+		// Released when the refresh ends, unless a save being retried
+		// keeps it (see retryLater).
+		defer lk.release()
 		// Under the lock, look again: the holder we waited for has saved.
 		if stored, fresh, corrupt, err = s.look(ctx, mem); fresh != nil || err != nil {
 			return fresh, nil, err
@@ -717,7 +721,7 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return nil, nil, err
 		}
 	}
-	return s.refreshFrom(ctx, base)
+	return s.refreshFrom(ctx, base, lk)
 }
 
 // newest is the stored token when it is at least as recent as mem.
@@ -804,8 +808,13 @@ func (s *TokenSource) look(ctx context.Context, mem *oauth2.Token) (stored *oaut
 	return stored, nil, false, nil
 }
 
-// refreshFrom refreshes with base's refresh token and saves the result.
-func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*state, *RefreshEvent, error) {
+// refreshFrom refreshes with base's refresh token and saves the result,
+// under lk, the store's refresh lock (nil when it has none). It checks lk
+// immediately before it presents the refresh token, and gives up when the
+// lock is lost: another process may be presenting the same one. Once
+// UltraCart answered, the token is saved whatever lk says: its refresh
+// token is the only live one.
+func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *held) (*state, *RefreshEvent, error) {
 	now := s.o.now()
 	if base.RefreshToken == "" {
 		err := fmt.Errorf("%w: token %q has no refresh token", ErrReauthorizationRequired, s.key)
@@ -822,6 +831,9 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	defer cancel()
 	if s.o.client != nil {
 		rctx = context.WithValue(rctx, oauth2.HTTPClient, s.o.client)
+	}
+	if err := lk.keep(rctx); err != nil {
+		return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {base.RefreshToken}}
 	// The access token is not sent, but the server issued it and may echo it.
@@ -848,6 +860,16 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 	// refresh token the store has never seen.
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.timeout)
 	defer scancel()
+	if lk != nil {
+		lk.got = true
+		if err := lk.keep(sctx); err != nil {
+			// Too late to give up: UltraCart rotated the refresh token, and
+			// the one in tok is the only live one. Saved all the same.
+			err = &StoreError{Op: "lock", Key: s.key, Err: err}
+			s.o.logger.Error("ucoauth: lost the refresh lock while refreshing; saving the new token all the same", "key", s.key, "err", err)
+			warn = errors.Join(warn, err)
+		}
+	}
 	switch err := s.save(sctx, tok); {
 	case err == nil:
 	case errors.Is(err, ErrRevoked):
@@ -865,7 +887,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 			}
 			if se, ok := err.(*StoreError); ok && se.Temporary() {
 				// As for any save: the rotated token must reach the store.
-				s.retryLater(tok, base, err)
+				s.retryLater(tok, base, err, lk)
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
@@ -874,7 +896,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token) (*sta
 		warn = errors.Join(warn, err)
 	case err.(*StoreError).Temporary():
 		warn = errors.Join(warn, err)
-		s.retryLater(tok, nil, err)
+		s.retryLater(tok, nil, err, lk)
 	default:
 		// Retrying cannot help (the store refuses the record for good):
 		// the token lives in memory only, and is served.
@@ -911,10 +933,28 @@ func (s *TokenSource) spawn(fn func(stop <-chan struct{})) bool {
 
 // retryLater keeps trying to save tok in the background (see retrySave),
 // unless the source was closed meanwhile: then the token is lost with it,
-// and the log says so as plainly as when Close ends a retry.
-func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error) {
-	if !s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing) }) {
+// and the log says so as plainly as when Close ends a retry. The retry
+// keeps lk, the refresh lock, until the save lands: the stored token's
+// refresh token was rotated away, and another process holding the lock
+// would present it.
+func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error, lk *held) {
+	var hold *retryHold
+	if lk != nil {
+		if hold = lk.hold; hold == nil {
+			hold = &retryHold{lease: lk.lease}
+		}
+		hold.tok = tok // under hold.mu when borrowed: see held
+	}
+	started := s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing, hold) })
+	if !started {
 		s.o.logger.Error("ucoauth: closed before the refreshed token could be saved; it is lost with this source", "key", s.key, "err", err)
+		return
+	}
+	if lk != nil {
+		lk.kept = true
+		s.mu.Lock()
+		s.update(func(h *health) { h.retry = hold })
+		s.mu.Unlock()
 	}
 }
 
@@ -964,12 +1004,13 @@ func scrubTokens(err error, toks ...*oauth2.Token) error {
 
 // retryOnce saves tok; when replacing is set, it first deletes the stored
 // token if it is still replacing, the token tok was refreshed from (see
-// replace), under the store's lock when it has one.
-func (s *TokenSource) retryOnce(ctx context.Context, tok, replacing *oauth2.Token) error {
+// replace), under the store's lock when it has one (locked: the retry
+// holds it already).
+func (s *TokenSource) retryOnce(ctx context.Context, tok, replacing *oauth2.Token, locked bool) error {
 	if replacing == nil {
 		return s.store.Save(ctx, s.key, tok)
 	}
-	if l, ok := s.store.(Locker); ok {
+	if l, ok := s.store.(Locker); ok && !locked {
 		unlock, err := l.Lock(ctx, s.key)
 		if err != nil {
 			return err
@@ -994,11 +1035,19 @@ func (s *TokenSource) retryOnce(ctx context.Context, tok, replacing *oauth2.Toke
 
 // retrySave keeps trying to persist tok after the quick retries failed, with
 // backoff, until it is saved, superseded, no longer the current token, or
-// the source is closed: then it tries once more and stops.
-func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replacing *oauth2.Token) {
+// the source is closed: then it tries once more and stops. Meanwhile it
+// keeps hold's refresh lock (nil: the store has none), renewing it at
+// every attempt, at least once per refresh timeout, and takes it again
+// when it was lost (see retryHold.attempt).
+func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replacing *oauth2.Token, hold *retryHold) {
+	defer hold.end(s, tok)
 	d := s.o.minBackoff
 	for {
-		t := time.NewTimer(d/2 + rand.N(d/2+1))
+		wait := d
+		if hold != nil {
+			wait = min(wait, s.o.timeout) // a lease's TTL is at least three refresh timeouts
+		}
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
 		closing := false
 		select {
 		case <-t.C:
@@ -1010,7 +1059,12 @@ func (s *TokenSource) retrySave(tok *oauth2.Token, stop <-chan struct{}, replaci
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.timeout)
-		err := scrubTokens(s.retryOnce(ctx, tok, replacing), tok, replacing)
+		err := hold.attempt(ctx, s, tok, func(locked bool) error { return s.retryOnce(ctx, tok, replacing, locked) })
+		if errors.Is(err, errRetryReplaced) {
+			cancel()
+			return
+		}
+		err = scrubTokens(err, tok, replacing)
 		cancel()
 		switch {
 		case errors.Is(err, ErrRevoked):

@@ -387,6 +387,25 @@ func (v *view) Lock(ctx context.Context, key string) (func(), error) {
 	return func() {}, nil
 }
 
+// LockLease takes the store's refresh lock as one the refresh can check
+// (ucoauth.LeaseLocker), when the store can; a plain lock is trusted.
+func (v *view) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
+	if l, ok := v.TokenStore.(ucoauth.LeaseLocker); ok {
+		return l.LockLease(ctx, key)
+	}
+	unlock, err := v.Lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return trustedLease(unlock), nil
+}
+
+// trustedLease is a lock that cannot be checked.
+type trustedLease func()
+
+func (trustedLease) Keep(context.Context) error { return nil }
+func (u trustedLease) Release()                 { u() }
+
 // errSealed is a sealed record read without the keys that open it.
 var errSealed = errors.New("the record is sealed: set " + envSealKeys + " to the keys it was sealed with")
 

@@ -133,6 +133,19 @@ func (s *TokenSource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
 	return slices.Contains(h.refusedOn, requestKey(req))
 }
 
+// pacedBeforeLock is the error paceForced would return now, decided
+// before the store's lock is taken: while the pace holds, a refused request
+// (one per path, or per resource ID, outside the grant's scope) costs one
+// store read, to adopt a newer stored token, and no lock. paceForced
+// decides again under the lock.
+func (s *TokenSource) pacedBeforeLock() error {
+	h := s.h.Load()
+	if until, held := h.paceHolds(s.nowNanos()); held {
+		return &apiRefusedError{key: s.key, n: h.forced, until: until}
+	}
+	return nil
+}
+
 // paceHolds reports whether a token request forced by an API refusal must
 // wait at now, and until when (see paceForced, which decides the same).
 func (h *health) paceHolds(now int64) (until int64, held bool) {

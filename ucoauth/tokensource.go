@@ -680,6 +680,11 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	if err := s.dead(newest(mem, stored)); err != nil {
 		return nil, nil, err // no request for a grant known dead
 	}
+	if byAPI {
+		if err := s.pacedBeforeLock(); err != nil {
+			return nil, nil, err // no store lock for a refusal the pace holds back
+		}
+	}
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx, s.key)
 		if err != nil {

@@ -76,7 +76,7 @@ func newMissCache(o *options) *missCache {
 	if size <= 0 {
 		size = DefaultNotFoundSize
 	}
-	return &missCache{ttl: int64(ttl), max: max(1, (size+missShards-1)/missShards), seed: maphash.MakeSeed()}
+	return &missCache{ttl: int64(ttl), max: max(1, size/missShards+min(1, size%missShards)), seed: maphash.MakeSeed()}
 }
 
 func (c *missCache) shard(key string) *missShard {

@@ -1,9 +1,11 @@
 package ucoauth_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -122,4 +124,28 @@ func TestRefusalsOnManyPathsUnderRaceAndClose(t *testing.T) {
 	t.Logf("token requests: %d", f.srv.Stats().Refreshes())
 	assert.Zero(t, okFailed.Load())
 	assert.LessOrEqual(t, f.srv.Stats().Refreshes(), 12)
+}
+
+// TestRefusedPathsWhilePacedLogOnce: requests the API refuses on many
+// distinct paths while the pace holds do not log a line each at Info or
+// above: a refused resource ID per request must not flood the logs.
+func TestRefusedPathsWhilePacedLogOnce(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	clk := newFrozenClock()
+	api := prefixAPI(t, f)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)) // Info and above
+	src := ucoauth.NewTokenSource(f.cfg, f.store, "m", ucoauth.WithClock(clk.Now), ucoauth.WithLogger(logger))
+	defer src.Close()
+	client := &http.Client{Transport: &ucoauth.Transport{Source: src, Origin: api.URL}}
+	for i := range 50 {
+		_, err := call(client, fmt.Sprintf("%s/bad/%d", api.URL, i))
+		require.ErrorIs(t, err, ucoauth.ErrTokenRefused)
+	}
+	mu.Lock()
+	lines := strings.Count(buf.String(), "\n")
+	mu.Unlock()
+	t.Logf("%d log lines at Info or above for 50 refused requests", lines)
+	assert.LessOrEqual(t, lines, 6)
 }

@@ -1,8 +1,10 @@
 package ucoauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -85,8 +87,23 @@ func (s *TokenSource) heldBack(st *state, err error) (*state, error) {
 	if h := s.h.Load(); h != nil && h.rejected == cur.tok.AccessToken {
 		s.update(func(h *health) { h.rejected = "" })
 	}
-	s.o.logger.Info("ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
+	level := slog.LevelInfo
+	if refusalLevel(s.h.Load(), cur.tok) == slog.LevelDebug {
+		level = slog.LevelDebug // said once for this token already
+	}
+	s.o.logger.Log(context.Background(), level, "ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
 	return back, nil
+}
+
+// refusalLevel is the level at which to log a refusal of tok: Warn, but
+// Debug once tok was held back in service after a refusal (see hold), so
+// that requests refused one after another (a resource ID per request
+// outside the grant's scope) log it once, not once each.
+func refusalLevel(h *health, tok *oauth2.Token) slog.Level {
+	if h != nil && h.refusedTok != "" && h.refusedTok == tok.AccessToken {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // hold returns the error for a request (on, its method and path) that the

@@ -606,8 +606,8 @@ func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
 		return true // already invalidated
 	}
 	s.cur.Store(rejectedState(cur.tok))
-	s.update(func(h *health) { h.rejected = tok.AccessToken })
-	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
+	h := s.update(func(h *health) { h.rejected = tok.AccessToken })
+	s.o.logger.Log(context.Background(), refusalLevel(h, tok), "ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
 	return true
 }
 

@@ -26,8 +26,10 @@ var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 // resource outside the grant's scope, say), not on the token, and only
 // this request fails: the token stays in service for every other one.
 //
-// Until Retry, the same request (method and path) with the same token is
-// not even sent: the Transport returns this error at once. From Retry on,
+// Until Retry, the same request (method and path, for the 16 requests
+// refused last) with the same token is not even sent: the Transport
+// returns this error at once. A 401 the API sent by mistake on a path
+// therefore fails that path until Retry (up to the maximum backoff). From Retry on,
 // the next such request replaces the token once more, in case the API
 // revoked this one too.
 type RefusedError struct {

@@ -76,7 +76,7 @@ func newMissCache(o *options) *missCache {
 	if size <= 0 {
 		size = DefaultNotFoundSize
 	}
-	return &missCache{ttl: int64(ttl), max: max(1, (size+missShards-1)/missShards), seed: maphash.MakeSeed()}
+	return &missCache{ttl: int64(ttl), max: max(1, size/missShards+min(1, size%missShards)), seed: maphash.MakeSeed()}
 }
 
 func (c *missCache) shard(key string) *missShard {
@@ -101,13 +101,14 @@ func (c *missCache) hit(key string, now int64) (hit bool, gen uint64) {
 }
 
 // record remembers that a read of key, begun at at, found nothing, unless
-// the key was forgotten (a save here) since hit returned gen.
-func (c *missCache) record(key string, gen uint64, at int64) {
+// the key was forgotten (a save here) since hit returned gen; it reports
+// whether it did.
+func (c *missCache) record(key string, gen uint64, at int64) bool {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen {
-		return
+		return false
 	}
 	if sh.m == nil {
 		sh.m = map[string]int64{}
@@ -126,6 +127,7 @@ func (c *missCache) record(key string, gen uint64, at int64) {
 		}
 	}
 	sh.m[key] = at
+	return true
 }
 
 // forget ends key's entry, and any read of it under way.
@@ -162,8 +164,10 @@ func (s *TokenSource) loadCold(ctx context.Context) (*oauth2.Token, error) {
 		return nil, ErrTokenNotFound
 	}
 	tok, err := s.store.Load(ctx, s.key)
-	if errors.Is(err, ErrTokenNotFound) {
-		c.record(s.key, gen, now)
+	if errors.Is(err, ErrTokenNotFound) && !c.record(s.key, gen, now) {
+		// A save in this process (Manager.Save, Forget) overlapped the
+		// read: what it found is not to be served either.
+		return s.store.Load(ctx, s.key)
 	}
 	return tok, err
 }
@@ -179,6 +183,9 @@ func (s *TokenSource) loadCold(ctx context.Context) (*oauth2.Token, error) {
 func (m *Manager) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil {
 		return &StoreError{Op: "save", Key: key, Err: errors.New("no token to save")}
+	}
+	if m.sh.miss != nil {
+		m.sh.miss.forget(key) // before the save: a read it overlaps reads again
 	}
 	err := m.sh.store.Save(ctx, key, tok)
 	if m.sh.miss != nil {

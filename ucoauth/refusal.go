@@ -1,8 +1,10 @@
 package ucoauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -24,8 +26,10 @@ var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 // resource outside the grant's scope, say), not on the token, and only
 // this request fails: the token stays in service for every other one.
 //
-// Until Retry, the same request (method and path) with the same token is
-// not even sent: the Transport returns this error at once. From Retry on,
+// Until Retry, the same request (method and path, for the 16 requests
+// refused last) with the same token is not even sent: the Transport
+// returns this error at once. A 401 the API sent by mistake on a path
+// therefore fails that path until Retry (up to the maximum backoff). From Retry on,
 // the next such request replaces the token once more, in case the API
 // revoked this one too.
 type RefusedError struct {
@@ -85,8 +89,23 @@ func (s *TokenSource) heldBack(st *state, err error) (*state, error) {
 	if h := s.h.Load(); h != nil && h.rejected == cur.tok.AccessToken {
 		s.update(func(h *health) { h.rejected = "" })
 	}
-	s.o.logger.Info("ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
+	level := slog.LevelInfo
+	if refusalLevel(s.h.Load(), cur.tok) == slog.LevelDebug {
+		level = slog.LevelDebug // said once for this token already
+	}
+	s.o.logger.Log(context.Background(), level, "ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
 	return back, nil
+}
+
+// refusalLevel is the level at which to log a refusal of tok: Warn, but
+// Debug once tok was held back in service after a refusal (see hold), so
+// that requests refused one after another (a resource ID per request
+// outside the grant's scope) log it once, not once each.
+func refusalLevel(h *health, tok *oauth2.Token) slog.Level {
+	if h != nil && h.refusedTok != "" && h.refusedTok == tok.AccessToken {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // hold returns the error for a request (on, its method and path) that the
@@ -131,6 +150,19 @@ func (s *TokenSource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
 		return false
 	}
 	return slices.Contains(h.refusedOn, requestKey(req))
+}
+
+// pacedBeforeLock is the error paceForced would return now, decided
+// before the store's lock is taken: while the pace holds, a refused request
+// (one per path, or per resource ID, outside the grant's scope) costs one
+// store read, to adopt a newer stored token, and no lock. paceForced
+// decides again under the lock.
+func (s *TokenSource) pacedBeforeLock() error {
+	h := s.h.Load()
+	if until, held := h.paceHolds(s.nowNanos()); held {
+		return &apiRefusedError{key: s.key, n: h.forced, until: until}
+	}
+	return nil
 }
 
 // paceHolds reports whether a token request forced by an API refusal must

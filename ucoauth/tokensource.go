@@ -610,8 +610,8 @@ func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
 		return true // already invalidated
 	}
 	s.cur.Store(rejectedState(cur.tok))
-	s.update(func(h *health) { h.rejected = tok.AccessToken })
-	s.o.logger.Warn("ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
+	h := s.update(func(h *health) { h.rejected = tok.AccessToken })
+	s.o.logger.Log(context.Background(), refusalLevel(h, tok), "ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
 	return true
 }
 
@@ -683,6 +683,11 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 	}
 	if err := s.dead(newest(mem, stored)); err != nil {
 		return nil, nil, err // no request for a grant known dead
+	}
+	if byAPI {
+		if err := s.pacedBeforeLock(); err != nil {
+			return nil, nil, err // no store lock for a refusal the pace holds back
+		}
 	}
 	lk, err := s.lock(ctx)
 	if err != nil {

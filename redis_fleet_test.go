@@ -72,7 +72,7 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 
 	env = append(env[:len(env):len(env)], envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
 	results := make([]fleetResult, procs)
-	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", during) {
+	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", srv, during) {
 		if assert.Len(t, f, 4, "process %d's report", i) {
 			results[i].final = f[0]
 			results[i].calls, _ = strconv.Atoi(f[1])
@@ -88,9 +88,10 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 // testName with env added to the environment, and returns the fields of the
 // line each prints after prefix and a space. during, if set, runs in the
 // parent meanwhile. Once every child has printed DONE (it stopped
-// hammering), all of them are told to report at once, so that no late
-// refresh can slip between two reports.
-func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, during func()) [][]string {
+// hammering), srv's tokens are made to live fleetSettledLifetime and the
+// children are told to report: each converges on the first such token (see
+// fleetSettled), which no refresh replaces before the last one reports.
+func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, srv *ucoauthtest.Server, during func()) [][]string {
 	reports := make([][]string, procs)
 	var wg, done sync.WaitGroup
 	var stdins []io.WriteCloser
@@ -129,6 +130,7 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 		during()
 	}
 	done.Wait()
+	srv.SetLifetime(fleetSettledLifetime)
 	for _, in := range stdins {
 		_, _ = io.WriteString(in, "report\n")
 		in.Close()
@@ -140,7 +142,6 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 // fleetClient is the child's Redis client, as the parent's env describes.
 func fleetClient() redis.UniversalClient {
 	if sentinel := os.Getenv(envFleetSentinel); sentinel != "" {
-		redis.SetLogger(quietLogger{}) // go-redis logs every master switch
 		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: os.Getenv(envFleetMaster),
 			SentinelAddrs: strings.Split(sentinel, ","), DialTimeout: 200 * time.Millisecond})
 	}
@@ -159,6 +160,7 @@ func fleetChild(t *testing.T) {
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envFleetBase))
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(fleetEarly),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+	defer src.Close() // before the store's connection closes: a refresh may be under way
 
 	var calls, errs, dead atomic.Int64
 	stop := time.Now().Add(runFor)
@@ -190,7 +192,8 @@ func fleetChild(t *testing.T) {
 	require.NoError(t, err)
 
 	// Converge: keep asking until this process holds what Redis holds, and
-	// that token stays fresh long enough for every process to report it.
+	// that is a settled token, which no refresh replaces before every
+	// process has reported it.
 	var final string
 	require.Eventually(t, func() bool {
 		tok, err := src.Token()
@@ -199,7 +202,7 @@ func fleetChild(t *testing.T) {
 			return false
 		}
 		final = ucoauth.Fingerprint(tok.AccessToken)
-		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > fleetEarly+700*time.Millisecond
+		return fleetSettled(tok, stored)
 	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
 	fmt.Printf("FLEET %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
 }
@@ -355,8 +358,3 @@ func TestRedisOutagePolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.RefreshToken, stored.RefreshToken, "the new refresh token is back in Redis")
 }
-
-// quietLogger drops go-redis's internal log lines.
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -670,9 +670,12 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 		return nil, nil, err // no request for a grant known dead
 	}
 	if l, ok := s.store.(Locker); ok {
-		unlock, err := l.Lock(ctx, s.key)
+		unlock, adopt, err := s.lockOrAdopt(ctx, l, mem)
 		if err != nil {
 			return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
+		}
+		if adopt != nil {
+			return adopt, nil, nil // the holder we waited for saved a fresh token
 		}
 		defer unlock()
 		// Under the lock, look again: the holder we waited for has saved.

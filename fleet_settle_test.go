@@ -1,8 +1,10 @@
 package ucoauth_test
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
 
@@ -22,4 +24,16 @@ const fleetSettledLifetime = time.Hour
 // parent found the others "on an older token".
 func fleetSettled(tok, stored *oauth2.Token) bool {
 	return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > fleetSettledLifetime/2
+}
+
+// fleetReady is a fleet process's first call: it waits until src serves a
+// token (a few hundred tries at most), then prints READY for spawnFleet.
+func fleetReady(src *ucoauth.TokenSource) {
+	for range 500 {
+		if _, err := src.Token(); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("READY")
 }

@@ -87,14 +87,17 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 // spawnFleet starts procs OS processes, each this test binary re-running
 // testName with env added to the environment, and returns the fields of the
 // line each prints after prefix and a space. during, if set, runs in the
-// parent meanwhile. Once every child has printed DONE (it stopped
+// parent once every child printed READY (see fleetReady): a loaded machine
+// can take seconds to start 8 processes, and a Redis killed before they
+// loaded the token would leave none of them holding it. Once every child has printed DONE (it stopped
 // hammering), srv's tokens are made to live fleetSettledLifetime and the
 // children are told to report: each converges on the first such token (see
 // fleetSettled), which no refresh replaces before the last one reports.
 func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, srv *ucoauthtest.Server, during func()) [][]string {
 	reports := make([][]string, procs)
-	var wg, done sync.WaitGroup
+	var wg, ready, done sync.WaitGroup
 	var stdins []io.WriteCloser
+	ready.Add(procs)
 	done.Add(procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
@@ -108,13 +111,20 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 		require.NoError(t, cmd.Start())
 		wg.Go(func() {
 			sc := bufio.NewScanner(out)
-			sawDone := false
+			sawReady, sawDone := false, false
 			defer func() {
+				if !sawReady {
+					ready.Done()
+				}
 				if !sawDone {
 					done.Done()
 				}
 			}()
 			for sc.Scan() {
+				if sc.Text() == "READY" && !sawReady {
+					sawReady = true
+					ready.Done()
+				}
 				if sc.Text() == "DONE" && !sawDone {
 					sawDone = true
 					done.Done()
@@ -126,6 +136,7 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
 		})
 	}
+	ready.Wait() // every process holds a token: during meets a running fleet
 	if during != nil {
 		during()
 	}
@@ -162,6 +173,7 @@ func fleetChild(t *testing.T) {
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead atomic.Int64
 	stop := time.Now().Add(runFor)
 	var wg sync.WaitGroup

@@ -142,6 +142,7 @@ func sealFleetChild(t *testing.T) {
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead, slow atomic.Int64
 	stop := time.Now().Add(runFor)
 	var wg sync.WaitGroup

@@ -109,6 +109,7 @@ func sqlFleetChild(t *testing.T) {
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead atomic.Int64
 	start := time.Now()
 	stop := start.Add(runFor)

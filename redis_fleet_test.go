@@ -72,7 +72,7 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 
 	env = append(env[:len(env):len(env)], envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
 	results := make([]fleetResult, procs)
-	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", during) {
+	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", srv, during) {
 		if assert.Len(t, f, 4, "process %d's report", i) {
 			results[i].final = f[0]
 			results[i].calls, _ = strconv.Atoi(f[1])
@@ -87,13 +87,17 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 // spawnFleet starts procs OS processes, each this test binary re-running
 // testName with env added to the environment, and returns the fields of the
 // line each prints after prefix and a space. during, if set, runs in the
-// parent meanwhile. Once every child has printed DONE (it stopped
-// hammering), all of them are told to report at once, so that no late
-// refresh can slip between two reports.
-func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, during func()) [][]string {
+// parent once every child printed READY (see fleetReady): a loaded machine
+// can take seconds to start 8 processes, and a Redis killed before they
+// loaded the token would leave none of them holding it. Once every child has printed DONE (it stopped
+// hammering), srv's tokens are made to live fleetSettledLifetime and the
+// children are told to report: each converges on the first such token (see
+// fleetSettled), which no refresh replaces before the last one reports.
+func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, srv *ucoauthtest.Server, during func()) [][]string {
 	reports := make([][]string, procs)
-	var wg, done sync.WaitGroup
+	var wg, ready, done sync.WaitGroup
 	var stdins []io.WriteCloser
+	ready.Add(procs)
 	done.Add(procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
@@ -107,13 +111,20 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 		require.NoError(t, cmd.Start())
 		wg.Go(func() {
 			sc := bufio.NewScanner(out)
-			sawDone := false
+			sawReady, sawDone := false, false
 			defer func() {
+				if !sawReady {
+					ready.Done()
+				}
 				if !sawDone {
 					done.Done()
 				}
 			}()
 			for sc.Scan() {
+				if sc.Text() == "READY" && !sawReady {
+					sawReady = true
+					ready.Done()
+				}
 				if sc.Text() == "DONE" && !sawDone {
 					sawDone = true
 					done.Done()
@@ -125,10 +136,12 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
 		})
 	}
+	ready.Wait() // every process holds a token: during meets a running fleet
 	if during != nil {
 		during()
 	}
 	done.Wait()
+	srv.SetLifetime(fleetSettledLifetime)
 	for _, in := range stdins {
 		_, _ = io.WriteString(in, "report\n")
 		in.Close()
@@ -140,7 +153,6 @@ func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix s
 // fleetClient is the child's Redis client, as the parent's env describes.
 func fleetClient() redis.UniversalClient {
 	if sentinel := os.Getenv(envFleetSentinel); sentinel != "" {
-		redis.SetLogger(quietLogger{}) // go-redis logs every master switch
 		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: os.Getenv(envFleetMaster),
 			SentinelAddrs: strings.Split(sentinel, ","), DialTimeout: 200 * time.Millisecond})
 	}
@@ -159,7 +171,9 @@ func fleetChild(t *testing.T) {
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envFleetBase))
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(fleetEarly),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead atomic.Int64
 	stop := time.Now().Add(runFor)
 	var wg sync.WaitGroup
@@ -190,7 +204,8 @@ func fleetChild(t *testing.T) {
 	require.NoError(t, err)
 
 	// Converge: keep asking until this process holds what Redis holds, and
-	// that token stays fresh long enough for every process to report it.
+	// that is a settled token, which no refresh replaces before every
+	// process has reported it.
 	var final string
 	require.Eventually(t, func() bool {
 		tok, err := src.Token()
@@ -199,7 +214,7 @@ func fleetChild(t *testing.T) {
 			return false
 		}
 		final = ucoauth.Fingerprint(tok.AccessToken)
-		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > fleetEarly+700*time.Millisecond
+		return fleetSettled(tok, stored)
 	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
 	fmt.Printf("FLEET %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
 }
@@ -355,8 +370,3 @@ func TestRedisOutagePolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.RefreshToken, stored.RefreshToken, "the new refresh token is back in Redis")
 }
-
-// quietLogger drops go-redis's internal log lines.
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -80,7 +80,7 @@ func TestSaveOutageFleetKeepsLock(t *testing.T) {
 	env := []string{envOutageDSN + "=" + pg.DSN, envOutageBase + "=" + srv.BaseURL(),
 		envOutageFrom + "=" + ms(from), envOutageUntil + "=" + ms(until), envOutageStop + "=" + ms(stop)}
 	const procs = 4
-	reports := spawnFleet(t, "TestSaveOutageFleetKeepsLock", procs, env, "OUTAGE", nil)
+	reports := spawnFleet(t, "TestSaveOutageFleetKeepsLock", procs, env, "OUTAGE", srv, nil)
 
 	st := srv.Stats()
 	t.Logf("%s: refreshes %d, invalid_grant %d; reports (final, calls, errors, dead): %q", pg, st.Refreshes(), st.InvalidGrant, reports)
@@ -115,6 +115,7 @@ func outageChild(t *testing.T) {
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(outageEarly), ucoauth.WithHTTPClient(hc),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close()
+	fleetReady(src)
 
 	var calls, errs, dead atomic.Int64
 	stop := at(envOutageStop)
@@ -152,7 +153,7 @@ func outageChild(t *testing.T) {
 			return false
 		}
 		final = ucoauth.Fingerprint(tok.AccessToken)
-		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > outageEarly+700*time.Millisecond
+		return fleetSettled(tok, stored)
 	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
 	fmt.Printf("OUTAGE %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
 }

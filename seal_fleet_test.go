@@ -85,7 +85,7 @@ func TestSealedRedisFleetRefreshesOncePerWindow(t *testing.T) {
 	env := []string{envSealFleetRedis + "=" + rs.Addr, envSealFleetBase + "=" + srv.BaseURL(),
 		envSealFleetFor + "=" + runFor.String(), envSealFleetKeys + "=" + keys}
 	results := make([]sealFleetResult, procs)
-	for i, f := range spawnFleet(t, "TestSealedRedisFleetRefreshesOncePerWindow", procs, env, "SEALFLEET", nil) {
+	for i, f := range spawnFleet(t, "TestSealedRedisFleetRefreshesOncePerWindow", procs, env, "SEALFLEET", srv, nil) {
 		if assert.Len(t, f, 5, "process %d's report", i) {
 			results[i].final = f[0]
 			results[i].calls, _ = strconv.Atoi(f[1])
@@ -140,7 +140,9 @@ func sealFleetChild(t *testing.T) {
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envSealFleetBase))
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(sealFleetEarly),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead, slow atomic.Int64
 	stop := time.Now().Add(runFor)
 	var wg sync.WaitGroup
@@ -186,7 +188,7 @@ func sealFleetChild(t *testing.T) {
 			return false
 		}
 		final = ucoauth.Fingerprint(tok.AccessToken)
-		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > sealFleetEarly+700*time.Millisecond
+		return fleetSettled(tok, stored)
 	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
 	fmt.Printf("SEALFLEET %s %d %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load(), slow.Load())
 }

@@ -64,7 +64,7 @@ func TestSQLFleetPostgres(t *testing.T) {
 	runFor := 3*sqlFleetLifetime + sqlFleetLifetime/2
 	env := []string{envSQLFleetDSN + "=" + pg.DSN, envSQLFleetBase + "=" + srv.BaseURL(), envSQLFleetFor + "=" + runFor.String()}
 	results := make([]sqlFleetResult, procs)
-	for i, f := range spawnFleet(t, "TestSQLFleetPostgres", procs, env, "SQLFLEET", nil) {
+	for i, f := range spawnFleet(t, "TestSQLFleetPostgres", procs, env, "SQLFLEET", srv, nil) {
 		if assert.Len(t, f, 4, "process %d's report", i) {
 			results[i].final = f[0]
 			results[i].calls, _ = strconv.Atoi(f[1])
@@ -107,9 +107,12 @@ func sqlFleetChild(t *testing.T) {
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envSQLFleetBase))
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(sqlFleetEarly),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+	defer src.Close() // before the store's connection closes: a refresh may be under way
 
+	fleetReady(src)
 	var calls, errs, dead atomic.Int64
-	stop := time.Now().Add(runFor)
+	start := time.Now()
+	stop := start.Add(runFor)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -122,7 +125,7 @@ func sqlFleetChild(t *testing.T) {
 				calls.Add(1)
 				if err != nil {
 					if errs.Add(1) <= 3 {
-						fmt.Fprintln(os.Stderr, "fleet child error:", err)
+						fmt.Fprintf(os.Stderr, "fleet child error %s after its start: %v\n", time.Since(start).Round(time.Millisecond), err)
 					}
 					if errors.Is(err, ucoauth.ErrReauthorizationRequired) {
 						dead.Add(1)
@@ -142,7 +145,8 @@ func sqlFleetChild(t *testing.T) {
 	require.NoError(t, err)
 
 	// Converge: keep asking until this process holds what the table holds,
-	// and that token stays fresh long enough for every process to report it.
+	// and that is a settled token, which no refresh replaces before every
+	// process has reported it.
 	var final string
 	require.Eventually(t, func() bool {
 		tok, err := src.Token()
@@ -151,7 +155,7 @@ func sqlFleetChild(t *testing.T) {
 			return false
 		}
 		final = ucoauth.Fingerprint(tok.AccessToken)
-		return tok.AccessToken == stored.AccessToken && time.Until(stored.Expiry) > sqlFleetEarly+700*time.Millisecond
+		return fleetSettled(tok, stored)
 	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
 	fmt.Printf("SQLFLEET %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -34,6 +35,7 @@ import (
 // that the multi-process tests start: those keep connections to their
 // parent's servers until they exit.
 func TestMain(m *testing.M) {
+	redistest.QuietLogs() // here and in the children, which dial a Redis that the tests kill
 	if isChildProcess() {
 		os.Exit(m.Run())
 	}

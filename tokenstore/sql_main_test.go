@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/internal/sqltest"
 	"go.uber.org/goleak"
 )
@@ -14,6 +15,7 @@ import (
 // that no goroutine outlived the tests: the stores start none of their own
 // that a caller cannot stop (a Redis lock wait's subscription included).
 func TestMain(m *testing.M) {
+	redistest.QuietLogs()
 	code := m.Run()
 	sqltest.CloseShared()
 	if code == 0 {

@@ -97,23 +97,24 @@ func (h *health) retryOrNil() *retryHold {
 
 // lock takes the source's refresh lock for a refresh, or borrows it from
 // a save of this source being retried, which holds it. It returns nil when
-// the store has no lock.
-func (s *TokenSource) lock(ctx context.Context) (*held, error) {
+// the store has no lock, and adopt instead of a lock when another process
+// saved a fresh token while this one waited (see lockOrAdopt).
+func (s *TokenSource) lock(ctx context.Context, mem *oauth2.Token) (h *held, adopt *state, err error) {
 	if r := s.h.Load().retryOrNil(); r != nil {
 		r.mu.Lock()
 		if !r.done && r.lease != nil {
-			return &held{lease: r.lease, hold: r}, nil // r.mu stays held until release
+			return &held{lease: r.lease, hold: r}, nil, nil // r.mu stays held until release
 		}
 		r.mu.Unlock()
 	}
-	lease, err := lockLease(ctx, s.store, s.key)
+	lease, adopt, err := s.lockOrAdopt(ctx, mem)
 	if err != nil {
-		return nil, &StoreError{Op: "lock", Key: s.key, Err: err}
+		return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
 	}
 	if lease == nil {
-		return nil, nil
+		return nil, adopt, nil
 	}
-	return &held{lease: lease}, nil
+	return &held{lease: lease}, nil, nil
 }
 
 // errRetryReplaced ends a retry whose token a newer one of this source

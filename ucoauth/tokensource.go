@@ -689,9 +689,12 @@ func (s *TokenSource) refresh(ctx context.Context) (st *state, ev *RefreshEvent,
 			return nil, nil, err // no store lock for a refusal the pace holds back
 		}
 	}
-	lk, err := s.lock(ctx)
+	lk, adopt, err := s.lock(ctx, mem)
 	if err != nil {
 		return nil, nil, err
+	}
+	if adopt != nil {
+		return adopt, nil, nil // the holder we waited for saved a fresh token
 	}
 	if lk != nil {
 		// Released when the refresh ends, unless a save being retried

@@ -91,6 +91,12 @@ func Ucoauth(p Params, newClient func() redis.UniversalClient) (Result, error) {
 		return Result{}, fmt.Errorf("seeding Redis: %w", err)
 	}
 	sources := make([]*ucoauth.TokenSource, p.Instances)
+	// The sources are closed before Ucoauth returns, and before the fake
+	// UltraCart: a refresh that a call started in the background may still
+	// be under way when the hammer stops. Left running, it would outlive the
+	// run and release its lock on a Redis client that the caller has closed
+	// meanwhile ("cannot release a refresh lock ... client is closed").
+	defer closeAll(sources)
 	for i := range sources {
 		store, err := p.store(newClient)
 		if err != nil {
@@ -99,8 +105,19 @@ func Ucoauth(p Params, newClient func() redis.UniversalClient) (Result, error) {
 		sources[i] = ucoauth.NewTokenSource(uc.Config(), store, key, ucoauth.WithEarlyRefresh(p.EarlyRefresh()))
 	}
 	failed := hammer(p, func(i int) error { _, err := sources[i].Token(); return err })
+	closeAll(sources) // the last refresh is counted too
 	st := uc.Stats()
 	return Result{Requests: st.Refreshes(), InvalidGrant: st.InvalidGrant, FailedCalls: failed}, nil
+}
+
+// closeAll closes every source made so far, waiting for their background
+// work to end. Close may be called more than once.
+func closeAll(sources []*ucoauth.TokenSource) {
+	for _, s := range sources {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
 }
 
 // Bare runs the fleet on x/oauth2 as people use it today:

@@ -155,3 +155,14 @@ func (s *Server) TestClient(tb testing.TB) *redis.Client {
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
+
+// QuietLogs drops go-redis's internal log lines ("redis: ... dial tcp ...:
+// connection refused", "sentinel: new master ...") for the rest of the
+// process. Tests that kill, restart or fail over servers on purpose
+// produce dozens of them, which bury real failures. It is for tests (call it
+// from TestMain): a program keeps go-redis's logger.
+func QuietLogs() { redis.SetLogger(quietLogger{}) }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

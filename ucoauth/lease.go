@@ -100,12 +100,8 @@ func (h *health) retryOrNil() *retryHold {
 // the store has no lock, and adopt instead of a lock when another process
 // saved a fresh token while this one waited (see lockOrAdopt).
 func (s *TokenSource) lock(ctx context.Context, mem *oauth2.Token) (h *held, adopt *state, err error) {
-	if r := s.h.Load().retryOrNil(); r != nil {
-		r.mu.Lock()
-		if !r.done && r.lease != nil {
-			return &held{lease: r.lease, hold: r}, nil, nil // r.mu stays held until release
-		}
-		r.mu.Unlock()
+	if b := s.borrow(); b != nil {
+		return b, nil, nil
 	}
 	lease, adopt, err := s.lockOrAdopt(ctx, mem)
 	if err != nil {
@@ -115,6 +111,19 @@ func (s *TokenSource) lock(ctx context.Context, mem *oauth2.Token) (h *held, ado
 		return nil, adopt, nil
 	}
 	return &held{lease: lease}, nil, nil
+}
+
+// borrow returns the lock that a save of this source being retried holds,
+// or nil. The retry's mutex stays held until the returned hold's release.
+func (s *TokenSource) borrow() *held {
+	if r := s.h.Load().retryOrNil(); r != nil {
+		r.mu.Lock()
+		if !r.done && r.lease != nil {
+			return &held{lease: r.lease, hold: r}
+		}
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // errRetryReplaced ends a retry whose token a newer one of this source

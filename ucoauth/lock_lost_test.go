@@ -219,3 +219,32 @@ func TestUnsavedTokenRefreshesUnderKeptLock(t *testing.T) {
 	assert.Equal(t, cur.AccessToken, stored.AccessToken, "the newest token is the one stored")
 	assert.Zero(t, srv.Stats().InvalidGrant)
 }
+
+// Revoke while a save of this source is being retried borrows the lock
+// that retry keeps, instead of waiting for this very process to release
+// it; the tombstone it leaves ends the retry, whose token is dropped.
+func TestRevokeDuringASaveOutageBorrowsTheLock(t *testing.T) {
+	store := newLeaseStore()
+	srv := expiredSetup(t, store)
+	store.failSaves.Store(true)
+	src := ucoauth.NewTokenSource(srv.Config(), store, "M", ucoauth.WithBackoff(5*time.Millisecond, 20*time.Millisecond))
+	defer src.Close()
+	_, err := src.Token()
+	require.NoError(t, err, "the unsaved token is served")
+	require.Equal(t, int32(1), store.locks.Load(), "precondition: the retry keeps the refresh's lock")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, src.Revoke(ctx), "Revoke borrows the lock its own save's retry keeps")
+	assert.Equal(t, int32(1), store.locks.Load(), "no second lock was taken")
+	_, err = store.Load(t.Context(), "M")
+	assert.ErrorIs(t, err, ucoauth.ErrRevoked, "the tombstone is in the store")
+
+	store.failSaves.Store(false)
+	require.Eventually(t, func() bool { return store.locks.Load() == store.releases.Load() }, 10*time.Second, time.Millisecond,
+		"the retry ends at the tombstone and releases the lock")
+	_, err = store.Load(t.Context(), "M")
+	assert.ErrorIs(t, err, ucoauth.ErrRevoked, "the unsaved token of the revoked grant never reached the store")
+	_, err = src.Token()
+	assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+}

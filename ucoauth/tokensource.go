@@ -1176,13 +1176,19 @@ func (s *TokenSource) join(ctx context.Context) (*call, error) {
 }
 
 func (s *TokenSource) revokeHeld(ctx context.Context, tok *oauth2.Token, gone bool) error {
-	if l, ok := s.store.(Locker); ok {
-		unlock, err := l.Lock(ctx, s.key)
+	// A save of this source being retried holds the lock: borrow it, or
+	// the revoke would wait for this very process.
+	lk := s.borrow()
+	if lk == nil {
+		lease, err := lockLease(ctx, s.store, s.key)
 		if err != nil {
 			return &StoreError{Op: "lock", Key: s.key, Err: err}
 		}
-		defer unlock()
+		if lease != nil {
+			lk = &held{lease: lease}
+		}
 	}
+	defer lk.release()
 	if !gone {
 		if st := s.cur.Load(); st != nil {
 			tok = st.tok // a refresh may have finished meanwhile

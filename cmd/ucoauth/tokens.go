@@ -43,9 +43,11 @@ process's refresh. The new token is described on stderr by fingerprints,
 never printed.
 `
 
-const revokeHelp = `Revokes KEY's grant at UltraCart and deletes its token from the store. The
-merchant has to connect again afterwards. A token UltraCart already
-considers dead is deleted all the same; any other failure keeps the token, so
+const revokeHelp = `Revokes KEY's grant at UltraCart (its access token, then its refresh token)
+and replaces its token in the store with a revocation marker, a tombstone,
+so that no process still holding the grant can save it back (see
+docs/tombstones.md). The merchant has to connect again (login) afterwards.
+A token UltraCart already considers dead is removed all the same; any other failure keeps the token, so
 that the revoke can be tried again. A key with no token is an error (exit
 status 3): nothing was revoked, and a mistyped key must not pass for done.
 
@@ -182,7 +184,11 @@ func runRevoke(e *env, args []string) error {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	if _, err := c.store.Load(ctx, c.key); errors.Is(err, ucoauth.ErrTokenNotFound) {
+	_, err = c.store.Load(ctx, c.key)
+	if errors.Is(err, ucoauth.ErrRevoked) {
+		return &hinted{fmt.Sprintf("%q was revoked already: nothing to revoke (login connects the merchant again)", c.key), err}
+	}
+	if errors.Is(err, ucoauth.ErrTokenNotFound) {
 		// A typo in the key must not look like a revoked grant.
 		return &hinted{fmt.Sprintf("no token for %q: nothing revoked (check the key: ucoauth status lists them)", c.key), err}
 	}
@@ -190,7 +196,7 @@ func runRevoke(e *env, args []string) error {
 	if err := src.Revoke(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart and deleted its token.\n", c.key)
+	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart; the store keeps a tombstone in place of its token.\n", c.key)
 	c.removeLockFile(ctx)
 	return nil
 }

@@ -174,21 +174,30 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.stderr, "ucoauth token: "), r.stderr)
 
 	r = runCmd(t, f.env(dir), "revoke", "M1")
-	assert.Equal(t, 3, r.code, "a key with no token: nothing revoked, and the exit status says so: %s", r.stderr)
-	assert.Equal(t, "ucoauth revoke: no token for \"M1\": nothing revoked (check the key: ucoauth status lists them)\n", r.stderr)
+	assert.Equal(t, 3, r.code, "a revoked key: nothing revoked, and the exit status says so: %s", r.stderr)
+	assert.Equal(t, "ucoauth revoke: \"M1\" was revoked already: nothing to revoke (login connects the merchant again)\n", r.stderr)
 	r = runCmd(t, f.env(dir), "revoke", "M1-TYPO")
 	assert.Equal(t, 3, r.code, "a mistyped key does not pass for revoked: %s", r.stderr)
 	assert.Contains(t, r.stderr, "nothing revoked")
 
 	// The key's lock file went with it; the directory's .write.lock, shared
-	// by every key, stays (empty, 0600).
+	// by every key, stays (empty, 0600), and so does M1's tombstone, which
+	// holds no token.
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
+		if strings.HasSuffix(e.Name(), ".json") {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			require.NoError(t, err)
+			assert.NotContains(t, string(b), tok.AccessToken, "the tombstone holds no token")
+			assert.NotContains(t, string(b), tok.RefreshToken, "the tombstone holds no token")
+		}
 	}
-	assert.Equal(t, []string{".write.lock"}, names, "nothing of M1 remains")
+	require.Len(t, names, 2, "the write lock and M1's tombstone: %q", names)
+	assert.Equal(t, ".write.lock", names[0])
+	assert.True(t, strings.HasPrefix(names[1], "m1."), "M1's tombstone: %q", names)
 	fi, err := os.Stat(filepath.Join(dir, ".write.lock"))
 	require.NoError(t, err)
 	assert.Zero(t, fi.Size())

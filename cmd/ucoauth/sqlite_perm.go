@@ -33,10 +33,14 @@ func prepareSQLite(path string, warn io.Writer) error {
 	f, err := openNoFollowCreate(path)
 	switch {
 	case err == nil:
-		return f.Close()
+		if err := f.Close(); err != nil {
+			return err
+		}
 	case !errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("creating the SQLite store: %w", err)
 	}
+	// A new database's sidecars are checked too: one planted beside it
+	// (a link, another user's file) would be opened and written to.
 	shared := false
 	for _, name := range append([]string{""}, sqliteSidecars...) {
 		fi, err := os.Lstat(path + name)
@@ -45,6 +49,9 @@ func prepareSQLite(path string, warn io.Writer) error {
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			return fmt.Errorf("the SQLite store %s is a symbolic link: name the file it points to", path+name)
+		}
+		if err := checkSQLiteOwner(path+name, fi); err != nil {
+			return err
 		}
 		if name == "" {
 			shared = fi.Mode().Perm()&0o077 != 0
@@ -68,7 +75,17 @@ func secureSQLite(path string) error {
 	}
 	for _, s := range sqliteSidecars {
 		fi, err := os.Lstat(path + s)
-		if err != nil || fi.Mode()&fs.ModeSymlink != 0 || fi.Mode().Perm()&0o077 == 0 {
+		if err != nil {
+			continue
+		}
+		// Checked before SQLite opened it too; this catches a swap since.
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("the SQLite store's %s is a symbolic link", path+s)
+		}
+		if err := checkSQLiteOwner(path+s, fi); err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
 			continue
 		}
 		if err := os.Chmod(path+s, 0o600); err != nil {

@@ -3,9 +3,26 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
+
+// checkSQLiteOwner refuses a database or sidecar another user owns, as the
+// file store refuses its files: the owner reads every token written to it,
+// whatever its mode (root's chmod 600 leaves it theirs, and a descriptor
+// opened before stays open).
+func checkSQLiteOwner(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); int64(st.Uid) != int64(uid) {
+		return fmt.Errorf("the SQLite store's %s is owned by user %d, not by this process's user %d: refused, its owner could read the tokens (remove it, or name another file)", path, st.Uid, uid)
+	}
+	return nil
+}
 
 // openNoFollowCreate creates path 0600, failing if it exists (fs.ErrExist)
 // and never through a symbolic link.

@@ -94,7 +94,10 @@ func parseSQL(spec string) (sqlSpec, error) {
 		}
 		out.table, out.path = q.Get("table"), path
 		out.driver, out.dialect = "sqlite", tokenstore.SQLite
-		out.dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+		// SQLite reads a file: name as a URI: %HH is decoded and # starts a
+		// fragment. Escaped, the file it opens is the one prepareSQLite
+		// made private and checked.
+		out.dsn = "file:" + sqliteURIPath.Replace(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 		return out, nil
 	}
 	u, err := url.Parse(spec)
@@ -125,6 +128,9 @@ func parseSQL(spec string) (sqlSpec, error) {
 	out.driver, out.dialect, out.dsn = "pgx", tokenstore.Postgres, u.String()
 	return out, nil
 }
+
+// sqliteURIPath escapes what SQLite's URI file names would read otherwise.
+var sqliteURIPath = strings.NewReplacer("%", "%25", "#", "%23")
 
 // openSQL opens a SQL store, creating its table if missing.
 //

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/gofrs/flock"
 )
@@ -33,9 +34,14 @@ func lockedCurrent(l *flock.Flock, path string) bool {
 // one does not notice: remove lock files only when every process sharing the
 // directory runs this version or later. The token file is not touched;
 // remove it first (Delete), or the next Lock creates the lock file again.
+//
+// On Windows it does nothing: a file held open there cannot be unlinked.
 func (f *File) RemoveLock(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil
 	}
 	path := filepath.Join(f.dir, fileName(key)+".lock")
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {

@@ -797,6 +797,11 @@ func (s *SQL) leaseLock(ctx context.Context, key string) (ucoauth.Lease, error) 
 		return n == 1, err
 	})
 	if err != nil {
+		// The upsert may have taken the lease in an answer we did not
+		// read: the driver reports the end of ctx even for a statement
+		// that ran to completion. Delete it if it is ours, or it would
+		// stop every refresh of key until its TTL ran out.
+		(&rowLease{s: s, h: h, owner: owner, ctx: context.WithoutCancel(ctx)}).Release()
 		if ctx.Err() != nil {
 			return nil, err
 		}

@@ -137,10 +137,16 @@ func (m *Manager) sweep(sh *shard, now int64) {
 		if u := e.used.Load(); u > now {
 			e.used.Store(now) // used "later": the clock stepped back
 		} else if now-u > int64(idle) {
+			// A source still saving a rotated token (or in a flight)
+			// stays until a later sweep: closing it would lose the token.
+			bg, ok := e.src.shutdownIdle()
+			if !ok {
+				continue
+			}
 			delete(sh.m, k)
 			// Closed and counted before the shard is released: a Close
 			// that empties this shard next must wait for this work too.
-			if bg := e.src.shutdown(); bg != nil {
+			if bg != nil {
 				m.wg.Add(1)
 				work = append(work, bg)
 			}

@@ -80,6 +80,7 @@ type background struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	running int // guarded by the source's mu
+	saving  int // saves being retried, guarded by the source's mu (see spawnSaving)
 }
 
 // lookEvery is how often, at most, a source whose grant is dead reads the
@@ -895,7 +896,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *h
 			}
 			if se, ok := err.(*StoreError); ok && se.Temporary() {
 				// As for any save: the rotated token must reach the store.
-				s.retryLater(tok, base, err, lk)
+				s.retryLater(tok, base, err, lk, tok.RefreshToken != base.RefreshToken)
 			}
 		} else if fresh != nil {
 			// A newer token won the race; use it instead of ours.
@@ -904,7 +905,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *h
 		warn = errors.Join(warn, err)
 	case err.(*StoreError).Temporary():
 		warn = errors.Join(warn, err)
-		s.retryLater(tok, nil, err, lk)
+		s.retryLater(tok, nil, err, lk, tok.RefreshToken != base.RefreshToken)
 	default:
 		// Retrying cannot help (the store refuses the record for good):
 		// the token lives in memory only, and is served.
@@ -944,8 +945,9 @@ func (s *TokenSource) spawn(fn func(stop <-chan struct{})) bool {
 // and the log says so as plainly as when Close ends a retry. The retry
 // keeps lk, the refresh lock, until the save lands: the stored token's
 // refresh token was rotated away, and another process holding the lock
-// would present it.
-func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error, lk *held) {
+// would present it. rotated says that tok's refresh token is new: a
+// Manager then keeps the source, idle or not, until the save lands.
+func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error, lk *held, rotated bool) {
 	var hold *retryHold
 	if lk != nil {
 		if hold = lk.hold; hold == nil {
@@ -953,7 +955,7 @@ func (s *TokenSource) retryLater(tok, replacing *oauth2.Token, err error, lk *he
 		}
 		hold.tok = tok // under hold.mu when borrowed: see held
 	}
-	started := s.spawn(func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing, hold) })
+	started := s.spawnSaving(rotated, func(stop <-chan struct{}) { s.retrySave(tok, stop, replacing, hold) })
 	if !started {
 		s.o.logger.Error("ucoauth: closed before the refreshed token could be saved; it is lost with this source", "key", s.key, "err", err)
 		return

@@ -181,6 +181,9 @@ func Unmarshal(key string, data []byte) (*oauth2.Token, error) {
 		}
 		return nil, ucoauth.ErrTokenNotFound
 	}
+	if selfRevoked(tok, revoked, time.Now()) {
+		return nil, errTombstone
+	}
 	return tok, nil
 }
 
@@ -392,6 +395,9 @@ func encodeOverRaw(key string, oldRaw []byte, tok *oauth2.Token) ([]byte, error)
 			return nil, fmt.Errorf("%w; not overwriting it", err)
 		}
 		// Any other error is a corrupt record: replace it with tok.
+	}
+	if selfRevoked(old, revoked, time.Now()) {
+		old = nil // a token of a revoked grant is a tombstone
 	}
 	revoked = live(revoked, time.Now())
 	if isRevoked(revoked, ucoauth.GrantID(tok)) {

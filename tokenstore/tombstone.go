@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
 )
 
 // TombstoneRetention is how long a revocation lasts in a store: a tombstone
@@ -80,6 +81,15 @@ func live(revoked []revocation, now time.Time) []revocation {
 	return out
 }
 
+// selfRevoked reports whether tok, stored with revocations revoked, is of
+// a grant revoked at now. No build writes one, but a writer to the store
+// can (grant IDs and revocations are readable, even under Seal): it is read
+// as the tombstone it claims to be, never as a token to refresh, whose
+// save would be refused, at every look.
+func selfRevoked(tok *oauth2.Token, revoked []revocation, now time.Time) bool {
+	return tok != nil && len(revoked) > 0 && isRevoked(live(revoked, now), ucoauth.GrantID(tok))
+}
+
 // isRevoked reports whether grant is among revoked.
 func isRevoked(revoked []revocation, grant string) bool {
 	return slices.ContainsFunc(revoked, func(r revocation) bool { return r.Grant == grant })
@@ -139,6 +149,8 @@ func recordState(key string, data []byte, now time.Time) (token, expiredTombston
 	switch {
 	case err != nil:
 		return true, false // listed: Load reports what is wrong with it
+	case selfRevoked(tok, revoked, now):
+		return false, false
 	case tok != nil:
 		return true, false
 	}

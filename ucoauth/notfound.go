@@ -164,6 +164,12 @@ func (s *TokenSource) loadCold(ctx context.Context) (*oauth2.Token, error) {
 		return nil, ErrTokenNotFound
 	}
 	tok, err := s.store.Load(ctx, s.key)
+	if errors.Is(err, ErrRevoked) {
+		// A tombstone is no miss: served from the cache, it would read as
+		// a merchant that never connected. The source paces its looks at
+		// a revoked key (see dropRevokedLocked) as the cache would.
+		return tok, err
+	}
 	if errors.Is(err, ErrTokenNotFound) && !c.record(s.key, gen, now) {
 		// A save in this process (Manager.Save, Forget) overlapped the
 		// read: what it found is not to be served either.

@@ -883,7 +883,12 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *h
 	case err == nil:
 	case errors.Is(err, ErrRevoked):
 		// The store holds a tombstone of this grant: it was revoked
-		// meanwhile, and what UltraCart just gave must not live on.
+		// meanwhile, and what UltraCart just gave must not live on. The
+		// merchant may have connected again since: then the store holds
+		// the new grant's token, to be served, not "connect again".
+		if stored, fresh, _, _ := s.look(sctx, nil); fresh != nil && GrantID(stored) != GrantID(base) {
+			return fresh, &RefreshEvent{Key: s.key, Err: err, Duration: took}, nil
+		}
 		return nil, &RefreshEvent{Key: s.key, Err: err, Duration: took}, err
 	case errors.Is(err, ErrSuperseded):
 		stored, fresh, _, _ := s.look(sctx, nil)

@@ -68,7 +68,7 @@ var commands = []command{
 	{"token", "print a valid access token, refreshing it first if needed", runToken},
 	{"status", "list stored tokens: state, expiry, scope, fingerprints (never the tokens)", runStatus},
 	{"refresh", "refresh a token now and save the new one", runRefresh},
-	{"revoke", "revoke a merchant's grant at UltraCart and delete its token", runRevoke},
+	{"revoke", "revoke a merchant's grant at UltraCart and leave a tombstone", runRevoke},
 }
 
 const usageText = `ucoauth manages UltraCart OAuth tokens from the command line, and serves a

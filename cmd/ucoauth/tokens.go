@@ -43,13 +43,14 @@ process's refresh. The new token is described on stderr by fingerprints,
 never printed.
 `
 
-const revokeHelp = `Revokes KEY's grant at UltraCart (its access token, then its refresh token)
-and replaces its token in the store with a revocation marker, a tombstone,
-so that no process still holding the grant can save it back (see
-docs/tombstones.md). The merchant has to connect again (login) afterwards.
-A token UltraCart already considers dead is removed all the same; any other failure keeps the token, so
-that the revoke can be tried again. A key with no token is an error (exit
-status 3): nothing was revoked, and a mistyped key must not pass for done.
+const revokeHelp = `Revokes KEY's grant at UltraCart and replaces its token in the store with a
+tombstone, which holds no secret and keeps any process that still holds the
+grant from saving it back (see docs/tombstones.md). The merchant has to
+connect again afterwards. A token UltraCart already considers dead is
+replaced all the same; any other failure keeps the token, so that the revoke
+can be tried again. A key with no token, or revoked already, is an error
+(exit status 3): nothing was revoked, and a mistyped key must not pass for
+done.
 
 With a file: store, the key's lock file is removed too, once nobody holds
 it (processes of go-ucoauth before this version waiting on it would not
@@ -186,7 +187,8 @@ func runRevoke(e *env, args []string) error {
 	defer cancel()
 	_, err = c.store.Load(ctx, c.key)
 	if errors.Is(err, ucoauth.ErrRevoked) {
-		return &hinted{fmt.Sprintf("%q was revoked already: nothing to revoke (login connects the merchant again)", c.key), err}
+		// A tombstone: revoked before, by this command or a program.
+		return &hinted{fmt.Sprintf("%q was revoked already: nothing to revoke (connect it again with: ucoauth login -key %q)", c.key, c.key), err}
 	}
 	if errors.Is(err, ucoauth.ErrTokenNotFound) {
 		// A typo in the key must not look like a revoked grant.
@@ -196,7 +198,7 @@ func runRevoke(e *env, args []string) error {
 	if err := src.Revoke(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart; the store keeps a tombstone in place of its token.\n", c.key)
+	fmt.Fprintf(e.stderr, "Revoked %s at UltraCart and replaced its token with a tombstone.\n", c.key)
 	c.removeLockFile(ctx)
 	return nil
 }

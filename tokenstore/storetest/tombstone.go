@@ -24,6 +24,7 @@ func runTombstones(t *testing.T, h Harness) {
 	t.Run("TombstoneOverLegacyRecord", func(t *testing.T) { testTombstoneLegacy(t, h) })
 	t.Run("TombstoneExpires", func(t *testing.T) { testTombstoneExpires(t, h) })
 	t.Run("TombstoneKeepsNewerFormat", func(t *testing.T) { testTombstoneNewerFormat(t, h) })
+	t.Run("TombstoneTokenOfItsOwnRevokedGrant", func(t *testing.T) { testTombstoneSelfRevoked(t, h) })
 }
 
 // GrantToken is Token carrying grant ID grant (see ucoauth.GrantExtra).
@@ -233,4 +234,32 @@ func testTombstoneNewerFormat(t *testing.T, h Harness) {
 	assert.NotContains(t, err.Error(), secretMark)
 	_, err = s.Load(ctx(t), "k")
 	assert.ErrorIs(t, err, tokenstore.ErrNewerFormat, "it is intact")
+}
+
+// testTombstoneSelfRevoked: a token record whose own grant is among its
+// live revocations (no build writes one; a writer to the store can) is a
+// tombstone: Load says revoked, Keys does not list it, and a new grant's
+// token replaces it whatever expiry it claims.
+func testTombstoneSelfRevoked(t *testing.T, h Harness) {
+	if h.Plant == nil {
+		t.Skip("Harness.Plant is not set")
+	}
+	s := h.New(t)
+	tombstoner(t, s)
+	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	later := time.Now().Add(20 * time.Hour).UTC().Format(time.RFC3339)
+	h.Plant(t, s, "m", []byte(`{"version":2,"key":"m","access_token":"at-x","refresh_token":"rt-x","expiry":"`+later+`","grant":"g-x",`+
+		`"revoked":[{"grant":"g-x","at":"`+recent+`"},{"grant":"","at":"`+recent+`"}]}`))
+	requireTombstone(t, s, "m", "a token of its own revoked grant")
+	if l, ok := s.(ucoauth.Lister); ok {
+		keys, err := l.Keys(ctx(t))
+		require.NoError(t, err)
+		assert.NotContains(t, keys, "m")
+	}
+	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-y", "g-x", time.Now().Add(time.Hour))), "the revoked grant")
+	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-new", "g-new", time.Now().Add(time.Hour))), "a new authorization, expiring before the forged token")
+	got, err := s.Load(ctx(t), "m")
+	require.NoError(t, err)
+	assert.Equal(t, "at-new", got.AccessToken)
+	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-z", "g-x", time.Now().Add(2*time.Hour))), "the revocations carried on")
 }

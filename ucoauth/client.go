@@ -33,7 +33,8 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 // method, as *TokenSource does), the token is invalidated, one refresh is
 // shared by every request refused with it, and the request is sent once
 // more with the new token if its body can be replayed (no body, or
-// GetBody set); otherwise the 401 is returned and the next request uses the
+// GetBody set), and a third time if that one was refused too and a newer
+// token replaced it meanwhile (a second rotation); otherwise the 401 is returned and the next request uses the
 // new token. If the refresh finds the grant dead, the request fails with an
 // error matching [ErrReauthorizationRequired]. Other sources get no retry.
 //
@@ -142,33 +143,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil
 	}
-	body := req.Body
-	if req.GetBody != nil {
-		if body, err = req.GetBody(); err != nil {
+	for retry := 1; ; retry++ {
+		body := req.Body
+		if req.GetBody != nil {
+			if body, err = req.GetBody(); err != nil {
+				return resp, nil
+			}
+		}
+		discard(resp)
+		resp, err = base.RoundTrip(authorized(req, body, next))
+		if rf == nil || err != nil || resp.StatusCode != http.StatusUnauthorized {
+			return resp, err
+		}
+		// Refused with the new token too. Unless a newer one is stored, it
+		// comes back into service, and the refusal is this request's.
+		rf.Invalidate(next)
+		again, terr := t.token(req)
+		if terr != nil {
+			discard(resp)
+			return nil, terr
+		}
+		if again.AccessToken == next.AccessToken {
+			if rerr := t.held(rf, next, req); rerr != nil {
+				discard(resp)
+				return nil, rerr
+			}
 			return resp, nil
 		}
-	}
-	discard(resp)
-	resp, err = base.RoundTrip(authorized(req, body, next)) // once: no loop
-	if rf == nil || err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
-	}
-	// Refused with the new token too. Unless a newer one is stored, it
-	// comes back into service, and the refusal is this request's.
-	rf.Invalidate(next)
-	again, terr := t.token(req)
-	if terr != nil {
-		discard(resp)
-		return nil, terr
-	}
-	if again.AccessToken == next.AccessToken {
-		if rerr := t.held(rf, next, req); rerr != nil {
-			discard(resp)
-			return nil, rerr
+		if retry == maxRotationRetries {
+			return resp, nil // bounded: no loop
 		}
+		// A newer token replaced the new one while the retry was on its
+		// way: a second rotation (a server that revokes the previous access
+		// token at each refresh, refreshes in quick succession on a loaded
+		// machine). Sent once more, with it.
+		next = again
 	}
-	return resp, nil
 }
+
+// maxRotationRetries is how many times, at most, Transport sends a refused
+// request again: once with the token that replaced the refused one, and
+// once more if a newer token replaced that one too while the retry was on
+// its way. Three sends in all, never a loop.
+const maxRotationRetries = 2
 
 // held is the error for req, refused with tok, which the source kept in
 // service because the pace of forced refreshes held the refresh back; nil

@@ -571,16 +571,7 @@ func (l *sessionLease) Keep(ctx context.Context) error {
 	if l.lost {
 		return fmt.Errorf("tokenstore: sql %s: %w: its session is gone", l.s.dialect, ucoauth.ErrLockLost)
 	}
-	var held bool
-	var err error
-	if l.s.dialect == MySQL {
-		err = l.conn.QueryRowContext(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)", l.arg).Scan(&held)
-	} else {
-		k := uint64(l.arg.(int64))
-		err = l.conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "+
-			"AND pid = pg_backend_pid() AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)",
-			int64(k>>32), int64(k&0xffffffff)).Scan(&held)
-	}
+	held, err := l.s.sessionHolds(ctx, l.conn, l.arg)
 	switch {
 	case err != nil:
 		l.lost = true
@@ -590,6 +581,21 @@ func (l *sessionLease) Keep(ctx context.Context) error {
 		return fmt.Errorf("tokenstore: sql %s: %w: its session no longer holds it", l.s.dialect, ucoauth.ErrLockLost)
 	}
 	return nil
+}
+
+// sessionHolds reports whether conn's own session holds the lock arg
+// names: Postgres's pg_locks for this backend, MySQL's IS_USED_LOCK against
+// CONNECTION_ID.
+func (s *SQL) sessionHolds(ctx context.Context, conn *sql.Conn, arg any) (held bool, err error) {
+	if s.dialect == MySQL {
+		err = conn.QueryRowContext(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)", arg).Scan(&held)
+		return held, err
+	}
+	k := uint64(arg.(int64))
+	err = conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "+
+		"AND pid = pg_backend_pid() AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)",
+		int64(k>>32), int64(k&0xffffffff)).Scan(&held)
+	return held, err
 }
 
 // Release releases the lock and gives the session its settings back, or
@@ -625,6 +631,14 @@ func (l *sessionLease) Release() {
 		var released sql.NullInt64
 		if err != nil || conn.QueryRowContext(c, s.q.unlock, l.arg).Scan(&released) != nil || released.Int64 != 1 {
 			discard(conn) // closing the session releases whatever it holds
+			return
+		}
+		// Session locks count: a session that took the lock twice (see
+		// tryLockFor) still holds it after one release, and must not go
+		// back to the pool holding it, where it would block every other
+		// holder for as long as the pool keeps the session.
+		if still, err := s.sessionHolds(c, conn, l.arg); err != nil || still {
+			discard(conn)
 			return
 		}
 		_ = conn.Close()
@@ -739,7 +753,13 @@ func (s *SQL) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice tim
 	var void any
 	err := conn.QueryRowContext(ctx, s.q.tryLock, arg, strconv.FormatInt(slice.Milliseconds(), 10)+"ms").Scan(&timeout, &void)
 	if err != nil && pgLockTimeout(err) {
-		return false, nil
+		// A lock granted as lock_timeout fires stays granted to the
+		// session although the statement fails (PostgreSQL keeps a lock
+		// it got while cleaning up a cancelled wait, and a session lock
+		// outlives the statement). Taken for not granted, the next try
+		// would take it a second time, and the release below free it
+		// once: the session, back in the pool, would hold it for good.
+		return s.sessionHolds(ctx, conn, arg)
 	}
 	return err == nil, err
 }

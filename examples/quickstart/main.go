@@ -135,7 +135,7 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	_, loadErr := store.Load(ctx, merchant)
-	step(8, "revoked at UltraCart; token deleted from the store: %t", errors.Is(loadErr, ucoauth.ErrTokenNotFound))
+	step(8, "revoked at UltraCart; a tombstone replaces the token in the store: %t", errors.Is(loadErr, ucoauth.ErrRevoked))
 
 	// The revoked token, sent by hand, and the client, which has none left.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL, nil)

@@ -16,7 +16,7 @@ func TestQuickstartRunsEndToEnd(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 10, out.String())
 	for i, want := range []string{"authorize URL: http", "exchanged the code", "saved to a file store", "API call through ucoauth.NewClient: 200 OK",
-		"has expired", "refresh token rotated: true", "second API call: 200 OK", "deleted from the store: true", "revoked token gets 401"} {
+		"has expired", "refresh token rotated: true", "second API call: 200 OK", "a tombstone replaces the token in the store: true", "revoked token gets 401"} {
 		assert.Contains(t, lines[i+1], want)
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -147,7 +149,7 @@ func skewChild(t *testing.T, dir string) {
 	for stop := time.Now().Add(runFor); time.Now().Before(stop); time.Sleep(20 * time.Millisecond) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/order/orders", nil)
 		require.NoError(t, err)
-		req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+		req.Header.Set(ultracart.HeaderAPIVersion, ultracart.APIVersion)
 		resp, err := api.Do(req)
 		if err != nil {
 			failed++

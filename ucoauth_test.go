@@ -19,12 +19,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/oauth2"
+
 	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"go.uber.org/goleak"
-	"golang.org/x/oauth2"
 )
 
 // Nothing the library starts outlives its owner, across stores, servers and
@@ -107,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	// It plugs into x/oauth2's own client too.
 	xclient := oauth2.NewClient(ctx, src2)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.BaseURL()+"/item/items", nil)
-	req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+	req.Header.Set(ultracart.HeaderAPIVersion, ultracart.APIVersion)
 	resp, err := xclient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -159,7 +161,7 @@ func TestDeviceFlow(t *testing.T) {
 	tok, err := ucoauth.DeviceAccessToken(t.Context(), cfg, da)
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.AccessToken)
-	assert.Equal(t, 2, srv.Stats().Token[ucoauth.GrantTypeDeviceCode], "one pending poll, then the token")
+	assert.Equal(t, 2, srv.Stats().Token[ultracart.GrantTypeDeviceCode], "one pending poll, then the token")
 }
 
 // Environment of the child processes of TestProcessesShareOneRefresh.

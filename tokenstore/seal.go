@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // SealKeySize is the length of a SealKey's Secret: 32 bytes, for AES-256.
@@ -60,7 +62,7 @@ type SealKey struct {
 }
 
 // String names the key and hides the secret.
-func (k SealKey) String() string { return "SealKey(" + k.ID + ", " + ucoauth.Redacted + ")" }
+func (k SealKey) String() string { return "SealKey(" + k.ID + ", " + redact.Placeholder + ")" }
 
 // GoString hides the secret from %#v.
 func (k SealKey) GoString() string { return k.String() }
@@ -70,12 +72,12 @@ func (k SealKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())
 
 // LogValue hides the secret from log/slog.
 func (k SealKey) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", k.ID), slog.String("secret", ucoauth.Redacted))
+	return slog.GroupValue(slog.String("id", k.ID), slog.String("secret", redact.Placeholder))
 }
 
 // MarshalJSON writes the ID and hides the secret.
 func (k SealKey) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, `{"id":%q,"secret":%q}`, k.ID, ucoauth.Redacted), nil
+	return fmt.Appendf(nil, `{"id":%q,"secret":%q}`, k.ID, redact.Placeholder), nil
 }
 
 // MarshalText hides the secret from text encoders (XML, map keys).

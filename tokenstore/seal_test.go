@@ -20,12 +20,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 func newSealKey(t testing.TB, id string) tokenstore.SealKey {
@@ -648,7 +650,7 @@ func TestSealKeyNeverPrints(t *testing.T) {
 		}
 	}
 	assert.Contains(t, fmt.Sprint(k), "k1", "the ID is shown")
-	assert.Contains(t, fmt.Sprint(k), ucoauth.Redacted)
+	assert.Contains(t, fmt.Sprint(k), redact.Placeholder)
 	assert.Contains(t, text.String(), "key.id=k1")
 }
 

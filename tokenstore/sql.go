@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // Dialect is the SQL dialect of the database under a SQL store. It decides
@@ -927,7 +929,7 @@ func sqliteBusy(err error) bool {
 }
 
 // withoutRecord returns err with every run of recordRun or more bytes of rec
-// in its text replaced by [ucoauth.Redacted]. A database quotes the value it
+// in its text replaced by [redact.Placeholder]. A database quotes the value it
 // refused (MySQL: Incorrect integer value: '{"version":1,...}'; PostgreSQL:
 // invalid input syntax for type integer: "{...}", when a table made with
 // WithExistingTable has the wrong column type), and the record holds the
@@ -969,7 +971,7 @@ func withoutRecord(err error, rec []byte) error {
 			b.WriteByte(msg[i])
 			continue
 		}
-		b.WriteString(ucoauth.Redacted)
+		b.WriteString(redact.Placeholder)
 		for i+1 < len(msg) && covered[i+1] {
 			i++
 		}

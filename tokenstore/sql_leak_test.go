@@ -13,10 +13,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // testWrongColumnTypeLeaksNoToken: a table made for WithExistingTable whose
@@ -40,7 +42,7 @@ func testWrongColumnTypeLeaksNoToken(t *testing.T, env sqlEnv, db *sql.DB, recor
 	require.Error(t, err, "precondition: the database refuses the record")
 	out := fmt.Sprintf("%v %+v %s %q", err, err, err, err)
 	assert.NotContains(t, out, "Wr0ngC0lumn", "the database's message quotes the record")
-	assert.Contains(t, out, ucoauth.Redacted)
+	assert.Contains(t, out, redact.Placeholder)
 
 	// Through a TokenSource: a refresh whose save fails is logged, and the
 	// refresh hook gets the error.

@@ -12,8 +12,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // frozenClock reads a fixed time that moves only by Advance: no pace step
@@ -47,7 +49,7 @@ func scopedAPI(t *testing.T, f *fixture) (srv *httptest.Server, bad *atomic.Int3
 			return
 		}
 		req.Header.Set("Authorization", r.Header.Get("Authorization"))
-		req.Header.Set(ucoauth.HeaderAPIVersion, r.Header.Get(ucoauth.HeaderAPIVersion))
+		req.Header.Set(ultracart.HeaderAPIVersion, r.Header.Get(ultracart.HeaderAPIVersion))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			w.WriteHeader(http.StatusBadGateway)

@@ -11,9 +11,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewClient returns an HTTP client for UltraCart's API that sends src's token
-// as "Authorization: Bearer ..." and X-UltraCart-Api-Version on every
-// request to the API's origin (see [Transport]). Like oauth2.NewClient, it
+// NewClient returns an HTTP client for the API that sends src's token as
+// "Authorization: Bearer ..." and the provider's API headers (UltraCart's
+// X-UltraCart-Api-Version) on every request to the API's origin (see
+// [Transport]). Like oauth2.NewClient, it
 // takes its base transport from an oauth2.HTTPClient value in ctx, if any.
 func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	var base http.RoundTripper
@@ -76,6 +77,13 @@ type originSource interface {
 
 func (s *TokenSource) origin() string { return s.cfg.Endpoint.TokenURL }
 
+// providerSource is a source that knows its OAuth server's [Provider].
+type providerSource interface {
+	provider() Provider
+}
+
+func (s *TokenSource) provider() Provider { return s.o.prov() }
+
 // RoundTrip authorizes req and sends it with the base transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	closeBody := func() {
@@ -118,7 +126,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	resp, err := base.RoundTrip(authorized(req, req.Body, tok))
+	p := t.provider()
+	resp, err := base.RoundTrip(authorized(p, req, req.Body, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -151,7 +160,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		discard(resp)
-		resp, err = base.RoundTrip(authorized(req, body, next))
+		resp, err = base.RoundTrip(authorized(p, req, body, next))
 		if rf == nil || err != nil || resp.StatusCode != http.StatusUnauthorized {
 			return resp, err
 		}
@@ -207,6 +216,14 @@ func (t *Transport) token(req *http.Request) (*oauth2.Token, error) {
 	return t.Source.Token()
 }
 
+// provider is the Source's [Provider], or UltraCart.
+func (t *Transport) provider() Provider {
+	if p, ok := t.Source.(providerSource); ok {
+		return p.provider()
+	}
+	return ultraCart{}
+}
+
 func (t *Transport) origin() string {
 	if t.Origin != "" {
 		return t.Origin
@@ -217,15 +234,13 @@ func (t *Transport) origin() string {
 	return BaseURL
 }
 
-// authorized is a copy of req with body and tok's Authorization: a
-// RoundTripper must not modify req.
-func authorized(req *http.Request, body io.ReadCloser, tok *oauth2.Token) *http.Request {
+// authorized is a copy of req with body, tok's Authorization and p's API
+// headers: a RoundTripper must not modify req.
+func authorized(p Provider, req *http.Request, body io.ReadCloser, tok *oauth2.Token) *http.Request {
 	r2 := req.Clone(req.Context())
 	r2.Body = body
 	tok.SetAuthHeader(r2)
-	if r2.Header.Get(HeaderAPIVersion) == "" {
-		r2.Header.Set(HeaderAPIVersion, APIVersion)
-	}
+	p.SetAPIHeader(r2.Header)
 	return r2
 }
 

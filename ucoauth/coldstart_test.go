@@ -9,8 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // hangingStore's Load blocks until released, whatever its context says: a

@@ -3,29 +3,23 @@ package ucoauth
 import (
 	"strings"
 
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
+
 	"golang.org/x/oauth2"
 )
-
-// APIVersion is the UltraCart REST API version this package speaks. UltraCart
-// fails every API request that does not carry it in the X-UltraCart-Api-Version
-// header; [NewClient] adds it for you.
-const APIVersion = "2017-03-01"
 
 // BaseURL is the root of UltraCart's REST API; the OAuth endpoints live under it.
 const BaseURL = "https://secure.ultracart.com/rest/v2"
 
-// Header names UltraCart defines.
+// UltraCart's names, shared with ucoauthtest through internal/ultracart.
 const (
-	HeaderAPIVersion = "X-UltraCart-Api-Version"
-	HeaderSimpleKey  = "X-UltraCart-Simple-Key"
-	HeaderRESTError  = "UC-REST-ERROR"
-	// HeaderRESTErrorMerchantID names the merchant an error concerns, when UltraCart says.
-	HeaderRESTErrorMerchantID = "UC-REST-ERROR-MERCHANT-ID"
+	apiVersion                = ultracart.APIVersion
+	headerAPIVersion          = ultracart.HeaderAPIVersion
+	headerSimpleKey           = ultracart.HeaderSimpleKey
+	headerRESTError           = ultracart.HeaderRESTError
+	headerRESTErrorMerchantID = ultracart.HeaderRESTErrorMerchantID
+	grantTypeDeviceCode       = ultracart.GrantTypeDeviceCode
 )
-
-// GrantTypeDeviceCode is the RFC 8628 grant type for polling a device code.
-// UltraCart does not document the value; this is the standard one.
-const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 
 // Endpoint is UltraCart's OAuth 2 endpoint.
 //

@@ -11,10 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // serverSays is the text every failing answer below carries, in each of the
@@ -32,7 +34,7 @@ type errorTextCase struct {
 // ucFailure answers with serverSays everywhere UltraCart would put it.
 func ucFailure(status int, path string) ucoauthtest.Failure {
 	return ucoauthtest.Failure{Status: status, Path: path,
-		Header: http.Header{ucoauth.HeaderRESTError: {serverSays}, "Content-Type": {"application/json"}},
+		Header: http.Header{ultracart.HeaderRESTError: {serverSays}, "Content-Type": {"application/json"}},
 		Body:   ucoauthtest.ErrorResponse(serverSays, "E1")}
 }
 
@@ -40,7 +42,7 @@ func ucFailure(status int, path string) ucoauthtest.Failure {
 // the description in UC-REST-ERROR too.
 func oauthFailure(status int, code string) ucoauthtest.Failure {
 	return ucoauthtest.Failure{Status: status,
-		Header: http.Header{ucoauth.HeaderRESTError: {serverSays}, "Content-Type": {"application/json"}},
+		Header: http.Header{ultracart.HeaderRESTError: {serverSays}, "Content-Type": {"application/json"}},
 		Body:   fmt.Sprintf(`{"error":%q,"error_description":%q}`, code, serverSays)}
 }
 
@@ -124,13 +126,13 @@ func TestErrorTextReadsOnce(t *testing.T) {
 			return refreshFailing(t, f)
 		}},
 		{"refresh: 500 not JSON", func(t *testing.T) (error, []string) {
-			return refreshFailing(t, ucoauthtest.Failure{Status: 500, Header: http.Header{ucoauth.HeaderRESTError: {serverSays}}, Body: "<html>" + serverSays + "</html>"})
+			return refreshFailing(t, ucoauthtest.Failure{Status: 500, Header: http.Header{ultracart.HeaderRESTError: {serverSays}}, Body: "<html>" + serverSays + "</html>"})
 		}},
 		{"refresh: redirect", func(t *testing.T) (error, []string) {
 			return refreshFailing(t, ucoauthtest.Redirect("/oauth/token", 307, "https://elsewhere.example/"))
 		}},
 		{"refresh: error in a 200", func(t *testing.T) (error, []string) {
-			return refreshFailing(t, ucoauthtest.Failure{Status: 200, Header: http.Header{ucoauth.HeaderRESTError: {serverSays}}, Body: ucoauthtest.ErrorResponse(serverSays, "E1")})
+			return refreshFailing(t, ucoauthtest.Failure{Status: 200, Header: http.Header{ultracart.HeaderRESTError: {serverSays}}, Body: ucoauthtest.ErrorResponse(serverSays, "E1")})
 		}},
 		{"refresh: unreachable", func(t *testing.T) (error, []string) {
 			uc := ucoauthtest.NewServer()
@@ -231,7 +233,7 @@ func TestErrorTextReadsOnce(t *testing.T) {
 			t.Cleanup(uc.Close)
 			tok := uc.Issue("M1")
 			uc.FailNext(1, ucoauthtest.Failure{Status: 200, Path: "/oauth/revoke",
-				Header: http.Header{ucoauth.HeaderRESTError: {serverSays}}, Body: fmt.Sprintf(`{"successful": false, "message": %q}`, serverSays)})
+				Header: http.Header{ultracart.HeaderRESTError: {serverSays}}, Body: fmt.Sprintf(`{"successful": false, "message": %q}`, serverSays)})
 			return ucoauth.Revoke(ctx, uc.Config(), tok.AccessToken), []string{tok.AccessToken}
 		}},
 		{"revoke: through a source whose store cannot delete", func(t *testing.T) (error, []string) {

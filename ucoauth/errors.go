@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// The calls an [Error] names in its Op.
+const (
+	opToken     = "token"
+	opRevoke    = "revoke"
+	opDeviceReq = "device authorize"
+)
+
 // Sentinel errors, for use with [errors.Is].
 var (
 	// ErrTokenNotFound is returned by a TokenStore's Load when it holds no
@@ -259,4 +266,22 @@ func (e *StoreError) Temporary() bool {
 func temporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
+}
+
+// isTokenChar reports whether c is an RFC 7230 tchar.
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return false
+		}
+	}
+	return true
 }

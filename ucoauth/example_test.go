@@ -7,10 +7,11 @@ import (
 	"log"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // A merchant's life: connect, call the API, and let the TokenSource keep the
@@ -109,10 +110,4 @@ func ExampleLogToken() {
 	tok := &oauth2.Token{AccessToken: "at-secret", RefreshToken: "rt-secret", TokenType: "bearer"}
 	fmt.Printf("%v\n", ucoauth.LogToken(tok))
 	// Output: token{type=Bearer access=9d69d392 refresh=20444ddc expiry=0001-01-01T00:00:00Z}
-}
-
-func ExampleSecret() {
-	s := ucoauth.Secret("rt-very-secret")
-	fmt.Println(s, fmt.Sprintf("%#v", s))
-	// Output: [REDACTED] [REDACTED]
 }

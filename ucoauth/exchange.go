@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,27 +15,38 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Exchange trades the authorization code from UltraCart's redirect for a
-// token, with UltraCart's tolerant parsing. opts may carry extra form fields,
-// such as oauth2.VerifierOption for PKCE.
+// Exchange trades the authorization code from the redirect for a token,
+// with UltraCart's tolerant parsing. [WithProvider], [WithAuthCodeOptions]
+// (extra form fields, such as oauth2.VerifierOption for PKCE),
+// [WithSimpleKey], [WithHTTPClient], [WithLogger] and [WithClock] apply.
 //
 // It returns a token or an error, never both. An answer whose expires_in or
 // token_type is unusable still gives its token (expiring after
 // [FallbackLifetime], typed "bearer"), because the refresh token in it is
-// valid; the anomaly is logged to the context's logger (see [LoggerContext]).
+// valid; the anomaly is logged to [WithLogger]'s logger (by default
+// slog.Default()).
 //
 // The token carries a new grant ID (see [GrantExtra]): saved, it replaces a
 // tombstone that a revoke left, while a refresh of the revoked grant
 // cannot.
-func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
-	form := optionValues(opts)
+func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...Option) (*oauth2.Token, error) {
+	o := callOptions(opts)
+	form := optionValues(o.authOpts)
 	form.Set("grant_type", "authorization_code")
 	form.Set("code", code)
 	if cfg.RedirectURL != "" {
 		form.Set("redirect_uri", cfg.RedirectURL)
 	}
-	tok, err := retrieveToken(ctx, cfg, form, "", nil, code)
-	return newGrant(settle(ctx, tok, err))
+	tok, err := retrieveToken(ctx, cfg, form, o, code)
+	return newGrant(settle(ctx, o.logger, tok, err))
+}
+
+// callOptions are the options of a one-off call: like a TokenSource's, but
+// anomalies are logged to slog.Default() unless [WithLogger] says otherwise,
+// because the call returns no warning with its token.
+func callOptions(opts []Option) *options {
+	o := newOptions(append([]Option{WithLogger(slog.Default())}, opts...))
+	return o
 }
 
 // optionValues extracts the form fields that opts set. oauth2.AuthCodeOption
@@ -57,9 +69,9 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 
 // Revoke revokes an access token. At UltraCart, that revokes the
 // application's whole grant for the merchant: the merchant has to connect
-// again. [WithRevokeURL], [WithSimpleKey] and [WithHTTPClient] apply; other
-// options are ignored. The revoke URL defaults to the token URL's sibling
-// ".../oauth/revoke", UltraCart's layout.
+// again. [WithProvider], [WithRevokeURL], [WithSimpleKey], [WithHTTPClient]
+// and [WithClock] apply. UltraCart's revoke URL is the token URL's sibling
+// ".../oauth/revoke".
 //
 // UltraCart answers {"successful": true|false}; when the body says so, that
 // decides, even if the rest of the body does not parse (as does an "error"
@@ -72,22 +84,14 @@ func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ..
 // revoke revokes accessToken; secrets are scrubbed from its errors too (the
 // refresh token of the same grant, which the server knows and may echo).
 func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options, secrets ...string) error {
-	endpoint := o.revokeURL
-	if endpoint == "" {
-		endpoint = revokeURL(cfg.Endpoint)
-	}
 	red := newRedactor(append(secrets, accessToken)...)
-	form := url.Values{"token": {accessToken}}
-	r, err := postForm(ctx, opRevoke, cfg, endpoint, form, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
-	if err != nil {
-		return err
-	}
-	return revokeAnswer(r, red)
+	return revokeToken(ctx, cfg, url.Values{"token": {accessToken}}, o, red)
 }
 
-// revokeAnswer reads a revoke endpoint's answer: nil when it says the token
-// was revoked, an *Error scrubbed of red's secrets otherwise.
-func revokeAnswer(r *response, red *redactor) error {
+// revokeAnswer reads a revoke endpoint's answer, received at now: nil when
+// it says the token was revoked, an *Error scrubbed of red's secrets
+// otherwise.
+func revokeAnswer(r *response, red *redactor, now time.Time) error {
 	if r.status >= 200 && r.status < 300 {
 		if _, perr := parseBody(r.body, newRedactor()); perr != nil {
 			if refusal := revokeRefusal(r.body); refusal != "" {
@@ -99,7 +103,7 @@ func revokeAnswer(r *response, red *redactor) error {
 			return nil // RFC 7009: a 2xx revokes, whatever the body
 		}
 	}
-	w, err := decode(opRevoke, r, red, time.Now())
+	w, err := decode(opRevoke, r, red, now)
 	if err != nil {
 		return err
 	}
@@ -167,23 +171,25 @@ func tokenGone(err error) bool {
 // DeviceAuth starts UltraCart's device flow (RFC 8628): it asks for a device
 // code and the user code to show the merchant, for [DeviceAccessToken] to
 // poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as
-// cfg.Endpoint.AuthStyle says, never follows a redirect, honours
-// [SimpleKeyContext], and reads numbers sent as strings. opts may carry extra
-// form fields. The user code and the verification links, which are shown to
-// the merchant, come back with the client secret and the simple key (in any
-// encoding) replaced by [Redacted], should the server have echoed them.
-func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
-	form := optionValues(opts)
+// cfg.Endpoint.AuthStyle says, never follows a redirect, and reads numbers
+// sent as strings. [WithAuthCodeOptions] (extra form fields),
+// [WithSimpleKey], [WithHTTPClient] and [WithClock] apply. The user code and
+// the verification links, which are shown to the merchant, come back with
+// the client secret and the simple key (in any encoding) scrubbed, should
+// the server have echoed them.
+func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...Option) (*oauth2.DeviceAuthResponse, error) {
+	o := callOptions(opts)
+	form := optionValues(o.authOpts)
 	if len(cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(cfg.Scopes, " "))
 	}
 	red := newRedactor()
-	now := time.Now()
-	r, err := postForm(ctx, opDeviceReq, cfg, cfg.Endpoint.DeviceAuthURL, form, wireCall{red: red})
+	now := o.now()
+	r, err := postForm(ctx, opDeviceReq, cfg, cfg.Endpoint.DeviceAuthURL, form, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
 	if err != nil {
 		return nil, err
 	}
-	w, err := decode(opDeviceReq, r, red, time.Now())
+	w, err := decode(opDeviceReq, r, red, o.now())
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +198,9 @@ func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...oauth2.AuthCode
 	}
 	// The user code and links are shown to the merchant, on a terminal or
 	// a page: never with the application's own credentials in them.
-	simpleKey, _ := ctx.Value(simpleKeyCtx{}).(string)
-	creds := newRedactor(cfg.ClientSecret, simpleKey)
+	creds := newRedactor(cfg.ClientSecret, o.simpleKey)
 	if cfg.ClientSecret != "" {
-		creds.add(url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret))
+		creds.add(basicCredentials(cfg))
 	}
 	da := &oauth2.DeviceAuthResponse{
 		DeviceCode:              w.DeviceCode.s,
@@ -221,8 +226,9 @@ const maxPollInterval = MaxRetryAfter
 // slow_down, until the merchant approves, denies, the code expires or ctx
 // ends. It parses the answer with the same tolerance as [Exchange], which
 // x/oauth2's own DeviceAccessToken lacks, and like Exchange it returns a
-// token or an error, never both.
-func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse) (*oauth2.Token, error) {
+// token or an error, never both. The options of [Exchange] apply.
+func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse, opts ...Option) (*oauth2.Token, error) {
+	o := callOptions(opts)
 	interval := 5 * time.Second
 	switch {
 	case da.Interval > int64(maxPollInterval/time.Second):
@@ -236,12 +242,12 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 		defer cancel()
 	}
 	for {
-		form := url.Values{"grant_type": {GrantTypeDeviceCode}, "device_code": {da.DeviceCode}}
-		tok, err := retrieveToken(ctx, cfg, form, "", nil, da.DeviceCode)
+		form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {da.DeviceCode}}
+		tok, err := retrieveToken(ctx, cfg, form, o, da.DeviceCode)
 		var e *Error
 		switch {
 		case tok != nil:
-			return newGrant(settle(ctx, tok, err))
+			return newGrant(settle(ctx, o.logger, tok, err))
 		case !errors.As(err, &e):
 			return nil, err
 		case e.Code == "slow_down":

@@ -191,7 +191,7 @@ func FuzzRevokeAnswer(f *testing.F) {
 		}
 		red := fuzzRedactor()
 		hdr := http.Header{"Uc-Rest-Error": {body}, "Retry-After": {body}}
-		err := revokeAnswer(&response{status: status, header: hdr, body: []byte(body)}, red)
+		err := revokeAnswer(&response{status: status, header: hdr, body: []byte(body)}, red, time.Now())
 		if err == nil {
 			if status < 200 || status >= 300 {
 				t.Fatalf("HTTP %d taken for a revoke", status)

@@ -13,9 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"golang.org/x/oauth2"
 )
 
 // TestServerCannotChooseGrantID: x/oauth2 keeps the whole token answer in

@@ -13,10 +13,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // logBuffer is a JSON slog logger into a buffer, safe for concurrent use.

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 type tempErr struct{}

@@ -35,9 +35,11 @@ type options struct {
 	custom     bool // now is not time.Now: the coarse clock does not apply
 	client     *http.Client
 	revokeURL  string
-	idle       time.Duration // Manager: drop sources idle this long; <= 0 never
-	missTTL    time.Duration // Manager: trust a read that found nothing this long; 0 default, < 0 never
-	missSize   int           // Manager: for this many keys at most; <= 0 default
+	provider   Provider                // nil means UltraCart
+	authOpts   []oauth2.AuthCodeOption // Exchange, DeviceAuth: extra form fields
+	idle       time.Duration           // Manager: drop sources idle this long; <= 0 never
+	missTTL    time.Duration           // Manager: trust a read that found nothing this long; 0 default, < 0 never
+	missSize   int                     // Manager: for this many keys at most; <= 0 default
 }
 
 func newOptions(opts []Option) *options {
@@ -179,18 +181,15 @@ func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) { o.idle = d }
 }
 
-// RefreshEvent describes one refresh that reached UltraCart. It prints and
-// marshals (fmt, log/slog, encoding/json) with its token as fingerprints
-// only; the fields themselves hold the real values.
-type RefreshEvent struct {
-	// Key is the store key whose token was refreshed.
-	Key string
-	// Token is the new token, or nil when UltraCart issued none.
-	Token *oauth2.Token
-	// Err is what went wrong. It may come with a Token: a token whose
-	// expires_in was unusable (ErrBadExpiresIn), or one that could not be
-	// saved (a *StoreError; the source keeps it and retries the save).
-	Err error
-	// Duration is how long the call to UltraCart took.
-	Duration time.Duration
+// WithProvider selects the OAuth server's [Provider]; the default is
+// [UltraCart]. It applies to every call: NewTokenSource, NewManager,
+// Exchange, DeviceAccessToken and Revoke.
+func WithProvider(p Provider) Option {
+	return func(o *options) { o.provider = p }
+}
+
+// WithAuthCodeOptions adds form fields to [Exchange] and [DeviceAuth], such
+// as oauth2.VerifierOption for PKCE.
+func WithAuthCodeOptions(opts ...oauth2.AuthCodeOption) Option {
+	return func(o *options) { o.authOpts = append(o.authOpts, opts...) }
 }

@@ -18,9 +18,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"golang.org/x/oauth2"
 )
 
 // The secrets of the hostile-server test: what is sent, and what the server
@@ -56,7 +58,7 @@ func leaks(out string) []string {
 // URL-encoded, and the simple key.
 func echo(r *http.Request) string {
 	_ = r.ParseForm()
-	return r.PostForm.Encode() + " key=" + r.Header.Get(ucoauth.HeaderSimpleKey)
+	return r.PostForm.Encode() + " key=" + r.Header.Get(ultracart.HeaderSimpleKey)
 }
 
 func writeJSONBody(w http.ResponseWriter, status int, v any) {
@@ -83,8 +85,8 @@ var hostileAnswers = []struct {
 	}},
 	{"UC-REST-ERROR headers echo", func(w http.ResponseWriter, r *http.Request) {
 		e := echo(r)
-		w.Header().Set(ucoauth.HeaderRESTError, "bad: "+strconv.Quote(e))
-		w.Header().Set(ucoauth.HeaderRESTErrorMerchantID, url.QueryEscape(e))
+		w.Header().Set(ultracart.HeaderRESTError, "bad: "+strconv.Quote(e))
+		w.Header().Set(ultracart.HeaderRESTErrorMerchantID, url.QueryEscape(e))
 		w.WriteHeader(500)
 	}},
 	{"wrong shape holds a new refresh token", func(w http.ResponseWriter, r *http.Request) {
@@ -166,11 +168,11 @@ func TestHostileServersLeakNoSecret(t *testing.T) {
 			defer srv.Close()
 			cfg := ucoauth.NewConfig("client-1", hClientSecret, "https://app.example/cb")
 			cfg.Endpoint = ucoauth.EndpointAt(srv.URL)
-			ctx := ucoauth.SimpleKeyContext(t.Context(), hSimpleKey)
+			ctx := t.Context()
 
 			var out strings.Builder
 			// Exchange, with the code.
-			tok, err := ucoauth.Exchange(ctx, cfg, hCode)
+			tok, err := ucoauth.Exchange(ctx, cfg, hCode, ucoauth.WithSimpleKey(hSimpleKey))
 			require.Error(t, err)
 			require.Nil(t, tok)
 			out.WriteString(err.Error() + "\n" + printed(err))
@@ -250,7 +252,7 @@ func TestScopeEchoingATokenPrintsSafely(t *testing.T) {
 // scrubbed like the refresh token that was sent.
 func TestRefreshErrorEchoingTheOldAccessTokenIsScrubbed(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(ucoauth.HeaderRESTError, "token "+hAccessSent+" is stale")
+		w.Header().Set(ultracart.HeaderRESTError, "token "+hAccessSent+" is stale")
 		writeJSONBody(w, 400, map[string]string{"error": "invalid_request", "error_description": "stale " + url.QueryEscape(hAccessSent)})
 	}))
 	defer srv.Close()

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -95,7 +97,7 @@ func TestRevokeOptions(t *testing.T) {
 	form, hdr := rs.last()
 	assert.Equal(t, "at-1", form.Get("token"))
 	assert.Equal(t, "sekrit", form.Get("client_secret"))
-	assert.Equal(t, "sk-1", hdr.Get(ucoauth.HeaderSimpleKey))
+	assert.Equal(t, "sk-1", hdr.Get(ultracart.HeaderSimpleKey))
 	assert.EqualValues(t, 1, used.Load(), "WithHTTPClient applies")
 	rs.mu.Lock()
 	assert.Equal(t, "POST /custom/revoke", rs.paths[len(rs.paths)-1])

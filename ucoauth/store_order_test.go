@@ -3,14 +3,17 @@ package ucoauth_test
 import (
 	"bytes"
 	"context"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"path/filepath"
 	"sync"
 
-	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"golang.org/x/oauth2"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

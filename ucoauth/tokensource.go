@@ -846,7 +846,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *h
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {base.RefreshToken}}
 	// The access token is not sent, but the server issued it and may echo it.
-	tok, err := retrieveToken(rctx, s.cfg, form, s.o.simpleKey, s.o.now, base.RefreshToken, base.AccessToken)
+	tok, err := retrieveToken(rctx, s.cfg, form, s.o, base.RefreshToken, base.AccessToken)
 	took := s.o.now().Sub(now)
 	if tok == nil {
 		if errors.Is(err, ErrReauthorizationRequired) {
@@ -1014,7 +1014,7 @@ func scrubTokens(err error, toks ...*oauth2.Token) error {
 			red.add(t.AccessToken, t.RefreshToken)
 		}
 	}
-	return &scrubbedError{msg: red.scrubPrefix(err.Error(), maxScrubText), err: err}
+	return red.wrapPrefix(err, maxScrubText)
 }
 
 // retryOnce saves tok; when replacing is set, it first deletes the stored

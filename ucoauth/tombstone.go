@@ -121,16 +121,9 @@ func (s *TokenSource) revokeRefresh(ctx context.Context, tok *oauth2.Token) {
 	if tok == nil || tok.RefreshToken == "" {
 		return
 	}
-	endpoint := s.o.revokeURL
-	if endpoint == "" {
-		endpoint = revokeURL(s.cfg.Endpoint)
-	}
 	red := newRedactor(tok.RefreshToken, tok.AccessToken)
 	form := url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
-	r, err := postForm(ctx, opRevoke, s.cfg, endpoint, form, wireCall{simpleKey: s.o.simpleKey, client: s.o.client, red: red})
-	if err == nil {
-		err = revokeAnswer(r, red)
-	}
+	err := revokeToken(ctx, s.cfg, form, s.o, red)
 	var e *Error
 	switch {
 	case err == nil:

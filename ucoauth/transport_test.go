@@ -15,9 +15,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 func get(t *testing.T, c *http.Client, url string) (int, error) {
@@ -193,7 +195,7 @@ func TestTransportOrigin(t *testing.T) {
 	defer src.Close()
 	var elsewhere atomic.Value
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		elsewhere.Store(r.Header.Get("Authorization") + "|" + r.Header.Get(ucoauth.HeaderAPIVersion))
+		elsewhere.Store(r.Header.Get("Authorization") + "|" + r.Header.Get(ultracart.HeaderAPIVersion))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer other.Close()
@@ -340,7 +342,7 @@ func TestTransportRedirectsOffOriginGoWithoutToken(t *testing.T) {
 	record := func(r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		seen[r.URL.Path] = r.Header.Get("Authorization") + "|" + r.Header.Get(ucoauth.HeaderAPIVersion)
+		seen[r.URL.Path] = r.Header.Get("Authorization") + "|" + r.Header.Get(ultracart.HeaderAPIVersion)
 	}
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
 	defer other.Close()
@@ -370,7 +372,7 @@ func TestTransportRedirectsOffOriginGoWithoutToken(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	want := "Bearer " + f.tok.AccessToken + "|" + ucoauth.APIVersion
+	want := "Bearer " + f.tok.AccessToken + "|" + ultracart.APIVersion
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, want, seen["/start"], "the origin gets the token")

@@ -22,9 +22,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"golang.org/x/oauth2"
 )
 
 // paddedTokenBody is a 2xx token answer padded to just under the 1 MiB cap
@@ -131,7 +133,7 @@ func TestTokenAfterPaddingIsStillScrubbed(t *testing.T) {
 	out := printed(err)
 	assert.NotContains(t, out, rt)
 	assert.NotContains(t, out, "AT-nested-5678", "a token nested under a token key is scrubbed too")
-	assert.Contains(t, out, ucoauth.Redacted)
+	assert.Contains(t, out, redact.Placeholder)
 }
 
 // TestNonStringRefreshTokenKeepsStoredOne: "refresh_token": false (or a
@@ -180,8 +182,8 @@ func TestNonStringRefreshTokenFromExchangeIsAbsentAndLogged(t *testing.T) {
 	rs := newRaw(t, 200, `{"access_token":"AT-1-xxxxxxxx","refresh_token":false,"token_type":"bearer","expires_in":3600}`,
 		"Content-Type", "application/json")
 	var logs bytes.Buffer
-	ctx := ucoauth.LoggerContext(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)))
-	tok, err := ucoauth.Exchange(ctx, rs.config("client-secret-1"), "code-1")
+	ctx := t.Context()
+	tok, err := ucoauth.Exchange(ctx, rs.config("client-secret-1"), "code-1", ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	assert.Equal(t, "AT-1-xxxxxxxx", tok.AccessToken)
 	assert.Empty(t, tok.RefreshToken, "false is no refresh token")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
@@ -18,7 +19,7 @@ func TestDeviceAuthParsesTolerantly(t *testing.T) {
 	uc.FailNext(1, ucoauthtest.Failure{Status: 200, Path: "/oauth/device/authorize",
 		Body: `{"device_code":"dc-12345","user_code":"WXYZ","verification_uri":"https://x.example/d","expires_in":"600","interval":"99999999999"}`})
 	before := time.Now()
-	da, err := ucoauth.DeviceAuth(ucoauth.SimpleKeyContext(t.Context(), "sk-1"), uc.Config(ucoauth.ScopeOrderRead))
+	da, err := ucoauth.DeviceAuth(t.Context(), uc.Config(ucoauth.ScopeOrderRead), ucoauth.WithSimpleKey("sk-1"))
 	require.NoError(t, err)
 	assert.Equal(t, "dc-12345", da.DeviceCode)
 	assert.Equal(t, "WXYZ", da.UserCode)
@@ -39,11 +40,12 @@ func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	uc.SetExpiresIn(ucoauthtest.ExpiresInGarbage)
 	cfg := uc.Config()
 	var logs strings.Builder
-	ctx := ucoauth.LoggerContext(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := t.Context()
+	logTo := ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	da, err := ucoauth.DeviceAuth(ctx, cfg)
 	require.NoError(t, err)
 	da.Interval = 1
-	tok, err := ucoauth.DeviceAccessToken(ctx, cfg, da)
+	tok, err := ucoauth.DeviceAccessToken(ctx, cfg, da, logTo)
 	require.NoError(t, err)
 	require.NotNil(t, tok)
 	assert.NotEmpty(t, tok.RefreshToken)

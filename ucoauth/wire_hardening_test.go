@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -128,8 +130,8 @@ func TestBadTokenTypeNeverServed(t *testing.T) {
 			body, _ := json.Marshal(map[string]string{"access_token": "at-1", "token_type": tt, "refresh_token": "rt-new-1", "expires_in": "3600"})
 			rs := newRaw(t, 200, string(body))
 			var logs strings.Builder
-			ctx := ucoauth.LoggerContext(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)))
-			tok, err := ucoauth.Exchange(ctx, rs.config(""), "c")
+			ctx := t.Context()
+			tok, err := ucoauth.Exchange(ctx, rs.config(""), "c", ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			require.NoError(t, err)
 			assert.Equal(t, "bearer", tok.TokenType, "normalised: UltraCart's only documented value")
 			assert.Equal(t, "rt-new-1", tok.RefreshToken, "the refresh token is kept")
@@ -196,7 +198,7 @@ func TestServerCodesCannotForgeLogLines(t *testing.T) {
 			assert.Contains(t, err.Error(), "level=INFO", "still said, quoted")
 		})
 	}
-	rs := newRaw(t, 400, `{"error":"invalid_grant","error":"invalid_grant"}`, ucoauth.HeaderRESTErrorMerchantID, "DEMO")
+	rs := newRaw(t, 400, `{"error":"invalid_grant","error":"invalid_grant"}`, ultracart.HeaderRESTErrorMerchantID, "DEMO")
 	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
 	assert.Contains(t, err.Error(), ": invalid_grant")
 	assert.Contains(t, err.Error(), "(merchant DEMO)", "a plain word stays unquoted")

@@ -11,10 +11,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // thief is another host a redirect points at. It counts every request and
@@ -44,7 +45,8 @@ func TestNoRedirectIsFollowed(t *testing.T) {
 				defer uc.Close()
 				cfg := uc.Config()
 				// Whatever client the caller brings, redirects are refused.
-				ctx := ucoauth.SimpleKeyContext(t.Context(), "simple-key")
+				ctx := t.Context()
+				sk := ucoauth.WithSimpleKey("simple-key")
 				checkRefused := func(t *testing.T, err error) {
 					t.Helper()
 					require.Error(t, err)
@@ -60,7 +62,7 @@ func TestNoRedirectIsFollowed(t *testing.T) {
 					code, err := uc.Authorize(ctx, cfg, "s", "")
 					require.NoError(t, err)
 					uc.FailNext(1, ucoauthtest.Redirect("", status, loc))
-					tok, err := ucoauth.Exchange(ctx, cfg, code)
+					tok, err := ucoauth.Exchange(ctx, cfg, code, sk)
 					checkRefused(t, err)
 					assert.Nil(t, tok)
 				})
@@ -82,7 +84,7 @@ func TestNoRedirectIsFollowed(t *testing.T) {
 				t.Run("Revoke", func(t *testing.T) {
 					tok := uc.Issue("M")
 					uc.FailNext(1, ucoauthtest.Redirect("/oauth/revoke", status, loc))
-					err := ucoauth.Revoke(ctx, cfg, tok.AccessToken, ucoauth.WithHTTPClient(&http.Client{}))
+					err := ucoauth.Revoke(ctx, cfg, tok.AccessToken, sk, ucoauth.WithHTTPClient(&http.Client{}))
 					checkRefused(t, err)
 
 					store := tokenstore.NewMemory()
@@ -95,12 +97,12 @@ func TestNoRedirectIsFollowed(t *testing.T) {
 				})
 				t.Run("device flow", func(t *testing.T) {
 					uc.FailNext(1, ucoauthtest.Redirect("/oauth/device/authorize", status, loc))
-					_, err := ucoauth.DeviceAuth(ctx, cfg)
+					_, err := ucoauth.DeviceAuth(ctx, cfg, sk)
 					checkRefused(t, err)
-					da, err := ucoauth.DeviceAuth(ctx, cfg)
+					da, err := ucoauth.DeviceAuth(ctx, cfg, sk)
 					require.NoError(t, err)
 					uc.FailNext(1, ucoauthtest.Redirect("", status, loc))
-					tok, err := ucoauth.DeviceAccessToken(ctx, cfg, da)
+					tok, err := ucoauth.DeviceAccessToken(ctx, cfg, da, sk)
 					checkRefused(t, err)
 					assert.Nil(t, tok)
 				})

@@ -17,9 +17,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // rawServer answers the OAuth endpoints with a fixed reply and records what
@@ -93,9 +96,10 @@ func TestEndpoint(t *testing.T) {
 
 func TestCredentialsGoInTheForm(t *testing.T) {
 	rs := newRaw(t, 200, okBody)
-	ctx := ucoauth.SimpleKeyContext(t.Context(), "simple-key-1")
+	ctx := t.Context()
 
-	_, err := ucoauth.Exchange(ctx, rs.config(""), "code-1", oauth2.VerifierOption("verifier-1"))
+	_, err := ucoauth.Exchange(ctx, rs.config(""), "code-1",
+		ucoauth.WithAuthCodeOptions(oauth2.VerifierOption("verifier-1")), ucoauth.WithSimpleKey("simple-key-1"))
 	require.NoError(t, err)
 	form, hdr := rs.last()
 	assert.Equal(t, "client-1", form.Get("client_id"))
@@ -108,13 +112,13 @@ func TestCredentialsGoInTheForm(t *testing.T) {
 	assert.Empty(t, hdr.Get("Authorization"), "never HTTP Basic")
 	assert.Equal(t, "application/json", hdr.Get("Accept"))
 	assert.Equal(t, "application/x-www-form-urlencoded", hdr.Get("Content-Type"))
-	assert.Equal(t, "simple-key-1", hdr.Get(ucoauth.HeaderSimpleKey))
+	assert.Equal(t, "simple-key-1", hdr.Get(ultracart.HeaderSimpleKey))
 
 	_, err = ucoauth.Exchange(t.Context(), rs.config("sekrit"), "code-2")
 	require.NoError(t, err)
 	form, hdr = rs.last()
 	assert.Equal(t, "sekrit", form.Get("client_secret"))
-	assert.Empty(t, hdr.Get(ucoauth.HeaderSimpleKey), "no simple key unless asked")
+	assert.Empty(t, hdr.Get(ultracart.HeaderSimpleKey), "no simple key unless asked")
 }
 
 func TestEveryCallHasATimeout(t *testing.T) {
@@ -174,9 +178,10 @@ func TestExpiresInTolerance(t *testing.T) {
 			code, err := srv.Authorize(t.Context(), cfg, "state", "")
 			require.NoError(t, err)
 			var logs strings.Builder
-			ctx := ucoauth.LoggerContext(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)))
+			ctx := t.Context()
+			logTo := ucoauth.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 			before := time.Now()
-			tok, err := ucoauth.Exchange(ctx, cfg, code)
+			tok, err := ucoauth.Exchange(ctx, cfg, code, logTo)
 			after := time.Now()
 			require.NoError(t, err, "a token never comes with an error")
 			require.NotNil(t, tok, "the usable rest of the response is kept")
@@ -320,7 +325,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			}
 		}
 	}
-	assert.Contains(t, err.Error(), ucoauth.Redacted, "the echo is visible, redacted")
+	assert.Contains(t, err.Error(), redact.Placeholder, "the echo is visible, redacted")
 }
 
 func TestNetworkErrorIsTemporary(t *testing.T) {

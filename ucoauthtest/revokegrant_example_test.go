@@ -34,7 +34,7 @@ func ExampleServer_RevokeGrant() {
 	defer src.Close()
 	api := func(tok string) int {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, uc.BaseURL()+"/order/orders", nil)
-		req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+		req.Header.Set("X-UltraCart-Api-Version", "2017-03-01")
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

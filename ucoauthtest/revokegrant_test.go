@@ -7,10 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
-	"golang.org/x/oauth2"
 )
 
 // TestRevokeGrantKillsEveryToken: RevokeGrant kills every access and
@@ -39,7 +41,7 @@ func TestRevokeGrantKillsEveryToken(t *testing.T) {
 func apiStatus(t *testing.T, uc *ucoauthtest.Server, access string) int {
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, uc.BaseURL()+"/order/orders", nil)
 	require.NoError(t, err)
-	req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+	req.Header.Set(ultracart.HeaderAPIVersion, ultracart.APIVersion)
 	req.Header.Set("Authorization", "Bearer "+access)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // Defaults of a new Server.
@@ -320,7 +322,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) intercept(w http.ResponseWriter, r *http.Request, path string) bool {
 	s.mu.Lock()
 	d := s.latency
-	s.stats.LastSimpleKey = r.Header.Get(ucoauth.HeaderSimpleKey)
+	s.stats.LastSimpleKey = r.Header.Get(ultracart.HeaderSimpleKey)
 	var f *Failure
 	for i, p := range s.failures {
 		if p.f.Path != path {
@@ -408,7 +410,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			withRT = false
 		}
 		s.stats.RefreshTimes = append(s.stats.RefreshTimes, s.now())
-	case ucoauth.GrantTypeDeviceCode:
+	case ultracart.GrantTypeDeviceCode:
 		d, ok := s.devices[r.PostForm.Get("device_code")]
 		if !ok {
 			writeOAuthError(w, http.StatusBadRequest, "expired_token", "The device code is unknown or expired.")
@@ -447,7 +449,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // serves always count under their own names.
 func statKey(counts map[string]int, gt string) string {
 	switch gt {
-	case "authorization_code", "refresh_token", ucoauth.GrantTypeDeviceCode:
+	case "authorization_code", "refresh_token", ultracart.GrantTypeDeviceCode:
 		return gt
 	}
 	if _, ok := counts[gt]; ok || (len(gt) <= 64 && len(counts) < 32) {
@@ -561,7 +563,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		writeUCError(w, status, msg, code)
 	}
-	if v := r.Header.Get(ucoauth.HeaderAPIVersion); v != ucoauth.APIVersion {
+	if v := r.Header.Get(ultracart.HeaderAPIVersion); v != ultracart.APIVersion {
 		reject(http.StatusBadRequest, "Requests will FAIL if a X-UltraCart-Api-Version is not specified.", "missing_api_version")
 		return
 	}
@@ -622,7 +624,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeOAuthError answers like UltraCart's token endpoint: the RFC 6749 error
 // fields of OauthTokenResponse, with the message in UC-REST-ERROR too.
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set(ucoauth.HeaderRESTError, desc)
+	w.Header().Set(ultracart.HeaderRESTError, desc)
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
@@ -644,7 +646,7 @@ func ErrorResponse(developerMessage, errorCode string) string {
 }
 
 func writeUCError(w http.ResponseWriter, status int, msg, code string) {
-	w.Header().Set(ucoauth.HeaderRESTError, msg)
+	w.Header().Set(ultracart.HeaderRESTError, msg)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(ErrorResponse(msg, code)))

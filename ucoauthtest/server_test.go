@@ -12,7 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/ucoauth"
+
+	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
 
@@ -46,7 +47,7 @@ func TestTokenShapesAreUltraCarts(t *testing.T) {
 	resp, body = post(t, s.BaseURL()+"/oauth/token", url.Values{"client_id": {s.ClientID}, "grant_type": {"authorization_code"}, "code": {code}})
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Equal(t, "invalid_grant", body["error"])
-	assert.NotEmpty(t, resp.Header.Get(ucoauth.HeaderRESTError))
+	assert.NotEmpty(t, resp.Header.Get(ultracart.HeaderRESTError))
 	assert.Equal(t, 1, s.Stats().InvalidGrant)
 	assert.Equal(t, 2, s.Stats().Token["authorization_code"])
 }
@@ -136,14 +137,14 @@ func TestFailNextLatencyAndAPI(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", s.BaseURL()+"/order/orders", nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+	req.Header.Set(ultracart.HeaderAPIVersion, ultracart.APIVersion)
 	r, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
 	assert.Equal(t, 401, r.StatusCode, "a revoked token is refused")
 	assert.True(t, strings.Contains(string(b), `"success":false`), string(b))
-	assert.NotEmpty(t, r.Header.Get(ucoauth.HeaderRESTError))
+	assert.NotEmpty(t, r.Header.Get(ultracart.HeaderRESTError))
 }
 
 // TestStatsStayBounded: a client sending ever new grant types cannot make

@@ -139,7 +139,7 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 
 	// The revoked token, sent by hand, and the client, which has none left.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL, nil)
-	req.Header.Set(ucoauth.HeaderAPIVersion, ucoauth.APIVersion)
+	req.Header.Set("X-UltraCart-Api-Version", "2017-03-01")
 	ev.Token.SetAuthHeader(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -205,7 +205,7 @@ func get(ctx context.Context, c *http.Client, url string) (string, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, resp.Header.Get(ucoauth.HeaderRESTError))
+		return "", fmt.Errorf("%s: %s", resp.Status, resp.Header.Get("UC-REST-ERROR"))
 	}
 	return resp.Status, nil
 }

@@ -1,0 +1,294 @@
+package ucoauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Provider is what differs between OAuth servers: how a token or revoke
+// request is encoded, how the answers are read and their errors mapped, and
+// which headers the server's API wants. The engine (TokenSource, Manager,
+// [Exchange], [Revoke], [Transport]) does the rest the same way for every
+// provider: it sends the request without following redirects, over https
+// (or plain http to loopback), within a deadline, reads at most 1 MiB of
+// the answer, scrubs every secret of the call from errors and logs, and
+// bounds a token's lifetime (see [FallbackLifetime], [MinLifetime],
+// [MaxLifetime]).
+//
+// The endpoints are the oauth2.Config's (cfg.Endpoint: AuthURL, TokenURL,
+// DeviceAuthURL and AuthStyle, which a form request honours); a provider
+// adds the revoke URL, which oauth2.Endpoint lacks.
+//
+// [UltraCart] is the default; [RFC6749] serves any server that follows RFC
+// 6749 and RFC 7009. Choose one with [WithProvider].
+type Provider interface {
+	// TokenRequest encodes a token request. params holds the grant as RFC
+	// 6749 names its fields: grant_type and code, redirect_uri and
+	// code_verifier, refresh_token, or device_code.
+	TokenRequest(cfg *oauth2.Config, params url.Values) (*Request, error)
+
+	// ParseToken reads the token endpoint's answer. It returns the token,
+	// or an error; a token together with an error is a token accepted
+	// despite an anomaly (an unusable lifetime, say), which is logged.
+	// A zero Expiry means the answer gave none.
+	//
+	// Errors reach the engine's classes through an [*Error]: Code
+	// "invalid_grant" or StatusCode 410 means the merchant must authorize
+	// again ([ErrReauthorizationRequired]); Code "invalid_client" or
+	// "unauthorized_client", or a 401 without a code, means the
+	// application is misconfigured ([ErrInvalidClient]); StatusCode 408,
+	// 429 or 5xx is temporary, and RetryAfter delays the next attempt.
+	// Any other error is permanent for this refresh.
+	ParseToken(a *Answer) (*oauth2.Token, error)
+
+	// RevokeRequest encodes a revoke request. params holds "token" and,
+	// optionally, "token_type_hint" (RFC 7009). A server that revokes by
+	// merchant may read "merchant_id" instead of a token.
+	RevokeRequest(cfg *oauth2.Config, params url.Values) (*Request, error)
+
+	// ParseRevoke reads the revoke endpoint's answer: nil when the token
+	// is revoked. An [*Error] whose Code or ErrorCode is "invalid_token" or
+	// "invalid_grant" says there was nothing left to revoke.
+	ParseRevoke(a *Answer) error
+
+	// SetAPIHeader adds to h, a request to the provider's API, the headers
+	// the API wants beside Authorization. [Transport] calls it on its own
+	// copy of each request; a header the request already has is kept.
+	SetAPIHeader(h http.Header)
+}
+
+// Request is a request to an OAuth endpoint, as a [Provider] encodes it.
+type Request struct {
+	// URL is the endpoint: https, or plain http to a loopback address.
+	URL string
+	// Header holds headers to send, such as an Authorization the provider
+	// computes itself ("Client <secret>"). Its values are scrubbed from
+	// every error and log line.
+	Header http.Header
+	// Form is sent form-encoded, with the client credentials placed as
+	// cfg.Endpoint.AuthStyle says.
+	Form url.Values
+	// JSON, when Form is nil, is sent as it is, as application/json: the
+	// provider puts the client credentials where its server wants them.
+	JSON []byte
+}
+
+// Answer is what an OAuth endpoint answered, for a [Provider] to read.
+type Answer struct {
+	// StatusCode is the HTTP status; 3xx answers never get this far.
+	StatusCode int
+	// Header is the answer's header.
+	Header http.Header
+	// Body is the answer's body, at most 1 MiB.
+	Body []byte
+	// Sent is when the request was sent: a lifetime counts from then, so
+	// that time on the wire can only make a token look older.
+	Sent time.Time
+	// Received is when the answer arrived: a Retry-After date counts from
+	// then.
+	Received time.Time
+
+	red *redactor // the call's secrets
+}
+
+func (a *Answer) response() *response {
+	return &response{status: a.StatusCode, header: a.Header, body: a.Body}
+}
+
+// UltraCart returns the provider for UltraCart, the default: form requests,
+// string expires_in, UltraCart's error envelope and UC-REST-ERROR header,
+// revoke at the token URL's sibling ".../oauth/revoke", and its API version
+// header on every API call.
+func UltraCart() Provider { return ultraCart{} }
+
+// RFC6749 returns a provider for a server that follows RFC 6749 (token
+// requests), RFC 7009 (revocation at revokeURL; "" means the server has
+// none) and RFC 8628, with the same tolerant reading as [UltraCart] and no
+// extra API headers. The token and authorize URLs are the oauth2.Config's.
+func RFC6749(revokeURL string) Provider { return rfc6749{revokeURL: revokeURL} }
+
+type ultraCart struct{}
+
+func (ultraCart) TokenRequest(cfg *oauth2.Config, params url.Values) (*Request, error) {
+	return &Request{URL: cfg.Endpoint.TokenURL, Form: params}, nil
+}
+
+func (ultraCart) ParseToken(a *Answer) (*oauth2.Token, error) {
+	w, err := decode(opToken, a.response(), a.red, a.Received)
+	if err != nil {
+		return nil, err
+	}
+	return tokenFromResponse(w, a.Sent, a.red)
+}
+
+func (ultraCart) RevokeRequest(cfg *oauth2.Config, params url.Values) (*Request, error) {
+	return &Request{URL: revokeURL(cfg.Endpoint), Form: params}, nil
+}
+
+func (ultraCart) ParseRevoke(a *Answer) error { return revokeAnswer(a.response(), a.red, a.Received) }
+
+func (ultraCart) SetAPIHeader(h http.Header) {
+	if h.Get(headerAPIVersion) == "" {
+		h.Set(headerAPIVersion, apiVersion)
+	}
+}
+
+func (ultraCart) builtin() {}
+
+type rfc6749 struct {
+	ultraCart
+	revokeURL string
+}
+
+func (p rfc6749) RevokeRequest(_ *oauth2.Config, params url.Values) (*Request, error) {
+	if p.revokeURL == "" {
+		return nil, errNoRevokeURL
+	}
+	return &Request{URL: p.revokeURL, Form: params}, nil
+}
+
+func (rfc6749) SetAPIHeader(http.Header) {}
+
+var errNoRevokeURL = errors.New("the provider has no revoke endpoint")
+
+// builtin marks the providers of this package, whose readers add every
+// token of an answer to the call's redactor as they parse it.
+type builtin interface{ builtin() }
+
+// provider is o's provider, UltraCart by default.
+func (o *options) prov() Provider {
+	if o.provider == nil {
+		return ultraCart{}
+	}
+	return o.provider
+}
+
+// formSecrets are the request fields that carry a secret.
+var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token", "access_token"}
+
+// ask sends a provider's request, reads the answer and turns what the
+// provider made of it into what the engine trusts: errors scrubbed of
+// every secret of the call (red's), as [*Error].
+func ask(ctx context.Context, op string, cfg *oauth2.Config, o *options, rq *Request, red *redactor, now clock) (*Answer, error) {
+	for _, k := range formSecrets {
+		red.add(rq.Form[k]...)
+	}
+	sent := now()
+	r, err := send(ctx, op, cfg, rq, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
+	if err != nil {
+		return nil, err
+	}
+	a := &Answer{StatusCode: r.status, Header: r.header, Body: r.body, Sent: sent, Received: now(), red: red}
+	if _, ok := o.prov().(builtin); !ok {
+		_, _ = parseBody(a.Body, red) // every token in the answer is a secret
+	}
+	return a, nil
+}
+
+// retrieveToken asks o's provider's token endpoint for a token. A token may
+// come with an error: a warning about an anomaly it survived (see
+// tokenFromResponse). secrets are scrubbed from every error, with the
+// client secret, the simple key, the request's secrets and every token in
+// the answer.
+func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o *options, secrets ...string) (*oauth2.Token, error) {
+	p := o.prov()
+	red := newRedactor(secrets...)
+	for _, k := range formSecrets {
+		red.add(params[k]...)
+	}
+	rq, err := p.TokenRequest(cfg, params)
+	if err != nil {
+		return nil, scrubbed(opToken, 0, red, err)
+	}
+	a, err := ask(ctx, opToken, cfg, o, rq, red, o.now)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := p.ParseToken(a)
+	if tok == nil && err == nil {
+		err = errors.New("the provider read no token and no error")
+	}
+	err = scrubbed(opToken, a.StatusCode, red, err)
+	if tok == nil {
+		return nil, err
+	}
+	return bounded(tok, a.Sent, red, err)
+}
+
+// bounded checks a provider's token as tokenFromResponse does UltraCart's:
+// an access token that can travel in a header, a lifetime within
+// [MinLifetime, MaxLifetime] counted from sent ([FallbackLifetime] when
+// there is none), and a blank refresh token taken as absent.
+func bounded(tok *oauth2.Token, sent time.Time, red *redactor, warn error) (*oauth2.Token, error) {
+	red.add(tok.AccessToken, tok.RefreshToken)
+	if strings.TrimSpace(tok.AccessToken) == "" || !headerSafe(tok.AccessToken) {
+		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, red: red,
+			Err: errors.New("response has no access_token that can be sent")}
+	}
+	if !isToken(tok.TokenType) {
+		tok.TokenType = "bearer"
+	}
+	if strings.TrimSpace(tok.RefreshToken) == "" {
+		tok.RefreshToken = ""
+	}
+	life := tok.Expiry.Sub(sent)
+	switch {
+	case tok.Expiry.IsZero() || life <= 0:
+		life = FallbackLifetime
+	case life < MinLifetime:
+		life = MinLifetime
+	case life > MaxLifetime:
+		life = MaxLifetime
+	}
+	tok.Expiry, tok.ExpiresIn = sent.Add(life), int64(life/time.Second)
+	return tok, warn
+}
+
+// scrubbed makes err, from a provider, an [*Error] scrubbed of red's
+// secrets; an *Error of this package's own readers already is.
+func scrubbed(op string, status int, red *redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Op: op, StatusCode: status, Err: red.wrap(err), red: red}
+	}
+	if e.red == nil {
+		e.red = red
+		if e.Op == "" {
+			e.Op = op
+		}
+		e.scrubFields()
+	}
+	return err
+}
+
+// revokeToken asks o's provider's revoke endpoint to revoke what params
+// name (see [Provider.RevokeRequest]); red's secrets are scrubbed from its
+// errors.
+func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o *options, red *redactor) error {
+	p := o.prov()
+	rq, err := p.RevokeRequest(cfg, params)
+	if err != nil {
+		return scrubbed(opRevoke, 0, red, err)
+	}
+	if o.revokeURL != "" {
+		rq.URL = o.revokeURL
+	}
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
+	a, err := ask(ctx, opRevoke, cfg, o, rq, red, now)
+	if err != nil {
+		return err
+	}
+	return scrubbed(opRevoke, a.StatusCode, red, p.ParseRevoke(a))
+}

@@ -130,7 +130,7 @@ func assertGrantAlive(t *testing.T, srv *fositeserver.Server, cfg *oauth2.Config
 	assert.Equal(t, before.LastIssued, ucoauth.Fingerprint(tok.AccessToken), "the store holds the newest generation")
 	var clock skewedClock
 	clock.add(time.Hour)
-	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now))
+	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now), generic(srv.URL))
 	status, _, err := get(t, ucoauth.NewClient(t.Context(), src), srv.APIURL())
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status, "the stored refresh token is alive")
@@ -241,7 +241,7 @@ func fleetVersusXOAuth2(t *testing.T, o fositeserver.Options) {
 	for range fleetInstances {
 		store, err := tokenstore.NewFile(dir)
 		require.NoError(t, err)
-		mgr := ucoauth.NewManager(ucCfg, store, refreshHook(&refreshes))
+		mgr := ucoauth.NewManager(ucCfg, store, refreshHook(&refreshes), generic(ucSrv.URL))
 		hammer(ctx, &wg, ucoauth.NewClient(ctx, mgr.Source(merchant)), ucSrv.APIURL(), &uc, stopped)
 
 		own := *xTok // each process has its own copy of the initial token
@@ -373,7 +373,7 @@ func fleetChild(t *testing.T, dir, url, stopFile string) {
 	store, err := tokenstore.NewFile(dir)
 	require.NoError(t, err)
 	var refreshes atomic.Int64
-	mgr := ucoauth.NewManager(fositeserver.PostConfigAt(url), store, refreshHook(&refreshes))
+	mgr := ucoauth.NewManager(fositeserver.PostConfigAt(url), store, refreshHook(&refreshes), generic(url))
 	ctx, cancel := context.WithTimeout(t.Context(), fleetHang+30*time.Second)
 	defer cancel()
 	var (

@@ -38,9 +38,15 @@ func connect(t *testing.T, srv *fositeserver.Server, cfg *oauth2.Config) *oauth2
 	code, err := srv.Authorize(t.Context(), cfg, "state-0123456789")
 	require.NoError(t, err)
 	require.NotEmpty(t, code)
-	tok, err := ucoauth.Exchange(t.Context(), cfg, code)
+	tok, err := ucoauth.Exchange(t.Context(), cfg, code, generic(srv.URL))
 	require.NoError(t, err)
 	return tok
+}
+
+// generic is the RFC 6749/7009 provider for a fosite server at url: fosite
+// is not UltraCart, and its revoke endpoint is [fositeserver.RevokePath].
+func generic(url string) ucoauth.Option {
+	return ucoauth.WithProvider(ucoauth.RFC6749(url + fositeserver.RevokePath))
 }
 
 // call makes one API call and decodes the answer of a 200.
@@ -94,7 +100,7 @@ func TestFositeCodeExchange(t *testing.T) {
 
 	store := tokenstore.NewMemory()
 	require.NoError(t, store.Save(t.Context(), merchant, tok))
-	client := ucoauth.NewClient(t.Context(), ucoauth.NewTokenSource(cfg, store, merchant))
+	client := ucoauth.NewClient(t.Context(), ucoauth.NewTokenSource(cfg, store, merchant, generic(srv.URL)))
 	status, who, err := get(t, client, srv.APIURL())
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
@@ -129,7 +135,7 @@ func TestFositeRotationReuseDetection(t *testing.T) {
 	var clock skewedClock
 	store := tokenstore.NewMemory()
 	require.NoError(t, store.Save(t.Context(), merchant, tok0))
-	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now))
+	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now), generic(srv.URL))
 	clock.add(time.Hour) // tok0 has expired
 	tok1, err := src.Token()
 	require.NoError(t, err)
@@ -181,7 +187,7 @@ func TestFosite401Recovers(t *testing.T) {
 	// apart; a step of a nanosecond (jittered to 0) lets this test refuse
 	// twice in a row at any speed. (A millisecond step failed without -race:
 	// the second refusal came within it and was paced, not refreshed.)
-	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithBackoff(time.Nanosecond, time.Nanosecond))
+	src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithBackoff(time.Nanosecond, time.Nanosecond), generic(srv.URL))
 	client := ucoauth.NewClient(t.Context(), src)
 
 	status, _, err := get(t, client, srv.APIURL())
@@ -227,7 +233,7 @@ func TestFositeRevoke(t *testing.T) {
 	require.NoError(t, err)
 	tok := connect(t, srv, cfg)
 	require.NoError(t, store.Save(t.Context(), merchant, tok))
-	src := ucoauth.NewTokenSource(cfg, store, merchant)
+	src := ucoauth.NewTokenSource(cfg, store, merchant, generic(srv.URL))
 	status, _, err := get(t, ucoauth.NewClient(t.Context(), src), srv.APIURL())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
@@ -249,7 +255,7 @@ func TestFositeRevoke(t *testing.T) {
 
 	// The package-level Revoke too, on a second grant.
 	tok2 := connect(t, srv, cfg)
-	require.NoError(t, ucoauth.Revoke(t.Context(), cfg, tok2.AccessToken))
+	require.NoError(t, ucoauth.Revoke(t.Context(), cfg, tok2.AccessToken, generic(srv.URL)))
 	status, _, err = get(t, oauth2.NewClient(t.Context(), oauth2.StaticTokenSource(tok2)), srv.APIURL())
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, status)
@@ -267,7 +273,7 @@ func TestFositeBasicAuth(t *testing.T) {
 		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 		code, err := srv.Authorize(t.Context(), cfg, "state-0123456789")
 		require.NoError(t, err)
-		_, err = ucoauth.Exchange(t.Context(), cfg, code)
+		_, err = ucoauth.Exchange(t.Context(), cfg, code, generic(srv.URL))
 		require.Error(t, err)
 		var e *ucoauth.Error
 		require.ErrorAs(t, err, &e)
@@ -282,7 +288,7 @@ func TestFositeBasicAuth(t *testing.T) {
 		var clock skewedClock
 		store := tokenstore.NewMemory()
 		require.NoError(t, store.Save(t.Context(), merchant, tok))
-		src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now))
+		src := ucoauth.NewTokenSource(cfg, store, merchant, ucoauth.WithClock(clock.now), generic(srv.URL))
 		clock.add(time.Hour)
 		tok1, err := src.Token()
 		require.NoError(t, err, "refresh with HTTP Basic")
@@ -310,7 +316,7 @@ func TestFositeInvalidClient(t *testing.T) {
 
 	code, err := srv.Authorize(t.Context(), bad, "state-0123456789")
 	require.NoError(t, err)
-	_, err = ucoauth.Exchange(t.Context(), bad, code)
+	_, err = ucoauth.Exchange(t.Context(), bad, code, generic(srv.URL))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ucoauth.ErrInvalidClient)
 	assert.NotErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
@@ -321,7 +327,7 @@ func TestFositeInvalidClient(t *testing.T) {
 	var clock skewedClock
 	store := tokenstore.NewMemory()
 	require.NoError(t, store.Save(t.Context(), merchant, tok))
-	src := ucoauth.NewTokenSource(bad, store, merchant, ucoauth.WithClock(clock.now))
+	src := ucoauth.NewTokenSource(bad, store, merchant, ucoauth.WithClock(clock.now), generic(srv.URL))
 	clock.add(time.Hour)
 	_, err = src.Token()
 	require.Error(t, err)

@@ -21,27 +21,28 @@ func TestFositeRevokeURL(t *testing.T) {
 	srv := newServerWith(t, fositeserver.Options{RevokePath: path})
 	cfg := srv.PostConfig()
 	revokeURL := ucoauth.WithRevokeURL(srv.URL + path)
+	p := generic(srv.URL) // its revoke URL, fositeserver.RevokePath, is not served here
 	api := func(tok *oauth2.Token) int {
 		status, _, err := get(t, oauth2.NewClient(t.Context(), oauth2.StaticTokenSource(tok)), srv.APIURL())
 		require.NoError(t, err)
 		return status
 	}
 
-	// Not vacuous: the derived URL (.../oauth/revoke) is not served.
+	// Not vacuous: the provider's URL (.../oauth/revoke) is not served.
 	tok0 := connect(t, srv, cfg)
-	assert.Error(t, ucoauth.Revoke(t.Context(), cfg, tok0.AccessToken))
+	assert.Error(t, ucoauth.Revoke(t.Context(), cfg, tok0.AccessToken, p))
 	assert.Equal(t, http.StatusOK, api(tok0))
 
 	store := tokenstore.NewMemory()
 	tok := connect(t, srv, cfg)
 	require.NoError(t, store.Save(t.Context(), merchant, tok))
-	src := ucoauth.NewTokenSource(cfg, store, merchant, revokeURL)
+	src := ucoauth.NewTokenSource(cfg, store, merchant, p, revokeURL)
 	require.NoError(t, src.Revoke(t.Context()))
 	_, err := store.Load(t.Context(), merchant)
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
 	assert.Equal(t, http.StatusUnauthorized, api(tok))
 
-	require.NoError(t, ucoauth.Revoke(t.Context(), cfg, tok0.AccessToken, revokeURL))
+	require.NoError(t, ucoauth.Revoke(t.Context(), cfg, tok0.AccessToken, p, revokeURL))
 	assert.Equal(t, http.StatusUnauthorized, api(tok0))
 	assert.Equal(t, 3, srv.Stats().Revocations, "TokenSource.Revoke sends the access and the refresh token; Revoke the access token")
 }

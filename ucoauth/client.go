@@ -82,7 +82,7 @@ type providerSource interface {
 	provider() Provider
 }
 
-func (s *TokenSource) provider() Provider { return s.o.prov() }
+func (s *TokenSource) provider() Provider { return s.o.wire().prov() }
 
 // RoundTrip authorizes req and sends it with the base transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -26,5 +26,6 @@
 //
 // No error, log line or fmt verb produced by this package contains a token
 // or the client secret: server messages that echo them are scrubbed, tokens
-// are logged by [Fingerprint], and [Secret] redacts itself.
+// are logged by [Fingerprint]. All scrubbing is done in one place, the
+// module's internal/redact package, whatever the [Provider].
 package ucoauth

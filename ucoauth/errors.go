@@ -50,7 +50,7 @@ var (
 
 	// ErrBadExpiresIn means expires_in could not be read as a number of
 	// seconds. The token is kept, with [FallbackLifetime]: [Exchange] and
-	// [DeviceAccessToken] log the anomaly (see [LoggerContext]) rather than
+	// [DeviceAccessToken] log the anomaly (see [WithLogger]) rather than
 	// return it with the token; a TokenSource reports it to its logger and in
 	// [RefreshEvent].Err.
 	ErrBadExpiresIn = errors.New("ucoauth: unusable expires_in")

@@ -1,9 +1,7 @@
 package ucoauth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +35,7 @@ func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...Opti
 	if cfg.RedirectURL != "" {
 		form.Set("redirect_uri", cfg.RedirectURL)
 	}
-	tok, err := retrieveToken(ctx, cfg, form, o, code)
+	tok, err := retrieveToken(ctx, cfg, form, o.wire(), code)
 	return newGrant(settle(ctx, o.logger, tok, err))
 }
 
@@ -85,68 +83,7 @@ func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ..
 // refresh token of the same grant, which the server knows and may echo).
 func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *options, secrets ...string) error {
 	red := newRedactor(append(secrets, accessToken)...)
-	return revokeToken(ctx, cfg, url.Values{"token": {accessToken}}, o, red)
-}
-
-// revokeAnswer reads a revoke endpoint's answer, received at now: nil when
-// it says the token was revoked, an *Error scrubbed of red's secrets
-// otherwise.
-func revokeAnswer(r *response, red *redactor, now time.Time) error {
-	if r.status >= 200 && r.status < 300 {
-		if _, perr := parseBody(r.body, newRedactor()); perr != nil {
-			if refusal := revokeRefusal(r.body); refusal != "" {
-				e := &Error{Op: opRevoke, StatusCode: r.status, red: red,
-					Err: fmt.Errorf("the answer does not parse cleanly but %s", refusal)}
-				e.scrubFields()
-				return e
-			}
-			return nil // RFC 7009: a 2xx revokes, whatever the body
-		}
-	}
-	w, err := decode(opRevoke, r, red, now)
-	if err != nil {
-		return err
-	}
-	if w.Successful.present && w.Successful.s != "true" {
-		e := &Error{Op: opRevoke, StatusCode: r.status, Message: w.Message.s, red: red,
-			Err: errors.New(`UltraCart answered {"successful": false}`)}
-		e.scrubFields()
-		return e
-	}
-	return nil
-}
-
-// revokeRefusal reads a 2xx revoke body that parseBody refused (a field of
-// the wrong shape, trailing bytes, a duplicated key) as far as it goes, and
-// says why it is not a success: a top-level "successful" that is not true,
-// or an "error" that is not null or empty. "" means nothing in it refuses,
-// so RFC 7009's "any 2xx revokes" applies. It never quotes the body.
-func revokeRefusal(body []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		var v json.RawMessage
-		if dec.Decode(&v) != nil {
-			return ""
-		}
-		switch k, _ := kt.(string); k {
-		case "successful":
-			if s := string(bytes.TrimSpace(v)); s != "true" && s != `"true"` {
-				return `"successful" is not true`
-			}
-		case "error":
-			if s := string(bytes.TrimSpace(v)); s != "null" && s != `""` {
-				return `it carries an "error"`
-			}
-		}
-	}
-	return ""
+	return revokeToken(ctx, cfg, url.Values{"token": {accessToken}}, o.wire(), red)
 }
 
 // tokenGone reports whether a revoke failed because the token was already
@@ -243,7 +180,7 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 	}
 	for {
 		form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {da.DeviceCode}}
-		tok, err := retrieveToken(ctx, cfg, form, o, da.DeviceCode)
+		tok, err := retrieveToken(ctx, cfg, form, o.wire(), da.DeviceCode)
 		var e *Error
 		switch {
 		case tok != nil:

@@ -294,4 +294,4 @@ func (k keySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 }
 func (k keySource) Invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).Invalidate(tok) }
 func (k keySource) origin() string                    { return k.m.sh.cfg.Endpoint.TokenURL }
-func (k keySource) provider() Provider                { return k.m.sh.o.prov() }
+func (k keySource) provider() Provider                { return k.m.sh.o.wire().prov() }

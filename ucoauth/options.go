@@ -181,6 +181,11 @@ func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) { o.idle = d }
 }
 
+// wire is what calls to OAuth endpoints take from o.
+func (o *options) wire() wireOptions {
+	return wireOptions{provider: o.provider, simpleKey: o.simpleKey, client: o.client, revokeURL: o.revokeURL, now: o.now}
+}
+
 // WithProvider selects the OAuth server's [Provider]; the default is
 // [UltraCart]. It applies to every call: NewTokenSource, NewManager,
 // Exchange, DeviceAccessToken and Revoke.

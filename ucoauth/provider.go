@@ -161,12 +161,30 @@ var errNoRevokeURL = errors.New("the provider has no revoke endpoint")
 // token of an answer to the call's redactor as they parse it.
 type builtin interface{ builtin() }
 
-// provider is o's provider, UltraCart by default.
-func (o *options) prov() Provider {
+// wireOptions is what a call to an OAuth endpoint takes from a
+// constructor's or a call's options.
+type wireOptions struct {
+	provider  Provider     // nil means UltraCart
+	simpleKey string       // UltraCart's simple key header, when set
+	client    *http.Client // nil means the context's, or the default
+	revokeURL string       // overrides the provider's revoke URL
+	now       clock        // nil means time.Now
+}
+
+// prov is the provider, UltraCart by default.
+func (o wireOptions) prov() Provider {
 	if o.provider == nil {
 		return ultraCart{}
 	}
 	return o.provider
+}
+
+// clock is o's clock, time.Now by default.
+func (o wireOptions) clock() clock {
+	if o.now == nil {
+		return time.Now
+	}
+	return o.now
 }
 
 // formSecrets are the request fields that carry a secret.
@@ -175,7 +193,8 @@ var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifie
 // ask sends a provider's request, reads the answer and turns what the
 // provider made of it into what the engine trusts: errors scrubbed of
 // every secret of the call (red's), as [*Error].
-func ask(ctx context.Context, op string, cfg *oauth2.Config, o *options, rq *Request, red *redactor, now clock) (*Answer, error) {
+func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *Request, red *redactor) (*Answer, error) {
+	now := o.clock()
 	for _, k := range formSecrets {
 		red.add(rq.Form[k]...)
 	}
@@ -196,7 +215,7 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o *options, rq *Req
 // tokenFromResponse). secrets are scrubbed from every error, with the
 // client secret, the simple key, the request's secrets and every token in
 // the answer.
-func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o *options, secrets ...string) (*oauth2.Token, error) {
+func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o wireOptions, secrets ...string) (*oauth2.Token, error) {
 	p := o.prov()
 	red := newRedactor(secrets...)
 	for _, k := range formSecrets {
@@ -206,7 +225,7 @@ func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o
 	if err != nil {
 		return nil, scrubbed(opToken, 0, red, err)
 	}
-	a, err := ask(ctx, opToken, cfg, o, rq, red, o.now)
+	a, err := ask(ctx, opToken, cfg, o, rq, red)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +292,7 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 // revokeToken asks o's provider's revoke endpoint to revoke what params
 // name (see [Provider.RevokeRequest]); red's secrets are scrubbed from its
 // errors.
-func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o *options, red *redactor) error {
+func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o wireOptions, red *redactor) error {
 	p := o.prov()
 	rq, err := p.RevokeRequest(cfg, params)
 	if err != nil {
@@ -282,11 +301,7 @@ func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o *
 	if o.revokeURL != "" {
 		rq.URL = o.revokeURL
 	}
-	now := o.now
-	if now == nil {
-		now = time.Now
-	}
-	a, err := ask(ctx, opRevoke, cfg, o, rq, red, now)
+	a, err := ask(ctx, opRevoke, cfg, o, rq, red)
 	if err != nil {
 		return err
 	}

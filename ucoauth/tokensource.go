@@ -846,7 +846,7 @@ func (s *TokenSource) refreshFrom(ctx context.Context, base *oauth2.Token, lk *h
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {base.RefreshToken}}
 	// The access token is not sent, but the server issued it and may echo it.
-	tok, err := retrieveToken(rctx, s.cfg, form, s.o, base.RefreshToken, base.AccessToken)
+	tok, err := retrieveToken(rctx, s.cfg, form, s.o.wire(), base.RefreshToken, base.AccessToken)
 	took := s.o.now().Sub(now)
 	if tok == nil {
 		if errors.Is(err, ErrReauthorizationRequired) {

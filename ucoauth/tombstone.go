@@ -123,7 +123,7 @@ func (s *TokenSource) revokeRefresh(ctx context.Context, tok *oauth2.Token) {
 	}
 	red := newRedactor(tok.RefreshToken, tok.AccessToken)
 	form := url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
-	err := revokeToken(ctx, s.cfg, form, s.o, red)
+	err := revokeToken(ctx, s.cfg, form, s.o.wire(), red)
 	var e *Error
 	switch {
 	case err == nil:

@@ -451,3 +451,22 @@ func revokeRefusal(body []byte) string {
 	}
 	return ""
 }
+
+// tokenGone reports whether a revoke failed because the token was already
+// invalid, so that there is nothing left to revoke: only the OAuth codes
+// invalid_token and invalid_grant say so, as the RFC 6749 code or UltraCart's
+// error_code. A 401 without them may be a refused client, a 404 or 405 a
+// wrong URL, and a 410 a disabled application whose grants may come back:
+// none of them says the token is dead.
+func tokenGone(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, c := range []string{e.Code, e.ErrorCode} {
+		if c == "invalid_token" || c == "invalid_grant" {
+			return true
+		}
+	}
+	return false
+}

@@ -86,25 +86,6 @@ func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *opti
 	return revokeToken(ctx, cfg, url.Values{"token": {accessToken}}, o.wire(), red)
 }
 
-// tokenGone reports whether a revoke failed because the token was already
-// invalid, so that there is nothing left to revoke: only the OAuth codes
-// invalid_token and invalid_grant say so, as the RFC 6749 code or UltraCart's
-// error_code. A 401 without them may be a refused client, a 404 or 405 a
-// wrong URL, and a 410 a disabled application whose grants may come back:
-// none of them says the token is dead.
-func tokenGone(err error) bool {
-	var e *Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	for _, c := range []string{e.Code, e.ErrorCode} {
-		if c == "invalid_token" || c == "invalid_grant" {
-			return true
-		}
-	}
-	return false
-}
-
 // DeviceAuth starts UltraCart's device flow (RFC 8628): it asks for a device
 // code and the user code to show the merchant, for [DeviceAccessToken] to
 // poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as

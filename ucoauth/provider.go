@@ -210,6 +210,17 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *
 	return a, nil
 }
 
+// send posts rq, a request a [Provider] built: a form, with the client
+// credentials placed as cfg.Endpoint.AuthStyle says, or a JSON body as it
+// is (the provider placed the credentials then).
+func send(ctx context.Context, op string, cfg *oauth2.Config, rq *Request, wc wireCall) (*response, error) {
+	wc.header = rq.Header
+	if rq.Form == nil && rq.JSON != nil {
+		return postJSON(ctx, op, cfg, rq.URL, rq.JSON, wc)
+	}
+	return postForm(ctx, op, cfg, rq.URL, rq.Form, wc)
+}
+
 // retrieveToken asks o's provider's token endpoint for a token. A token may
 // come with an error: a warning about an anomaly it survived (see
 // tokenFromResponse). secrets are scrubbed from every error, with the

@@ -89,17 +89,6 @@ type wireCall struct {
 	header    http.Header  // the provider's headers for this request
 }
 
-// send posts rq, a request a [Provider] built: a form, with the client
-// credentials placed as cfg.Endpoint.AuthStyle says, or a JSON body as it
-// is (the provider placed the credentials then).
-func send(ctx context.Context, op string, cfg *oauth2.Config, rq *Request, wc wireCall) (*response, error) {
-	wc.header = rq.Header
-	if rq.Form == nil && rq.JSON != nil {
-		return postJSON(ctx, op, cfg, rq.URL, rq.JSON, wc)
-	}
-	return postForm(ctx, op, cfg, rq.URL, rq.Form, wc)
-}
-
 // caller is one call to one endpoint, ready to send.
 type caller struct {
 	op        string

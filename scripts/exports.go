@@ -5,7 +5,7 @@
 // of exported types (interface methods included). Constants named Scope*
 // (UltraCart's OAuth scopes) are counted apart. Test files are skipped.
 //
-//	go run scripts/exports/main.go [-v] ./ucoauth ./tokenstore ./ucoauthtest
+//	scripts/exports [-v] [./ucoauth ./tokenstore ./ucoauthtest]
 package main
 
 import (

@@ -928,72 +928,14 @@ func sqliteBusy(err error) bool {
 	return strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked") || strings.Contains(m, "database table is locked")
 }
 
-// withoutRecord returns err with every run of recordRun or more bytes of rec
-// in its text replaced by [redact.Placeholder]. A database quotes the value it
-// refused (MySQL: Incorrect integer value: '{"version":1,...}'; PostgreSQL:
-// invalid input syntax for type integer: "{...}", when a table made with
+// withoutRecord returns err with every run of a dozen or more bytes of rec
+// in its text replaced by the redaction placeholder (see
+// [redact.WithoutRuns]). A database quotes the value it refused (MySQL:
+// Incorrect integer value: '{"version":1,...}'; PostgreSQL: invalid input
+// syntax for type integer: "{...}", when a table made with
 // WithExistingTable has the wrong column type), and the record holds the
-// tokens. A message longer than maxScannedMessage is not shown at all. The
-// cost is linear in the sizes of the message and the record. It still
-// unwraps to err.
-func withoutRecord(err error, rec []byte) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if len(msg) > maxScannedMessage {
-		return &recordError{msg: fmt.Sprintf("the database's message (%d bytes) is not shown: it may quote the record", len(msg)), err: err}
-	}
-	// Every window of the message, then one pass over the record.
-	at := make(map[string][]int)
-	for i := 0; i+recordRun <= len(msg); i++ {
-		at[msg[i:i+recordRun]] = append(at[msg[i:i+recordRun]], i)
-	}
-	covered := make([]bool, len(msg))
-	found := false
-	for j := 0; j+recordRun <= len(rec) && len(at) > 0; j++ {
-		if ps, ok := at[string(rec[j:j+recordRun])]; ok {
-			for _, i := range ps {
-				for k := i; k < i+recordRun; k++ {
-					covered[k] = true
-				}
-			}
-			delete(at, string(rec[j:j+recordRun]))
-			found = true
-		}
-	}
-	if !found {
-		return err
-	}
-	var b strings.Builder
-	for i := 0; i < len(msg); i++ {
-		if !covered[i] {
-			b.WriteByte(msg[i])
-			continue
-		}
-		b.WriteString(redact.Placeholder)
-		for i+1 < len(msg) && covered[i+1] {
-			i++
-		}
-	}
-	return &recordError{msg: b.String(), err: err}
-}
-
-// maxScannedMessage caps the database messages withoutRecord scans.
-const maxScannedMessage = 64 << 10
-
-// recordRun is the shortest run of a record's bytes that withoutRecord
-// recognises in an error: shorter runs would match ordinary words.
-const recordRun = 12
-
-// recordError is a database error whose text quoted a record, scrubbed.
-type recordError struct {
-	msg string
-	err error
-}
-
-func (e *recordError) Error() string { return e.msg }
-func (e *recordError) Unwrap() error { return e.err }
+// tokens. It still unwraps to err.
+func withoutRecord(err error, rec []byte) error { return redact.WithoutRuns(err, rec) }
 
 func (s *SQL) wrap(op string, err error) error {
 	return fmt.Errorf("tokenstore: sql %s %s: %w", s.dialect, op, err)

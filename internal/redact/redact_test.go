@@ -65,3 +65,24 @@ func TestTextUnwrapsToTheCause(t *testing.T) {
 	assert.ErrorIs(t, err, cause)
 	assert.NotContains(t, fmt.Sprintf("%v %+v %#v %q", err, err, err, err), "tok-123456")
 }
+
+// A database message quoting a record shows none of it: every run of
+// MinRun bytes of the record is replaced, and a huge message is not shown.
+func TestWithoutRunsHidesAQuotedRecord(t *testing.T) {
+	rec := []byte(`{"version":1,"access_token":"AT-secret-123456","refresh_token":"RT-secret-654321"}`)
+	cause := fmt.Errorf(`Incorrect integer value: '%s' for column 'expiry'`, rec)
+	err := WithoutRuns(cause, rec)
+	assert.ErrorIs(t, err, cause)
+	out := fmt.Sprintf("%v %+v %q", err, err, err)
+	assert.NotContains(t, out, "AT-secret")
+	assert.NotContains(t, out, "RT-secret")
+	assert.Contains(t, out, Placeholder)
+	assert.Contains(t, out, "for column 'expiry'", "the rest of the message stays")
+
+	plain := fmt.Errorf("connection refused")
+	assert.Same(t, plain, WithoutRuns(plain, rec), "a message without the record is left as it is")
+
+	huge := fmt.Errorf("%s", strings.Repeat("x", MaxScannedMessage+1))
+	assert.NotContains(t, WithoutRuns(huge, rec).Error(), "xxxx", "a huge message is not shown")
+	assert.Nil(t, WithoutRuns(nil, rec))
+}

@@ -111,3 +111,18 @@ func ExampleLogToken() {
 	fmt.Printf("%v\n", ucoauth.LogToken(tok))
 	// Output: token{type=Bearer access=9d69d392 refresh=20444ddc expiry=0001-01-01T00:00:00Z}
 }
+
+// A server other than UltraCart that follows RFC 6749 and RFC 7009 (Ory
+// Hydra, say): the config's Endpoint gives the token URL and how the client
+// authenticates, the provider gives the revoke URL, and no UltraCart header
+// goes to its API.
+func ExampleRFC6749() {
+	cfg := &oauth2.Config{ClientID: "app-1", ClientSecret: "app-secret",
+		Endpoint: oauth2.Endpoint{TokenURL: "https://auth.example.com/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	hydra := ucoauth.WithProvider(ucoauth.RFC6749("https://auth.example.com/oauth2/revoke"))
+
+	src := ucoauth.NewTokenSource(cfg, tokenstore.NewMemory(), "merchant-1", hydra)
+	defer src.Close()
+	client := ucoauth.NewClient(context.Background(), src)
+	_ = client // calls to https://auth.example.com carry the merchant's token
+}

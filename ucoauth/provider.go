@@ -36,7 +36,9 @@ type Provider interface {
 	// ParseToken reads the token endpoint's answer. It returns the token,
 	// or an error; a token together with an error is a token accepted
 	// despite an anomaly (an unusable lifetime, say), which is logged.
-	// A zero Expiry means the answer gave none.
+	// The token's Expiry is an absolute expiry (expires_at); when it is
+	// zero, ExpiresIn is a lifetime in seconds counted from when the
+	// request was sent (expires_in); neither means the answer gave none.
 	//
 	// Errors reach the engine's classes through an [*Error]: Code
 	// "invalid_grant" or StatusCode 410 means the merchant must authorize
@@ -267,6 +269,9 @@ func bounded(tok *oauth2.Token, sent time.Time, red *redactor, warn error) (*oau
 	if strings.TrimSpace(tok.RefreshToken) == "" {
 		tok.RefreshToken = ""
 	}
+	if tok.Expiry.IsZero() && tok.ExpiresIn > 0 {
+		tok.Expiry = sent.Add(time.Duration(min(tok.ExpiresIn, int64(MaxLifetime/time.Second))) * time.Second)
+	}
 	life := tok.Expiry.Sub(sent)
 	switch {
 	case tok.Expiry.IsZero() || life <= 0:
@@ -286,8 +291,10 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if !errors.As(err, &e) {
+	// Only an *Error itself is taken as it is: one wrapped in another
+	// error would leave the outer text unscrubbed.
+	e, ok := err.(*Error)
+	if !ok {
 		return &Error{Op: op, StatusCode: status, Err: red.wrap(err), red: red}
 	}
 	if e.red == nil {

@@ -300,3 +300,47 @@ func TestProviderAnswerBoundsAndParseErrors(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), "expires_at"), "%v", err)
 	assert.NotContains(t, printed(err), "jat-x-access", "a token of the answer never prints")
 }
+
+// expiresInProvider reads a relative lifetime into ExpiresIn and leaves
+// Expiry zero, and wraps its errors in its own text.
+type expiresInProvider struct{ jsonProvider }
+
+func (expiresInProvider) ParseToken(a *ucoauth.Answer) (*oauth2.Token, error) {
+	var v struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	if err := json.Unmarshal(a.Body, &v); err != nil || a.StatusCode != http.StatusOK {
+		// A provider that quotes the answer in its own wrapping text: the
+		// engine must scrub that text too, not only the *Error inside.
+		return nil, fmt.Errorf("refused: %s: %w", a.Body, &ucoauth.Error{StatusCode: a.StatusCode})
+	}
+	return &oauth2.Token{AccessToken: v.AccessToken, ExpiresIn: v.ExpiresIn}, nil
+}
+
+// A relative lifetime counts from when the request was sent, and a
+// provider's own error text is scrubbed even when it wraps an *Error.
+func TestProviderRelativeLifetimeAndWrappedErrors(t *testing.T) {
+	status, answer := 200, `{"access_token":"jat-rel-access","expires_in":600}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		fmt.Fprint(w, answer)
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "jid-1", ClientSecret: jsonClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/oauth2/token"}}
+	p := ucoauth.WithProvider(expiresInProvider{})
+
+	tok, err := ucoauth.Exchange(t.Context(), cfg, "jcode-1", p)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(10*time.Minute), tok.Expiry, time.Minute)
+
+	status, answer = 400, `{"access_token":"jat-echo-access","detail":"client `+jsonClientSecret+`"}`
+	_, err = ucoauth.Exchange(t.Context(), cfg, "jcode-1", p)
+	require.Error(t, err)
+	out := printed(err)
+	assert.NotContains(t, out, jsonClientSecret)
+	assert.NotContains(t, out, "jat-echo-access")
+	var e *ucoauth.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "token", e.Op)
+}

@@ -95,13 +95,14 @@ func (c *Client) Token(ctx context.Context, r TokenRequest) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := newScrubber(r.secrets()...)
+	secrets := append(r.secrets(), c.Config.ClientSecret)
+	sc := newScrubber(secrets...)
 	status, h, ans, err := c.post(ctx, "token", c.Config.Endpoint.TokenURL, body, nil, sc)
 	if err != nil {
 		return nil, err
 	}
 	if status/100 != 2 {
-		return nil, DecodeError("token", status, h, ans, r.secrets()...)
+		return nil, DecodeError("token", status, h, ans, secrets...)
 	}
 	a, err := DecodeAnswer(ans, c.now())
 	if err != nil {

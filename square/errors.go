@@ -109,6 +109,9 @@ func cut(s string) string {
 	return s
 }
 
+// Format prints Error for every verb, %+v and %#v included.
+func (e *Error) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(e.Error())) }
+
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
@@ -157,6 +160,12 @@ func DecodeError(op string, status int, h http.Header, body []byte, secrets ...s
 	}
 	if len(e.Errors) > 16 { // a hostile list is not kept whole
 		e.Errors = e.Errors[:16]
+	}
+	// Scrubbed here, before any quoting or cutting could split or re-encode
+	// an echoed secret, so that no field of the Error holds one.
+	for i, a := range e.Errors {
+		e.Errors[i] = APIError{Category: e.scrub.scrub(a.Category), Code: e.scrub.scrub(a.Code),
+			Detail: e.scrub.scrub(a.Detail), Field: e.scrub.scrub(a.Field)}
 	}
 	if h != nil {
 		e.RetryAfter = retryAfter(h.Get("Retry-After"), time.Now())

@@ -79,13 +79,16 @@ type TokenStatus struct {
 // token is an *Error of class [Reconnect].
 func (c *Client) Status(ctx context.Context, accessToken string) (*TokenStatus, error) {
 	auth := "Bearer " + accessToken
-	sc := newScrubber(accessToken)
+	// The application's secret is scrubbed too: a server may echo any
+	// secret it knows, not only the ones this call sent.
+	secrets := []string{accessToken, c.Config.ClientSecret}
+	sc := newScrubber(secrets...)
 	status, h, ans, err := c.post(ctx, "status", StatusURL(c.Config.Endpoint), []byte("{}"), &auth, sc)
 	if err != nil {
 		return nil, err
 	}
 	if status/100 != 2 {
-		return nil, DecodeError("status", status, h, ans, accessToken)
+		return nil, DecodeError("status", status, h, ans, secrets...)
 	}
 	var w struct {
 		Scopes     []string `json:"scopes"`

@@ -142,6 +142,12 @@ func (e *Error) HasCode(code string) bool {
 // DecodeError reads a failed answer of op ("token", "revoke", "status"). h
 // may be nil. secrets are the call's secrets, scrubbed from the message.
 func DecodeError(op string, status int, h http.Header, body []byte, secrets ...string) *Error {
+	return decodeErrorAt(op, status, h, body, time.Now(), secrets...)
+}
+
+// decodeErrorAt is DecodeError with the answer's arrival time, from which a
+// Retry-After date counts.
+func decodeErrorAt(op string, status int, h http.Header, body []byte, now time.Time, secrets ...string) *Error {
 	e := &Error{Op: op, StatusCode: status, scrub: newScrubber(secrets...)}
 	var w struct {
 		Errors  []APIError      `json:"errors"`
@@ -168,7 +174,7 @@ func DecodeError(op string, status int, h http.Header, body []byte, secrets ...s
 			Detail: e.scrub.scrub(a.Detail), Field: e.scrub.scrub(a.Field)}
 	}
 	if h != nil {
-		e.RetryAfter = retryAfter(h.Get("Retry-After"), time.Now())
+		e.RetryAfter = retryAfter(h.Get("Retry-After"), now)
 	}
 	e.Class = classify(op, status, e.Errors)
 	return e

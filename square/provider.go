@@ -160,4 +160,3 @@ func engineError(op string, se *Error) *ucoauth.Error {
 	}
 	return e
 }
-

@@ -1,8 +1,3 @@
-//go:build ucoauthprovider
-
-// This file needs the ucoauth.Provider seam (branch "wire", issue 17); the
-// build constraint goes once that is merged.
-
 package square
 
 import (

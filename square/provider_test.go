@@ -1,4 +1,3 @@
-//go:build ucoauthprovider
 
 package square_test
 

@@ -1,4 +1,3 @@
-
 package square_test
 
 import (

@@ -292,5 +292,5 @@ func (k keySource) Token() (*oauth2.Token, error) { return k.m.Source(k.key).Tok
 func (k keySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return k.m.Source(k.key).TokenContext(ctx)
 }
-func (k keySource) Invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).Invalidate(tok) }
+func (k keySource) invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).invalidate(tok) }
 func (k keySource) origin() string                    { return k.m.sh.cfg.Endpoint.TokenURL }

@@ -21,7 +21,7 @@ var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 // RefusedError is what [Transport] returns, instead of the API's 401, for a
 // request the API refused with a fresh token: one that a refusal had
 // refreshed moments ago, so that the pace of refreshes forced by refusals
-// (see [TokenSource.Invalidate]) holds the next one back, and no newer
+// (see [Transport]) holds the next one back, and no newer
 // token is stored. The 401 is then the API's word on this request (a
 // resource outside the grant's scope, say), not on the token, and only
 // this request fails: the token stays in service for every other one.

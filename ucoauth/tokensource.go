@@ -583,10 +583,10 @@ func unixNanos(t time.Time) int64 {
 func (st *state) freshAt(now time.Time) bool { return unixNanos(now) < st.stale }
 func (st *state) validAt(now time.Time) bool { return unixNanos(now) < st.expire }
 
-// Invalidate tells the source that UltraCart's API refused tok (it answered
+// invalidate tells the source that UltraCart's API refused tok (it answered
 // 401). If tok is still the token the source serves, the source stops
 // serving it, even though its expiry says it is valid and even if the store
-// still holds it, and the next caller refreshes; Invalidate reports whether
+// still holds it, and the next caller refreshes; invalidate reports whether
 // it did so. A token that was already replaced is left alone, so that many
 // callers refused the same token cause one refresh. The refresh token is
 // kept. A token another process saved meanwhile is adopted at no cost; token
@@ -597,7 +597,7 @@ func (st *state) validAt(now time.Time) bool { return unixNanos(now) < st.expire
 // token goes back into service (see [RefusedError]): an API that refuses a
 // fresh token on one path and accepts it on another must not take the
 // merchant offline. [Transport] calls it.
-func (s *TokenSource) Invalidate(tok *oauth2.Token) bool {
+func (s *TokenSource) invalidate(tok *oauth2.Token) bool {
 	if tok == nil {
 		return false
 	}

@@ -57,16 +57,19 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 
 // Revoke revokes an access token. At UltraCart, that revokes the
 // application's whole grant for the merchant: the merchant has to connect
-// again. [WithRevokeURL], [WithSimpleKey] and [WithHTTPClient] apply; other
-// options are ignored. The revoke URL defaults to the token URL's sibling
+// again. [WithRevokeURL], [WithSimpleKey] and [WithHTTPClient] apply. The revoke URL defaults to the token URL's sibling
 // ".../oauth/revoke", UltraCart's layout.
 //
 // UltraCart answers {"successful": true|false}; when the body says so, that
 // decides, even if the rest of the body does not parse (as does an "error"
 // in it). Any other 2xx answer (RFC 7009's empty 200) is success. Every other
 // answer, 404 and 405 included, is an error: nothing was revoked.
-func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...Option) error {
-	return revoke(ctx, cfg, accessToken, newOptions(opts))
+func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...RevokeOption) error {
+	o := newOptions()
+	for _, opt := range opts {
+		opt.applyRevoke(o)
+	}
+	return revoke(ctx, cfg, accessToken, o)
 }
 
 // revoke revokes accessToken; secrets are scrubbed from its errors too (the

@@ -3,14 +3,16 @@ package ucoauth_test
 import (
 	"bytes"
 	"context"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"path/filepath"
 	"sync"
 
-	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"golang.org/x/oauth2"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+
 	"testing"
 	"time"
+
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -171,10 +171,15 @@ type loadDeadline struct {
 	expired         atomic.Bool
 }
 
-// start arms the deadline d from now, on the real clock.
-func (l *loadDeadline) start(d time.Duration) *loadDeadline {
+// start arms the deadline d from now, a reading of the real clock (or 0:
+// read it).
+func (l *loadDeadline) start(d time.Duration, now int64) *loadDeadline {
 	l.Context = context.Background()
-	l.deadline = time.Now().Add(min(d, math.MaxInt64/2))
+	t := time.Now()
+	if now != 0 {
+		t = time.Unix(0, now)
+	}
+	l.deadline = t.Add(min(d, math.MaxInt64/2))
 	return l
 }
 

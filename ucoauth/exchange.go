@@ -64,7 +64,7 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 // decides, even if the rest of the body does not parse (as does an "error"
 // in it). Any other 2xx answer (RFC 7009's empty 200) is success. Every other
 // answer, 404 and 405 included, is an error: nothing was revoked.
-func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...RevokeOption) error {
+func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...EndpointOption) error {
 	o := newOptions()
 	for _, opt := range opts {
 		opt.applyRevoke(o)

@@ -22,9 +22,9 @@ const (
 
 // Option configures a TokenSource: pass it to NewTokenSource, or to
 // NewManager for every source of the Manager. Each constructor takes only
-// the options it applies, so that none is silently ignored: an Option that
-// says how to reach the server (an [EndpointOption]) is a [RevokeOption]
-// too, and every Option is a [ManagerOption].
+// the options it applies, so that none is silently ignored: every Option
+// is a [ManagerOption], and those that say how to reach the server are
+// [EndpointOption]s, which [Revoke] takes too.
 type Option interface {
 	ManagerOption
 	applySource(*options)
@@ -34,7 +34,7 @@ type Option interface {
 // endpoints: it applies to a TokenSource, a Manager and [Revoke] alike.
 type EndpointOption interface {
 	Option
-	RevokeOption
+	applyRevoke(*options)
 }
 
 // ManagerOption configures a Manager: every [Option] does, for each of its
@@ -55,11 +55,6 @@ type managerOptions struct {
 type managerOption func(*managerOptions)
 
 func (f managerOption) applyManager(m *managerOptions) { f(m) }
-
-// RevokeOption configures [Revoke].
-type RevokeOption interface {
-	applyRevoke(*options)
-}
 
 // sourceOption is an Option.
 type sourceOption func(*options)

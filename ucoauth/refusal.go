@@ -52,7 +52,7 @@ func requestKey(req *http.Request) string { return req.Method + " " + req.URL.Es
 // refuser is a source that takes the API's refusals request by request,
 // as *TokenSource does.
 type refuser interface {
-	invalidator
+	invalidate(tok *oauth2.Token) bool
 	refusedFor(tok *oauth2.Token, req *http.Request) bool
 	hold(tok *oauth2.Token, on string) *RefusedError
 }

@@ -30,8 +30,8 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 // http.Client follows to another host) goes out as it came, without
 // Authorization.
 //
-// When the API answers 401 and Source can be told so (it has an Invalidate
-// method, as *TokenSource does), the token is invalidated, one refresh is
+// When the API answers 401 and Source is a *TokenSource (or a Manager's
+// client), the token is invalidated, one refresh is
 // shared by every request refused with it, and the request is sent once
 // more with the new token if its body can be replayed (no body, or
 // GetBody set), and a third time if that one was refused too and a newer
@@ -40,7 +40,7 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 // error matching [ErrReauthorizationRequired]. Other sources get no retry.
 //
 // Token requests that refusals force are paced (see
-// [TokenSource.Invalidate]). When a *TokenSource (or a Manager's client)
+// [TokenSource]). When a *TokenSource (or a Manager's client)
 // cannot refresh a refused token because the pace holds the request back,
 // and no newer token is stored, the token is fresh (a refusal had it
 // refreshed moments ago): the 401 is the API's word on that request (a
@@ -67,7 +67,7 @@ type contextSource interface {
 
 // invalidator is a source that can be told the API refused a token.
 type invalidator interface {
-	Invalidate(*oauth2.Token) bool
+	invalidate(*oauth2.Token) bool
 }
 
 // originSource is a source that knows its API's origin.
@@ -120,7 +120,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		// The pace allows one now: have the token replaced.
-		rf.Invalidate(tok)
+		rf.invalidate(tok)
 		if tok, err = t.token(req); err != nil {
 			closeBody()
 			return nil, err
@@ -135,7 +135,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return resp, nil
 	}
-	inv.Invalidate(tok) // no-op when tok was already replaced
+	inv.invalidate(tok) // no-op when tok was already replaced
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // the body is spent: the next request uses a new token
 	}
@@ -166,7 +166,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// Refused with the new token too. Unless a newer one is stored, it
 		// comes back into service, and the refusal is this request's.
-		rf.Invalidate(next)
+		rf.invalidate(next)
 		again, terr := t.token(req)
 		if terr != nil {
 			discard(resp)

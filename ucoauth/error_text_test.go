@@ -310,7 +310,7 @@ func TestStatusAfterADeadGrantShowsNoHalfToken(t *testing.T) {
 	require.False(t, st.Expiry.IsZero())
 
 	uc.FailNext(-1, oauthFailure(400, "invalid_grant"))
-	require.True(t, src.Invalidate(served))
+	require.True(t, ucoauth.Invalidate(src, served))
 	_, err = src.Token()
 	require.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
 

@@ -27,7 +27,7 @@ import (
 // The token carries a new grant ID (see [GrantExtra]): saved, it replaces a
 // tombstone that a revoke left, while a refresh of the revoked grant
 // cannot.
-func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...Option) (*oauth2.Token, error) {
+func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...ExchangeOption) (*oauth2.Token, error) {
 	o := callOptions(opts)
 	form := optionValues(o.authOpts)
 	form.Set("grant_type", "authorization_code")
@@ -42,8 +42,12 @@ func Exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...Opti
 // callOptions are the options of a one-off call: like a TokenSource's, but
 // anomalies are logged to slog.Default() unless [WithLogger] says otherwise,
 // because the call returns no warning with its token.
-func callOptions(opts []Option) *options {
-	o := newOptions(append([]Option{WithLogger(slog.Default())}, opts...))
+func callOptions(opts []ExchangeOption) *options {
+	o := newOptions()
+	o.logger = slog.Default()
+	for _, opt := range opts {
+		opt.applyExchange(o)
+	}
 	return o
 }
 
@@ -75,8 +79,12 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 // decides, even if the rest of the body does not parse (as does an "error"
 // in it). Any other 2xx answer (RFC 7009's empty 200) is success. Every other
 // answer, 404 and 405 included, is an error: nothing was revoked.
-func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...Option) error {
-	return revoke(ctx, cfg, accessToken, newOptions(opts))
+func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...EndpointOption) error {
+	o := newOptions()
+	for _, opt := range opts {
+		opt.applyRevoke(o)
+	}
+	return revoke(ctx, cfg, accessToken, o)
 }
 
 // revoke revokes accessToken; secrets are scrubbed from its errors too (the
@@ -95,7 +103,7 @@ func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *opti
 // the verification links, which are shown to the merchant, come back with
 // the client secret and the simple key (in any encoding) scrubbed, should
 // the server have echoed them.
-func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...Option) (*oauth2.DeviceAuthResponse, error) {
+func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...ExchangeOption) (*oauth2.DeviceAuthResponse, error) {
 	o := callOptions(opts)
 	form := optionValues(o.authOpts)
 	if len(cfg.Scopes) > 0 {
@@ -145,7 +153,7 @@ const maxPollInterval = MaxRetryAfter
 // ends. It parses the answer with the same tolerance as [Exchange], which
 // x/oauth2's own DeviceAccessToken lacks, and like Exchange it returns a
 // token or an error, never both. The options of [Exchange] apply.
-func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse, opts ...Option) (*oauth2.Token, error) {
+func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse, opts ...ExchangeOption) (*oauth2.Token, error) {
 	o := callOptions(opts)
 	interval := 5 * time.Second
 	switch {

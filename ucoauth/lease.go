@@ -9,6 +9,39 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// persister is a source's persistence: load, lock, compare-and-set save
+// and the background retry of a save, for one key of one store. It is a
+// small value, made on demand (see TokenSource.persist).
+type persister struct {
+	store TokenStore
+	key   string
+	o     *options
+	miss  *missCache // a Manager's missing keys; nil for a source made alone
+}
+
+// saveOwner is what the persistence needs of the source it saves for:
+// whether a token is still the one served, and a place for what a save
+// being retried holds and meets.
+type saveOwner interface {
+	// serving reports whether tok is still the token served.
+	serving(tok *oauth2.Token) bool
+	// spawnSaving runs fn in the background for a save being retried,
+	// unless the source is closed (see TokenSource.spawnSaving).
+	spawnSaving(rotated bool, fn func(stop <-chan struct{})) bool
+	// heldRetry is the lock that a save being retried holds, or nil.
+	heldRetry() *retryHold
+	// keepRetry records that a save being retried holds r.
+	keepRetry(r *retryHold)
+	// retryEnded records that r's retry ended.
+	retryEnded(r *retryHold)
+	// lostLock records that the lock of a save being retried was lost.
+	lostLock(err error)
+	// revokedWhileSaving drops tok, whose grant was revoked, if still served.
+	revokedWhileSaving(tok *oauth2.Token, err error)
+	// rejectedTok is the access token the API refused, or "": never news.
+	rejectedTok() string
+}
+
 // lockLease takes key's refresh lock in store: a Lease when the store is a
 // LeaseLocker, an unchecked one when it is a plain Locker, and nil when it
 // has no lock.
@@ -88,35 +121,11 @@ type retryHold struct {
 	done  bool          // released: saved, superseded, or given up
 }
 
-func (h *health) retryOrNil() *retryHold {
-	if h == nil {
-		return nil
-	}
-	return h.retry
-}
-
-// lock takes the source's refresh lock for a refresh, or borrows it from
-// a save of this source being retried, which holds it. It returns nil when
-// the store has no lock, and adopt instead of a lock when another process
-// saved a fresh token while this one waited (see lockOrAdopt).
-func (s *TokenSource) lock(ctx context.Context, mem *oauth2.Token) (h *held, adopt *state, err error) {
-	if b := s.borrow(); b != nil {
-		return b, nil, nil
-	}
-	lease, adopt, err := s.lockOrAdopt(ctx, mem)
-	if err != nil {
-		return nil, nil, &StoreError{Op: "lock", Key: s.key, Err: err}
-	}
-	if lease == nil {
-		return nil, adopt, nil
-	}
-	return &held{lease: lease}, nil, nil
-}
-
-// borrow returns the lock that a save of this source being retried holds,
-// or nil. The retry's mutex stays held until the returned hold's release.
-func (s *TokenSource) borrow() *held {
-	if r := s.h.Load().retryOrNil(); r != nil {
+// borrow returns the lock that a save of this source being retried holds
+// (r, or nil), or nil. The retry's mutex stays held until the returned
+// hold's release.
+func borrow(r *retryHold) *held {
+	if r != nil {
 		r.mu.Lock()
 		if !r.done && r.lease != nil {
 			return &held{lease: r.lease, hold: r}
@@ -134,7 +143,7 @@ var errRetryReplaced = errors.New("ucoauth: replaced by a newer token")
 // it can be kept or taken again. A lock found lost is reported in the
 // source's health (see Status) until the retry ends: meanwhile another
 // process may have refreshed from the stored token.
-func (r *retryHold) attempt(ctx context.Context, s *TokenSource, tok *oauth2.Token, save func(locked bool) error) error {
+func (r *retryHold) attempt(ctx context.Context, p persister, own saveOwner, tok *oauth2.Token, save func(locked bool) error) error {
 	if r == nil {
 		return save(false)
 	}
@@ -153,13 +162,16 @@ func (r *retryHold) attempt(ctx context.Context, s *TokenSource, tok *oauth2.Tok
 			if !errors.Is(err, ErrLockLost) {
 				err = fmt.Errorf("%w: %w", ErrLockLost, err)
 			}
-			s.setLockLost(&StoreError{Op: "lock", Key: s.key, Err: err})
+			err = &StoreError{Op: "lock", Key: p.key, Err: err}
+			p.o.logger.Error("ucoauth: lost the refresh lock while the refreshed token waits to be saved; another process may refresh from the stored, rotated-away refresh token",
+				"key", p.key, "err", err)
+			own.lostLock(err)
 		}
 	}
 	if r.lease == nil {
-		if l, err := lockLease(ctx, s.store, s.key); err == nil && l != nil {
+		if l, err := lockLease(ctx, p.store, p.key); err == nil && l != nil {
 			r.lease = l
-			s.o.logger.Warn("ucoauth: holding the refresh lock again while the refreshed token waits to be saved", "key", s.key)
+			p.o.logger.Warn("ucoauth: holding the refresh lock again while the refreshed token waits to be saved", "key", p.key)
 		}
 	}
 	return save(r.lease != nil)
@@ -167,7 +179,7 @@ func (r *retryHold) attempt(ctx context.Context, s *TokenSource, tok *oauth2.Tok
 
 // end releases the lock when tok's retry ends, unless a newer token's
 // retry holds it now.
-func (r *retryHold) end(s *TokenSource, tok *oauth2.Token) {
+func (r *retryHold) end(own saveOwner, tok *oauth2.Token) {
 	if r == nil {
 		return
 	}
@@ -181,25 +193,6 @@ func (r *retryHold) end(s *TokenSource, tok *oauth2.Token) {
 	}
 	r.mu.Unlock()
 	if mine {
-		s.mu.Lock()
-		if h := s.h.Load(); h != nil && (h.retry == r || h.lockLost != nil) {
-			s.update(func(h *health) {
-				if h.retry == r {
-					h.retry = nil
-				}
-				h.lockLost = nil
-			})
-		}
-		s.mu.Unlock()
+		own.retryEnded(r)
 	}
-}
-
-// setLockLost records a refresh lock lost while a rotated token waited to
-// be saved.
-func (s *TokenSource) setLockLost(err error) {
-	s.o.logger.Error("ucoauth: lost the refresh lock while the refreshed token waits to be saved; another process may refresh from the stored, rotated-away refresh token",
-		"key", s.key, "err", err)
-	s.mu.Lock()
-	s.update(func(h *health) { h.lockLost = err })
-	s.mu.Unlock()
 }

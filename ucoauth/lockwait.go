@@ -14,6 +14,24 @@ const (
 	lockWaitLookMax   = 250 * time.Millisecond
 )
 
+// lock takes the source's refresh lock for a refresh, or borrows it from
+// a save of this source being retried, which holds it. It returns nil when
+// the store has no lock, and adopt instead of a lock when another process
+// saved a fresh token while this one waited (see lockOrAdopt).
+func (p persister) lock(ctx context.Context, own saveOwner, mem *oauth2.Token) (h *held, adopt *state, err error) {
+	if b := borrow(own.heldRetry()); b != nil {
+		return b, nil, nil
+	}
+	lease, adopt, err := p.lockOrAdopt(ctx, own, mem)
+	if err != nil {
+		return nil, nil, &StoreError{Op: "lock", Key: p.key, Err: err}
+	}
+	if lease == nil {
+		return nil, adopt, nil
+	}
+	return &held{lease: lease}, nil, nil
+}
+
 // lockOrAdopt takes the store's refresh lock for key. While it waits, it
 // looks at the store now and then: a fresh token that the holder saved
 // meanwhile ends the wait, and is returned to adopt (with a nil unlock), as
@@ -27,8 +45,8 @@ const (
 //
 // The lock wait runs in a goroutine that lockOrAdopt always waits for: a
 // lock granted while the wait was being called off is released at once.
-func (s *TokenSource) lockOrAdopt(ctx context.Context, mem *oauth2.Token) (lease Lease, adopt *state, err error) {
-	if _, ok := s.store.(Locker); !ok {
+func (p persister) lockOrAdopt(ctx context.Context, own saveOwner, mem *oauth2.Token) (lease Lease, adopt *state, err error) {
+	if _, ok := p.store.(Locker); !ok {
 		return nil, nil, nil
 	}
 	lctx, cancel := context.WithCancel(ctx)
@@ -39,7 +57,7 @@ func (s *TokenSource) lockOrAdopt(ctx context.Context, mem *oauth2.Token) (lease
 	}
 	done := make(chan locked, 1)
 	go func() {
-		l, err := lockLease(lctx, s.store, s.key)
+		l, err := lockLease(lctx, p.store, p.key)
 		done <- locked{l, err}
 	}()
 	wait := lockWaitLookFirst
@@ -54,7 +72,7 @@ func (s *TokenSource) lockOrAdopt(ctx context.Context, mem *oauth2.Token) (lease
 		wait = min(2*wait, lockWaitLookMax)
 		// A failed look changes nothing: the lock wait goes on, and its
 		// own outcome is what counts.
-		if _, fresh, _, lerr := s.look(ctx, mem); lerr == nil && fresh != nil {
+		if _, fresh, _, lerr := p.look(ctx, own, mem); lerr == nil && fresh != nil {
 			cancel()
 			if r := <-done; r.err == nil && r.lease != nil {
 				r.lease.Release() // granted as the wait was called off

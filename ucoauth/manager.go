@@ -2,6 +2,7 @@ package ucoauth
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"math"
 	"net/http"
@@ -38,6 +39,7 @@ const DefaultIdleTimeout = time.Hour
 // more memory, and one lock would make Source a point of contention.
 type Manager struct {
 	sh     *shared
+	idle   time.Duration
 	seed   maphash.Seed
 	closed atomic.Bool
 	wg     sync.WaitGroup // closings of evicted sources still waiting on work
@@ -57,11 +59,24 @@ type entry struct {
 	used atomic.Int64
 }
 
-// NewManager returns a Manager. The options apply to every source it creates.
-func NewManager(cfg *oauth2.Config, store TokenStore, opts ...Option) *Manager {
-	sh := newShared(cfg, store, opts)
-	sh.miss = newMissCache(sh.o)
-	return &Manager{sh: sh, seed: maphash.MakeSeed()}
+// NewManager returns a Manager. Its options are every [Option], which
+// applies to every source it creates, and the Manager's own
+// ([WithIdleTimeout], [WithNotFoundCache]).
+func NewManager(cfg *oauth2.Config, store TokenStore, opts ...ManagerOption) *Manager {
+	mo := &managerOptions{source: *newOptions(), idle: DefaultIdleTimeout}
+	for _, opt := range opts {
+		opt.applyManager(mo)
+	}
+	sh := newShared(cfg, store, &mo.source)
+	sh.miss = newMissCache(mo.missTTL, mo.missSize)
+	return &Manager{sh: sh, idle: mo.idle, seed: maphash.MakeSeed()}
+}
+
+// WithIdleTimeout sets how long a Manager keeps a source that Source was not
+// asked for; the default is [DefaultIdleTimeout]. Zero or less keeps every
+// source until Forget or Close.
+func WithIdleTimeout(d time.Duration) ManagerOption {
+	return managerOption(func(o *managerOptions) { o.idle = d })
 }
 
 func (m *Manager) shard(key string) *shard {
@@ -87,7 +102,7 @@ func (m *Manager) now() int64 {
 func (m *Manager) Source(key string) *TokenSource {
 	now := m.now()
 	sh := m.shard(key)
-	idle := m.sh.o.idle
+	idle := m.idle
 	if sweepDue(sh.nextSweep.Load(), now, idle) {
 		m.sweep(sh, now)
 	}
@@ -121,7 +136,7 @@ func (m *Manager) Source(key string) *TokenSource {
 // sweep drops the shard's sources that were idle for the idle timeout. It
 // runs at most every quarter of that per shard.
 func (m *Manager) sweep(sh *shard, now int64) {
-	idle := m.sh.o.idle
+	idle := m.idle
 	if idle <= 0 {
 		sh.nextSweep.Store(math.MaxInt64)
 		return
@@ -292,6 +307,39 @@ func (k keySource) Token() (*oauth2.Token, error) { return k.m.Source(k.key).Tok
 func (k keySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return k.m.Source(k.key).TokenContext(ctx)
 }
-func (k keySource) Invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).Invalidate(tok) }
+func (k keySource) invalidate(tok *oauth2.Token) bool { return k.m.Source(k.key).invalidate(tok) }
 func (k keySource) origin() string                    { return k.m.sh.cfg.Endpoint.TokenURL }
 func (k keySource) provider() Provider                { return k.m.sh.o.wire().prov() }
+
+func (k keySource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
+	return k.m.Source(k.key).refusedFor(tok, req)
+}
+
+func (k keySource) hold(tok *oauth2.Token, on string) *RefusedError {
+	return k.m.Source(k.key).hold(tok, on)
+}
+
+// Save saves tok for key through the Manager's store, the way to store a
+// merchant's first token (from [Exchange] or [DeviceAccessToken]) in a
+// process that serves it: it ends the Manager's memory that the key was
+// missing (see [WithNotFoundCache]), so the next Token() for key reads the
+// store and serves tok. Like the store's Save it refuses, with an error
+// matching [ErrSuperseded], to replace a token that expires later. A
+// source that still serves an older token for key goes on serving it
+// until it refreshes; call Forget as well to have it load tok now.
+func (m *Manager) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	if tok == nil {
+		return &StoreError{Op: "save", Key: key, Err: errors.New("no token to save")}
+	}
+	if m.sh.miss != nil {
+		m.sh.miss.forget(key) // before the save: a read it overlaps reads again
+	}
+	err := m.sh.store.Save(ctx, key, tok)
+	if m.sh.miss != nil {
+		m.sh.miss.forget(key) // after the save: a read it overlapped records nothing
+	}
+	if err == nil || errors.Is(err, ErrSuperseded) {
+		return err
+	}
+	return &StoreError{Op: "save", Key: key, Err: scrubTokens(err, tok)}
+}

@@ -184,7 +184,7 @@ func TestStatusRacesRefreshes(t *testing.T) {
 		src := m.Source("m")
 		tok, err := src.Token()
 		if err == nil && i%3 == 0 {
-			src.Invalidate(tok) // as a 401 would
+			ucoauth.Invalidate(src, tok) // as a 401 would
 		}
 		f.clock.Advance(20 * time.Second) // through stale, expired, evicted
 	}

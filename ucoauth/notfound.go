@@ -1,13 +1,9 @@
 package ucoauth
 
 import (
-	"context"
-	"errors"
 	"hash/maphash"
 	"sync"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // Defaults of a Manager's cache of missing keys (see [WithNotFoundCache]).
@@ -36,13 +32,13 @@ const (
 // straight to the store) is seen within ttl. A TokenSource made alone,
 // with NewTokenSource, has no such cache: it reads the store on every call
 // for a missing key.
-func WithNotFoundCache(ttl time.Duration, size int) Option {
-	return func(o *options) {
+func WithNotFoundCache(ttl time.Duration, size int) ManagerOption {
+	return managerOption(func(o *managerOptions) {
 		o.missTTL, o.missSize = ttl, size
 		if ttl <= 0 {
 			o.missTTL = -1
 		}
-	}
+	})
 }
 
 // missShards splits the cache so that callers asking for different
@@ -64,9 +60,9 @@ type missShard struct {
 	m   map[string]int64 // key -> when the read that found nothing began (unix nanos)
 }
 
-// newMissCache returns the cache o asks for, or nil when it is off.
-func newMissCache(o *options) *missCache {
-	ttl, size := o.missTTL, o.missSize
+// newMissCache returns the cache for ttl and size (see WithNotFoundCache),
+// or nil when it is off.
+func newMissCache(ttl time.Duration, size int) *missCache {
 	switch {
 	case ttl < 0:
 		return nil
@@ -149,56 +145,4 @@ func (c *missCache) len() int {
 		sh.mu.Unlock()
 	}
 	return n
-}
-
-// loadCold reads the source's token for a cold start, through its
-// Manager's cache of missing keys when it has one.
-func (s *TokenSource) loadCold(ctx context.Context) (*oauth2.Token, error) {
-	c := s.miss
-	if c == nil {
-		return s.store.Load(ctx, s.key)
-	}
-	now := s.nowNanos()
-	hit, gen := c.hit(s.key, now)
-	if hit {
-		return nil, ErrTokenNotFound
-	}
-	tok, err := s.store.Load(ctx, s.key)
-	if errors.Is(err, ErrRevoked) {
-		// A tombstone is no miss: served from the cache, it would read as
-		// a merchant that never connected. The source paces its looks at
-		// a revoked key (see dropRevokedLocked) as the cache would.
-		return tok, err
-	}
-	if errors.Is(err, ErrTokenNotFound) && !c.record(s.key, gen, now) {
-		// A save in this process (Manager.Save, Forget) overlapped the
-		// read: what it found is not to be served either.
-		return s.store.Load(ctx, s.key)
-	}
-	return tok, err
-}
-
-// Save saves tok for key through the Manager's store, the way to store a
-// merchant's first token (from [Exchange] or [DeviceAccessToken]) in a
-// process that serves it: it ends the Manager's memory that the key was
-// missing (see [WithNotFoundCache]), so the next Token() for key reads the
-// store and serves tok. Like the store's Save it refuses, with an error
-// matching [ErrSuperseded], to replace a token that expires later. A
-// source that still serves an older token for key goes on serving it
-// until it refreshes; call Forget as well to have it load tok now.
-func (m *Manager) Save(ctx context.Context, key string, tok *oauth2.Token) error {
-	if tok == nil {
-		return &StoreError{Op: "save", Key: key, Err: errors.New("no token to save")}
-	}
-	if m.sh.miss != nil {
-		m.sh.miss.forget(key) // before the save: a read it overlaps reads again
-	}
-	err := m.sh.store.Save(ctx, key, tok)
-	if m.sh.miss != nil {
-		m.sh.miss.forget(key) // after the save: a read it overlapped records nothing
-	}
-	if err == nil || errors.Is(err, ErrSuperseded) {
-		return err
-	}
-	return &StoreError{Op: "save", Key: key, Err: scrubTokens(err, tok)}
 }

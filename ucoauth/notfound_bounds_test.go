@@ -14,7 +14,7 @@ import (
 // holds at most its size (rounded up to whole shards), and expired
 // entries are dropped first.
 func TestNotFoundCacheIsBounded(t *testing.T) {
-	c := newMissCache(&options{missTTL: time.Second, missSize: 64})
+	c := newMissCache(time.Second, 64)
 	require.NotNil(t, c)
 	now := time.Now().UnixNano()
 	for i := range 100_000 {
@@ -34,8 +34,8 @@ func TestNotFoundCacheIsBounded(t *testing.T) {
 	assert.True(t, hit)
 	assert.LessOrEqual(t, c.len(), 64)
 
-	assert.Nil(t, newMissCache(&options{missTTL: -1}), "off")
-	d := newMissCache(&options{})
+	assert.Nil(t, newMissCache(-1, 0), "off")
+	d := newMissCache(0, 0)
 	assert.Equal(t, int64(DefaultNotFoundTTL), d.ttl)
 	assert.Equal(t, DefaultNotFoundSize/missShards, d.max)
 }
@@ -44,7 +44,7 @@ func TestNotFoundCacheIsBounded(t *testing.T) {
 // clock stepping back ends it, saturating at the end of time, and a forget
 // ends it and any read under way.
 func TestNotFoundCacheEntries(t *testing.T) {
-	c := newMissCache(&options{missTTL: time.Second})
+	c := newMissCache(time.Second, 0)
 	now := time.Now().UnixNano()
 	_, gen := c.hit("k", now)
 	c.record("k", gen, now)

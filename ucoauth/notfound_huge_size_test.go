@@ -16,7 +16,7 @@ import (
 // keys.)
 func TestNotFoundCacheHugeSizeIsNotTiny(t *testing.T) {
 	for _, size := range []int{math.MaxInt, math.MaxInt - 1, math.MaxInt - missShards} {
-		c := newMissCache(&options{missTTL: time.Second, missSize: size})
+		c := newMissCache(time.Second, size)
 		require.NotNil(t, c)
 		assert.GreaterOrEqual(t, c.max, math.MaxInt/missShards, "size %d", size)
 		now := time.Now().UnixNano()

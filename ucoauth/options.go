@@ -20,9 +20,72 @@ const (
 	DefaultMaxBackoff = 5 * time.Minute
 )
 
-// Option configures a TokenSource.
-type Option func(*options)
+// Option configures a TokenSource: pass it to NewTokenSource, or to
+// NewManager for every source of the Manager. Each constructor takes only
+// the options it applies, so that none is silently ignored: every Option
+// is a [ManagerOption], and those that say how to reach the server are
+// [EndpointOption]s, which [Revoke] takes too.
+type Option interface {
+	ManagerOption
+	applySource(*options)
+}
 
+// EndpointOption says how to reach and talk to the OAuth server: which
+// [Provider], over which client, with which simple key and logger. It
+// applies to every call that reaches the server: a TokenSource, a Manager,
+// [Exchange], [DeviceAuth], [DeviceAccessToken] and [Revoke] alike.
+type EndpointOption interface {
+	Option
+	ExchangeOption
+	applyRevoke(*options)
+}
+
+// ExchangeOption configures [Exchange], [DeviceAuth] and
+// [DeviceAccessToken]: every [EndpointOption] does, and
+// [WithAuthCodeOptions].
+type ExchangeOption interface {
+	applyExchange(*options)
+}
+
+// ManagerOption configures a Manager: every [Option] does, for each of its
+// sources, and [WithIdleTimeout] and [WithNotFoundCache] for the Manager.
+type ManagerOption interface {
+	applyManager(*managerOptions)
+}
+
+// managerOptions are a Manager's settings: its sources' and its own.
+type managerOptions struct {
+	source   options
+	idle     time.Duration // drop sources idle this long; <= 0 never
+	missTTL  time.Duration // trust a read that found nothing this long; 0 default, < 0 never
+	missSize int           // for this many keys at most; <= 0 default
+}
+
+// managerOption is a ManagerOption that is not an Option.
+type managerOption func(*managerOptions)
+
+func (f managerOption) applyManager(m *managerOptions) { f(m) }
+
+// sourceOption is an Option.
+type sourceOption func(*options)
+
+func (f sourceOption) applySource(o *options)         { f(o) }
+func (f sourceOption) applyManager(m *managerOptions) { f(&m.source) }
+
+// endpointOption is an EndpointOption.
+type endpointOption func(*options)
+
+func (f endpointOption) applySource(o *options)         { f(o) }
+func (f endpointOption) applyManager(m *managerOptions) { f(&m.source) }
+func (f endpointOption) applyRevoke(o *options)         { f(o) }
+func (f endpointOption) applyExchange(o *options)       { f(o) }
+
+// exchangeOption is an ExchangeOption that is not an EndpointOption.
+type exchangeOption func(*options)
+
+func (f exchangeOption) applyExchange(o *options) { f(o) }
+
+// options are a TokenSource's settings, and what Revoke takes of them.
 type options struct {
 	early      time.Duration
 	timeout    time.Duration
@@ -37,35 +100,32 @@ type options struct {
 	revokeURL  string
 	provider   Provider                // nil means UltraCart
 	authOpts   []oauth2.AuthCodeOption // Exchange, DeviceAuth: extra form fields
-	idle       time.Duration           // Manager: drop sources idle this long; <= 0 never
-	missTTL    time.Duration           // Manager: trust a read that found nothing this long; 0 default, < 0 never
-	missSize   int                     // Manager: for this many keys at most; <= 0 default
 }
 
-func newOptions(opts []Option) *options {
-	o := &options{
+// newOptions returns the defaults, the same for every constructor.
+func newOptions() *options {
+	return &options{
 		early:      DefaultEarlyRefresh,
 		timeout:    DefaultTimeout,
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
-		idle:       DefaultIdleTimeout,
 	}
-	for _, opt := range opts {
-		opt(o)
-	}
+}
+
+// settle reconciles options that were set independently.
+func (o *options) settle() {
 	if o.maxBackoff < o.minBackoff {
 		o.maxBackoff = o.minBackoff
 	}
-	return o
 }
 
 // WithEarlyRefresh sets how long before expiry the token is refreshed in the
 // background while callers keep getting the current one. Zero refreshes only
 // once the token has expired, making callers wait.
 func WithEarlyRefresh(d time.Duration) Option {
-	return func(o *options) { o.early = max(d, 0) }
+	return sourceOption(func(o *options) { o.early = max(d, 0) })
 }
 
 // WithRefreshTimeout bounds each call to UltraCart's token endpoint. The
@@ -80,40 +140,40 @@ func WithEarlyRefresh(d time.Duration) Option {
 // that, or a slow refresh can lose its lock to another process, which then
 // sends the same refresh token.
 func WithRefreshTimeout(d time.Duration) Option {
-	return func(o *options) {
+	return sourceOption(func(o *options) {
 		if d > 0 {
 			o.timeout = d
 		}
-	}
+	})
 }
 
 // WithBackoff sets the bounds of the jittered exponential wait after failed
 // refreshes. A 429's Retry-After is honoured when it asks for longer.
 func WithBackoff(min, max time.Duration) Option {
-	return func(o *options) {
+	return sourceOption(func(o *options) {
 		if min > 0 {
 			o.minBackoff = min
 		}
 		if max > 0 {
 			o.maxBackoff = max
 		}
-	}
+	})
 }
 
 // WithSimpleKey sends key as UltraCart's X-UltraCart-Simple-Key header on
 // token and revoke calls.
-func WithSimpleKey(key string) Option {
-	return func(o *options) { o.simpleKey = key }
+func WithSimpleKey(key string) EndpointOption {
+	return endpointOption(func(o *options) { o.simpleKey = key })
 }
 
 // WithLogger logs refreshes and failures to l. Tokens are logged only as
 // fingerprints; see [LogToken].
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
+func WithLogger(l *slog.Logger) EndpointOption {
+	return endpointOption(func(o *options) {
 		if l != nil {
 			o.logger = l
 		}
-	}
+	})
 }
 
 // WithRefreshHook calls fn after every refresh that reached UltraCart, so
@@ -121,19 +181,19 @@ func WithLogger(l *slog.Logger) Option {
 // refreshing goroutine once the new token is saved, served and the store's
 // lock released. fn must not modify the token.
 func WithRefreshHook(fn func(RefreshEvent)) Option {
-	return func(o *options) { o.hook = fn }
+	return sourceOption(func(o *options) { o.hook = fn })
 }
 
 // WithClock replaces time.Now, for tests and simulations. Expiry, the early
 // refresh window and backoff are all measured on it. A reading before 1700
 // or after 2200 is taken as that bound: a stopped clock, on which nothing
 // loops, where the nanosecond deadlines would saturate.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) {
+func WithClock(now func() time.Time) EndpointOption {
+	return endpointOption(func(o *options) {
 		if now != nil {
 			o.now, o.custom = boundedClock(now), true
 		}
-	}
+	})
 }
 
 // clockMin and clockMax bound what a custom clock may read. Deadlines are
@@ -163,22 +223,15 @@ func boundedClock(now func() time.Time) func() time.Time {
 // WithHTTPClient sets the client used to reach UltraCart's token and revoke
 // endpoints. The default has no timeout of its own; each call is bounded by
 // [WithRefreshTimeout].
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) { o.client = c }
+func WithHTTPClient(c *http.Client) EndpointOption {
+	return endpointOption(func(o *options) { o.client = c })
 }
 
 // WithRevokeURL sets the revoke endpoint, for a server whose layout differs
 // from UltraCart's (where it is the token URL's sibling ".../oauth/revoke").
 // Like every OAuth endpoint it must be https, or plain http to loopback.
-func WithRevokeURL(url string) Option {
-	return func(o *options) { o.revokeURL = url }
-}
-
-// WithIdleTimeout sets how long a Manager keeps a source that Source was not
-// asked for; the default is [DefaultIdleTimeout]. Zero or less keeps every
-// source until Forget or Close. It does not apply to a lone TokenSource.
-func WithIdleTimeout(d time.Duration) Option {
-	return func(o *options) { o.idle = d }
+func WithRevokeURL(url string) EndpointOption {
+	return endpointOption(func(o *options) { o.revokeURL = url })
 }
 
 // wire is what calls to OAuth endpoints take from o.
@@ -189,12 +242,12 @@ func (o *options) wire() wireOptions {
 // WithProvider selects the OAuth server's [Provider]; the default is
 // [UltraCart]. It applies to every call: NewTokenSource, NewManager,
 // Exchange, DeviceAccessToken and Revoke.
-func WithProvider(p Provider) Option {
-	return func(o *options) { o.provider = p }
+func WithProvider(p Provider) EndpointOption {
+	return endpointOption(func(o *options) { o.provider = p })
 }
 
 // WithAuthCodeOptions adds form fields to [Exchange] and [DeviceAuth], such
 // as oauth2.VerifierOption for PKCE.
-func WithAuthCodeOptions(opts ...oauth2.AuthCodeOption) Option {
-	return func(o *options) { o.authOpts = append(o.authOpts, opts...) }
+func WithAuthCodeOptions(opts ...oauth2.AuthCodeOption) ExchangeOption {
+	return exchangeOption(func(o *options) { o.authOpts = append(o.authOpts, opts...) })
 }

@@ -113,7 +113,7 @@ func TestReplacingTheStoredTokenSurvivesAStoreBlip(t *testing.T) {
 	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	tok, err := src.Token()
 	require.NoError(t, err)
-	require.True(t, src.Invalidate(tok)) // the API answered 401
+	require.True(t, ucoauth.Invalidate(src, tok)) // the API answered 401
 	tok, err = src.Token()
 	require.NoError(t, err)
 	require.Equal(t, "RT-1-rotated", tok.RefreshToken, "the server rotated the refresh token")

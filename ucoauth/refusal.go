@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +18,7 @@ var ErrTokenRefused = errors.New("ucoauth: the API refused a fresh token")
 // RefusedError is what [Transport] returns, instead of the API's 401, for a
 // request the API refused with a fresh token: one that a refusal had
 // refreshed moments ago, so that the pace of refreshes forced by refusals
-// (see [TokenSource.Invalidate]) holds the next one back, and no newer
+// (see [Transport]) holds the next one back, and no newer
 // token is stored. The 401 is then the API's word on this request (a
 // resource outside the grant's scope, say), not on the token, and only
 // this request fails: the token stays in service for every other one.
@@ -47,10 +44,6 @@ func (e *RefusedError) Error() string {
 // Unwrap returns [ErrTokenRefused].
 func (e *RefusedError) Unwrap() error { return ErrTokenRefused }
 
-// maxRefusedRequests bounds the requests a source remembers as refused
-// with its current token.
-const maxRefusedRequests = 16
-
 // requestKey names a request for the refusals a source remembers: its
 // method and path. The query is left out: it selects within a resource,
 // which the grant's scope covers or not as a whole.
@@ -59,53 +52,9 @@ func requestKey(req *http.Request) string { return req.Method + " " + req.URL.Es
 // refuser is a source that takes the API's refusals request by request,
 // as *TokenSource does.
 type refuser interface {
-	invalidator
+	invalidate(tok *oauth2.Token) bool
 	refusedFor(tok *oauth2.Token, req *http.Request) bool
 	hold(tok *oauth2.Token, on string) *RefusedError
-}
-
-// heldBack ends a refresh that a refusal forced and the pace held back
-// (refresh returned no state and an *apiRefusedError) with no newer token
-// stored: the refused token goes back into service, with no error and no
-// backoff, so that every other caller, and the flight's waiters, get it.
-// The refused caller sees the same token again and learns why from hold.
-// A token too close to its expiry to serve stays out, with the error.
-func (s *TokenSource) heldBack(st *state, err error) (*state, error) {
-	var pace *apiRefusedError
-	if st != nil || !errors.As(err, &pace) {
-		return st, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.cur.Load()
-	if cur == nil || cur.expire != math.MinInt64 {
-		return st, err
-	}
-	now := s.o.now()
-	back := s.newState(cur.tok, now)
-	if !back.validAt(now) {
-		return st, err
-	}
-	if h := s.h.Load(); h != nil && h.rejected == cur.tok.AccessToken {
-		s.update(func(h *health) { h.rejected = "" })
-	}
-	level := slog.LevelInfo
-	if refusalLevel(s.h.Load(), cur.tok) == slog.LevelDebug {
-		level = slog.LevelDebug // said once for this token already
-	}
-	s.o.logger.Log(context.Background(), level, "ucoauth: the API refused a fresh token; refreshes forced by refusals are paced, so it stays in service", "key", s.key, "token", LogToken(cur.tok))
-	return back, nil
-}
-
-// refusalLevel is the level at which to log a refusal of tok: Warn, but
-// Debug once tok was held back in service after a refusal (see hold), so
-// that requests refused one after another (a resource ID per request
-// outside the grant's scope) log it once, not once each.
-func refusalLevel(h *health, tok *oauth2.Token) slog.Level {
-	if h != nil && h.refusedTok != "" && h.refusedTok == tok.AccessToken {
-		return slog.LevelDebug
-	}
-	return slog.LevelWarn
 }
 
 // hold returns the error for a request (on, its method and path) that the
@@ -117,25 +66,15 @@ func (s *TokenSource) hold(tok *oauth2.Token, on string) *RefusedError {
 	now := s.nowNanos()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, h := s.cur.Load(), s.h.Load()
-	if cur == nil || cur.tok.AccessToken != tok.AccessToken || cur.expire == math.MinInt64 {
+	cur := s.cur.Load()
+	if cur == nil || cur.tok.AccessToken != tok.AccessToken || cur.rejected() {
 		return nil
 	}
-	until, held := h.paceHolds(now)
+	until, held := s.pol().paceHolds(now)
 	if !held {
 		return nil
 	}
-	s.update(func(h *health) {
-		if h.refusedTok != tok.AccessToken {
-			h.refusedTok, h.refusedOn = tok.AccessToken, nil
-		}
-		if slices.Contains(h.refusedOn, on) {
-			return
-		}
-		// A new slice: a published record is never modified.
-		keep := h.refusedOn[max(0, len(h.refusedOn)-(maxRefusedRequests-1)):]
-		h.refusedOn = append(slices.Clone(keep), on)
-	})
+	s.apply(event{kind: evRefusedOn, tok: tok.AccessToken, on: on}, now)
 	method, path, _ := strings.Cut(on, " ")
 	return &RefusedError{Key: s.key, Method: method, Path: path, Retry: time.Unix(0, until)}
 }
@@ -146,41 +85,41 @@ func (s *TokenSource) hold(tok *oauth2.Token, on string) *RefusedError {
 // allocation.
 func (s *TokenSource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
 	h := s.h.Load()
-	if h == nil || h.refusedTok == "" || h.refusedTok != tok.AccessToken {
+	if h == nil || h.refused == nil || h.refused.tok != tok.AccessToken {
 		return false
 	}
-	return slices.Contains(h.refusedOn, requestKey(req))
+	return h.refusedWith(tok.AccessToken, requestKey(req))
 }
 
-// pacedBeforeLock is the error paceForced would return now, decided
-// before the store's lock is taken: while the pace holds, a refused request
-// (one per path, or per resource ID, outside the grant's scope) costs one
-// store read, to adopt a newer stored token, and no lock. paceForced
-// decides again under the lock.
-func (s *TokenSource) pacedBeforeLock() error {
-	h := s.h.Load()
-	if until, held := h.paceHolds(s.nowNanos()); held {
-		return &apiRefusedError{key: s.key, n: h.forced, until: until}
+// invalidate tells the source that UltraCart's API refused tok (it answered
+// 401). If tok is still the token the source serves, the source stops
+// serving it, even though its expiry says it is valid and even if the store
+// still holds it, and the next caller refreshes; invalidate reports whether
+// it did so. A token that was already replaced is left alone, so that many
+// callers refused the same token cause one refresh. The refresh token is
+// kept. A token another process saved meanwhile is adopted at no cost; token
+// requests that refusals force are paced (see [TokenSource.Status]): within
+// a minute of the last one, the next waits one backoff step, doubling, so
+// that an API refusing tokens, or some requests, causes no storm. When the
+// pace holds that request back and no newer token is stored, the refused
+// token goes back into service (see [RefusedError]): an API that refuses a
+// fresh token on one path and accepts it on another must not take the
+// merchant offline. [Transport] calls it.
+func (s *TokenSource) invalidate(tok *oauth2.Token) bool {
+	if tok == nil {
+		return false
 	}
-	return nil
-}
-
-// paceHolds reports whether a token request forced by an API refusal must
-// wait at now, and until when (see paceForced, which decides the same).
-func (h *health) paceHolds(now int64) (until int64, held bool) {
-	if h == nil || h.forcedAt == 0 || now >= satAdd(h.forcedOK, int64(rejectStreak)) {
-		return 0, false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	if cur == nil || cur.tok.AccessToken != tok.AccessToken {
+		return false
 	}
-	if now < h.forcedOK && !steppedBack(now, h.forcedAt, satAdd(h.forcedOK, -h.forcedAt)) {
-		return h.forcedOK, true
+	if cur.rejected() {
+		return true // already invalidated
 	}
-	return 0, false
-}
-
-func (k keySource) refusedFor(tok *oauth2.Token, req *http.Request) bool {
-	return k.m.Source(k.key).refusedFor(tok, req)
-}
-
-func (k keySource) hold(tok *oauth2.Token, on string) *RefusedError {
-	return k.m.Source(k.key).hold(tok, on)
+	s.cur.Store(rejectedState(cur.tok))
+	h := s.apply(event{kind: evRejected, tok: tok.AccessToken}, 0)
+	s.o.logger.Log(context.Background(), h.refusalLevel(tok.AccessToken), "ucoauth: the API refused the token; refreshing it", "key", s.key, "token", LogToken(tok))
+	return true
 }

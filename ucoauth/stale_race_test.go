@@ -73,7 +73,7 @@ func (s *TokenSource) loadForTest() error {
 	s.mu.Lock()
 	c := s.beginLocked()
 	s.mu.Unlock()
-	_, again := s.coldLoad(c)
+	_, _, again := s.coldLoad(c, s.nowNanos())
 	if again {
 		return ErrTokenNotFound
 	}

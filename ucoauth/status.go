@@ -3,7 +3,6 @@ package ucoauth
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -84,48 +83,52 @@ type Status struct {
 func (s *TokenSource) Status() Status {
 	now := unixNanos(s.o.now())
 	st := Status{Key: s.key}
-	cur, h := s.cur.Load(), s.h.Load()
+	cur, p := s.cur.Load(), s.pol()
 	// A token the API refused is kept for its refresh token but not
 	// served: neither its fingerprint nor its expiry shows.
-	if cur != nil && cur.expire != math.MinInt64 {
+	if cur != nil && !cur.rejected() {
 		st.Token = Fingerprint(cur.tok.AccessToken)
 		st.Expiry = cur.tok.Expiry
 	}
-	if h != nil {
-		if h.refreshed != 0 {
-			st.Refreshed = time.Unix(0, h.refreshed)
-		}
-		st.Failures, st.Err = h.count, h.err
-		if h.backingOff(now) {
-			st.NextAttempt = time.Unix(0, h.nextTry)
-		}
+	if p.refreshed != 0 {
+		st.Refreshed = time.Unix(0, p.refreshed)
 	}
-	switch {
-	case h.isClosed():
-		st.State = StateClosed
-	case h != nil && errors.Is(h.err, ErrReauthorizationRequired):
-		st.State = StateReauthorizationRequired
-	case h != nil && errors.Is(h.err, ErrInvalidClient):
-		st.State = StateInvalidClient
-	case h != nil && h.lockLost != nil:
-		st.State = StateLockLost
-		if st.Err == nil {
-			st.Err = h.lockLost
-		}
-	case h.backingOff(now):
-		st.State = StateBackingOff
-	case cur == nil && s.busy.Load():
-		st.State = StateNotLoaded
-	case cur == nil && h != nil && h.notFound:
-		st.State = StateNotFound
-	case cur == nil:
-		st.State = StateNotLoaded
-	case now < cur.stale:
-		st.State = StateFresh
-	case now < cur.expire:
-		st.State = StateStale
-	default:
-		st.State = StateExpired
+	st.Failures, st.Err = p.fail.count, p.fail.err
+	if p.backingOff(now) {
+		st.NextAttempt = time.Unix(0, p.fail.nextTry)
+	}
+	st.State = p.state(cur, now, s.busy.Load())
+	if st.State == StateLockLost && st.Err == nil {
+		st.Err = p.lockLost
 	}
 	return st
+}
+
+// state names the health of a source whose policy is p, holding cur
+// (nil: none) at now; busy says a flight runs.
+func (p policy) state(cur *state, now int64, busy bool) State {
+	switch {
+	case p.closed:
+		return StateClosed
+	case errors.Is(p.fail.err, ErrReauthorizationRequired):
+		return StateReauthorizationRequired
+	case errors.Is(p.fail.err, ErrInvalidClient):
+		return StateInvalidClient
+	case p.lockLost != nil:
+		return StateLockLost
+	case p.backingOff(now):
+		return StateBackingOff
+	case cur == nil && busy:
+		return StateNotLoaded
+	case cur == nil && p.notFound:
+		return StateNotFound
+	case cur == nil:
+		return StateNotLoaded
+	case now < cur.stale:
+		return StateFresh
+	case now < cur.expire:
+		return StateStale
+	default:
+		return StateExpired
+	}
 }

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/ucoauth/go-ucoauth/ucoauth"
+	"golang.org/x/oauth2"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,7 +28,7 @@ func TestShorterLifetimeElsewhereNeverReusesARotatedRefreshToken(t *testing.T) {
 	f.srv.SetRotation(true)
 	a, b := f.loaded(t), f.loaded(t)
 	f.srv.SetLifetime(10 * time.Minute)
-	require.True(t, a.Invalidate(f.tok)) // the API refused it: A refreshes now
+	require.True(t, ucoauth.Invalidate(a, f.tok)) // the API refused it: A refreshes now
 	ta, err := a.Token()
 	require.NoError(t, err)
 	require.NotEqual(t, f.tok.AccessToken, ta.AccessToken)

@@ -227,7 +227,7 @@ func TestGrantIDCarriedByRefresh(t *testing.T) {
 	defer src.Close()
 	cur, err := src.Token()
 	require.NoError(t, err)
-	require.True(t, src.Invalidate(cur)) // refresh now
+	require.True(t, ucoauth.Invalidate(src, cur)) // refresh now
 	refreshed, err := src.Token()
 	require.NoError(t, err)
 	require.NotEqual(t, cur.AccessToken, refreshed.AccessToken, "precondition: refreshed")

@@ -525,7 +525,7 @@ func TestTransport401OnAnOlderTokenIsRetriedWithTheCurrentOne(t *testing.T) {
 		done <- code
 	}()
 	<-arrived
-	require.True(t, src.Invalidate(f.tok)) // another request's 401 already replaced it
+	require.True(t, ucoauth.Invalidate(src, f.tok)) // another request's 401 already replaced it
 	cur, err := src.Token()
 	require.NoError(t, err)
 	require.NotEqual(t, f.tok.AccessToken, cur.AccessToken)

@@ -45,7 +45,7 @@ func connect(t *testing.T, srv *fositeserver.Server, cfg *oauth2.Config) *oauth2
 
 // generic is the RFC 6749/7009 provider for a fosite server at url: fosite
 // is not UltraCart, and its revoke endpoint is [fositeserver.RevokePath].
-func generic(url string) ucoauth.Option {
+func generic(url string) ucoauth.EndpointOption {
 	return ucoauth.WithProvider(ucoauth.RFC6749(url + fositeserver.RevokePath))
 }
 

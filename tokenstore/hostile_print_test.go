@@ -50,9 +50,9 @@ func TestNewerFormatVersionSpelledAsFloatIsKept(t *testing.T) {
 			f, err := tokenstore.NewFile(t.TempDir())
 			require.NoError(t, err)
 			rec := `{"version":` + v + `,"key":"m","access_token":"AT-newer","refresh_token":"RT-only-live-one","expiry":"2000-01-01T00:00:00Z"}`
-			require.NoError(t, os.WriteFile(f.Path("m"), []byte(rec), 0o600))
+			require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), []byte(rec), 0o600))
 			err = f.Save(context.Background(), "m", &oauth2.Token{AccessToken: "AT-old-build", Expiry: time.Now().Add(time.Hour)})
-			got, _ := os.ReadFile(f.Path("m"))
+			got, _ := os.ReadFile(tokenstore.FilePath(f, "m"))
 			assert.ErrorIs(t, err, tokenstore.ErrNewerFormat, "a version-%s record must not be overwritten", v)
 			assert.Equal(t, rec, string(got), "the newer record (and its refresh token) was overwritten")
 		})

@@ -1,10 +1,7 @@
 package tokenstore_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -14,31 +11,6 @@ import (
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"golang.org/x/oauth2"
 )
-
-// TestMemoryStorePrintsNoToken: printing the Memory store (a debug log of
-// the store, %s, %v, slog text) reveals no stored token, raw or as the
-// decimal bytes %v prints of a []byte.
-func TestMemoryStorePrintsNoToken(t *testing.T) {
-	m := tokenstore.NewMemory()
-	require.NoError(t, m.Save(context.Background(), "merchant", &oauth2.Token{
-		AccessToken: "ACCESS-SECRET-0123456789", RefreshToken: "REFRESH-SECRET-0123456789",
-		Expiry: time.Now().Add(time.Hour)}))
-	var logs bytes.Buffer
-	slog.New(slog.NewTextHandler(&logs, nil)).Info("store", "store", m)
-	verbS, verbV := "%s", "%v" // variables: vet refuses %s of a struct pointer
-	outs := map[string]string{
-		"%s":        fmt.Sprintf(verbS, m),
-		"%v":        fmt.Sprintf(verbV, m),
-		"slog text": logs.String(),
-	}
-	// Decimal bytes of the refresh token, as %v prints a []byte.
-	dec := fmt.Sprint([]byte("REFRESH-SECRET-0123456789"))
-	dec = dec[1 : len(dec)-1]
-	for verb, out := range outs {
-		assert.NotContains(t, out, "REFRESH-SECRET-0123456789", "%s reveals the refresh token", verb)
-		assert.NotContains(t, out, dec, "%s reveals the refresh token as decimal bytes", verb)
-	}
-}
 
 // TestNewerFormatVersionSpelledAsFloatIsKept: a record of format version 2
 // whose writer spelled the number 2.0 or 2e0 (JavaScript and Python tools

@@ -36,7 +36,7 @@ func TestDeviceAuthParsesTolerantly(t *testing.T) {
 func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	uc := ucoauthtest.NewServer()
 	defer uc.Close()
-	uc.SetExpiresIn(ucoauthtest.ExpiresInGarbage)
+	uc.SetExpiresIn(`"abc"`)
 	cfg := uc.Config()
 	var logs strings.Builder
 	ctx := ucoauth.LoggerContext(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)))

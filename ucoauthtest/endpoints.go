@@ -35,7 +35,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	default:
 		merchant := q.Get("merchant_id")
 		if merchant == "" {
-			merchant = DefaultMerchantID
+			merchant = defaultMerchantID
 		}
 		c := newSecret("code")
 		s.mu.Lock()
@@ -271,7 +271,7 @@ func (s *Server) deviceAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	dc, uc := newSecret("dc"), strings.ToUpper(newSecret("")[:8])
 	s.mu.Lock()
-	s.devices[dc] = &device{g: &grant{merchant: DefaultMerchantID, scope: r.PostForm.Get("scope")}}
+	s.devices[dc] = &device{g: &grant{merchant: defaultMerchantID, scope: r.PostForm.Get("scope")}}
 	s.mu.Unlock()
 	// RFC 8628 numbers, so that x/oauth2's DeviceAuth can read them.
 	writeJSON(w, http.StatusOK, map[string]any{

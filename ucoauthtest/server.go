@@ -20,9 +20,14 @@ import (
 const (
 	DefaultClientID     = "ucoauthtest-client"
 	DefaultClientSecret = "ucoauthtest-secret"
-	DefaultRedirectURL  = "http://127.0.0.1/callback"
-	DefaultMerchantID   = "DEMO"
 	DefaultLifetime     = time.Hour
+)
+
+// A new Server's RedirectURL, and the merchant that authorizes when none is
+// named ("DEMO"). Read them from the Server's fields and your tokens.
+const (
+	defaultRedirectURL = "http://127.0.0.1/callback"
+	defaultMerchantID  = "DEMO"
 )
 
 // Server is a fake UltraCart authorization and API server on a real loopback
@@ -137,7 +142,7 @@ func newServer() *Server {
 	s := &Server{
 		ClientID:     DefaultClientID,
 		ClientSecret: DefaultClientSecret,
-		RedirectURL:  DefaultRedirectURL,
+		RedirectURL:  defaultRedirectURL,
 		lifetime:     DefaultLifetime,
 		rotate:       true,
 		expiresIn:    `"%d"`,
@@ -258,7 +263,7 @@ func (s *Server) Issue(merchant string, scopes ...string) *oauth2.Token {
 
 // Authorize plays the merchant's browser: it follows cfg's authorize link
 // with state, lets the server approve, and returns the code from the
-// redirect. merchant may be empty for DefaultMerchantID.
+// redirect. merchant may be empty for "DEMO".
 func (s *Server) Authorize(ctx context.Context, cfg *oauth2.Config, state, merchant string) (string, error) {
 	u := cfg.AuthCodeURL(state)
 	if merchant != "" {

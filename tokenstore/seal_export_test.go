@@ -41,3 +41,10 @@ func KnownRecords(s ucoauth.TokenStore) int {
 
 // MaxKnownRecords bounds KnownRecords.
 const MaxKnownRecords = maxKnownRecords
+
+// RawMemory is key's stored record in m, as is.
+func RawMemory(m *Memory, key string) []byte {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	return append([]byte(nil), m.s.data[key]...)
+}

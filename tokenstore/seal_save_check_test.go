@@ -138,3 +138,68 @@ func TestSealRemembersABoundedNumberOfRecords(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "at-2", got.AccessToken)
 }
+
+// TestSealSaveCheckIsTheSameInsideTheCompareAndSet: whether the inner
+// store checks the stored record inside its compare-and-set (Memory) or
+// Seal loads it first (any other store), Save answers the same for every
+// kind of stored record: a newer format is kept (ErrNewerFormat), a
+// record that does not open is kept (ErrCannotOpen), and a corrupt record,
+// a tombstone of another grant or nothing at all is replaced.
+func TestSealSaveCheckIsTheSameInsideTheCompareAndSet(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	sealedOther := func(t *testing.T) []byte {
+		m := tokenstore.NewMemory()
+		var raw []byte
+		require.NoError(t, tokenstore.PlantRecordForTest(t, "m", func(b []byte) { raw = b }, mustSeal(t, m, sealK2), storetest.Token("at-other", exp)))
+		return raw
+	}
+	for _, tc := range []struct {
+		name   string
+		stored func(t *testing.T) []byte
+		want   error // nil: replaced
+	}{
+		{"nothing", func(*testing.T) []byte { return nil }, nil},
+		{"corrupt", func(*testing.T) []byte { return []byte("{not json") }, nil},
+		{"tombstone of another grant", func(t *testing.T) []byte {
+			m := tokenstore.NewMemory()
+			require.NoError(t, m.Tombstone(t.Context(), "m", "grant-revoked"))
+			return tokenstore.RawMemory(m, "m")
+		}, nil},
+		{"newer format", func(*testing.T) []byte {
+			return []byte(`{"version":99,"key":"m","access_token":"x"}`)
+		}, tokenstore.ErrNewerFormat},
+		{"sealed with another key", sealedOther, tokenstore.ErrCannotOpen},
+		{"not sealed", func(t *testing.T) []byte {
+			return []byte(tokenstore.MarshalForTest(t, "m", storetest.Token("plain", exp)))
+		}, tokenstore.ErrCannotOpen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stored := tc.stored(t)
+			for _, inner := range []struct {
+				name string
+				mem  *tokenstore.Memory
+				as   func(*tokenstore.Memory) ucoauth.TokenStore
+			}{
+				{"checked inside", tokenstore.NewMemory(), func(m *tokenstore.Memory) ucoauth.TokenStore { return m }},
+				{"loaded first", tokenstore.NewMemory(), func(m *tokenstore.Memory) ucoauth.TokenStore { return struct{ ucoauth.TokenStore }{m} }},
+			} {
+				if stored != nil {
+					tokenstore.PlantMemory(inner.mem, "m", stored)
+				}
+				s := mustSeal(t, inner.as(inner.mem), sealK1)
+				err := s.Save(t.Context(), "m", ucoauth.WithGrantID(storetest.Token("at-new", exp.Add(time.Minute)), "grant-new"))
+				if tc.want == nil {
+					require.NoError(t, err, inner.name)
+					got, err := s.Load(t.Context(), "m")
+					require.NoError(t, err, inner.name)
+					assert.Equal(t, "at-new", got.AccessToken, inner.name)
+					continue
+				}
+				assert.ErrorIs(t, err, tc.want, inner.name)
+				if stored != nil {
+					assert.Equal(t, stored, tokenstore.RawMemory(inner.mem, "m"), "%s: the record was overwritten", inner.name)
+				}
+			}
+		})
+	}
+}

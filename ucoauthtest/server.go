@@ -9,124 +9,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
-
-// Defaults of a new Server.
-const (
-	DefaultClientID     = "ucoauthtest-client"
-	DefaultClientSecret = "ucoauthtest-secret"
-	DefaultLifetime     = time.Hour
-)
-
-// A new Server's RedirectURL, and the merchant that authorizes when none is
-// named ("DEMO"). Read them from the Server's fields and your tokens.
-const (
-	defaultRedirectURL = "http://127.0.0.1/callback"
-	defaultMerchantID  = "DEMO"
-)
-
-// Server is a fake UltraCart authorization and API server on a real loopback
-// socket. Its answers have UltraCart's exact shapes: every field a string,
-// expires_in included, token_type "bearer", errors with the UC-REST-ERROR
-// header and an ErrorResponse body.
-//
-// Every knob can be turned while it runs, from any goroutine.
-type Server struct {
-	// URL is the server's root, as in httptest.Server.
-	URL string
-	// ClientID, ClientSecret and RedirectURL are the registered application.
-	// A request may omit the secret, as UltraCart's SDKs do; a wrong one is
-	// refused.
-	ClientID, ClientSecret, RedirectURL string
-
-	srv *httptest.Server
-	mux *http.ServeMux
-
-	mu        sync.Mutex
-	lifetime  time.Duration
-	rotate    bool
-	expiresIn string // raw JSON, %d for the seconds; "" leaves expires_in out
-	latency   time.Duration
-	failures  []*pendingFailure
-	now       func() time.Time
-	codes     map[string]*code
-	refresh   map[string]*grant
-	access    map[string]*access
-	devices   map[string]*device
-	stats     Stats
-
-	clientAuth   oauth2.AuthStyle // see answers.go
-	revokeAnswer RevokeAnswer
-}
-
-type grant struct {
-	merchant string
-	scope    string
-	revoked  bool
-}
-
-type code struct {
-	g           *grant
-	redirectURI string
-}
-
-type access struct {
-	g      *grant
-	expiry time.Time
-}
-
-type device struct {
-	g     *grant
-	polls int
-}
-
-type pendingFailure struct {
-	n int // < 0: until ClearFailures
-	f Failure
-}
-
-// Stats counts what the server was asked. A snapshot; see [Server.Stats].
-type Stats struct {
-	// Token counts token requests by grant_type, failed ones included.
-	// Beyond 32 distinct grant types, and for one longer than 64 bytes,
-	// requests count under "(other)", so that a client cannot make it grow
-	// without bound; the grant types the fake serves always count under
-	// their names.
-	Token map[string]int
-	// InvalidGrant counts token requests refused with invalid_grant.
-	InvalidGrant int
-	// Revoke counts revoke requests, except those for a refresh token
-	// (token_type_hint=refresh_token), which RevokeRefresh counts.
-	Revoke, RevokeRefresh int
-	// API counts calls to the protected API, and APIRejected those refused.
-	API, APIRejected int
-	// Injected counts answers replaced by [Server.FailNext].
-	Injected int
-	// RefreshTimes records when each successful refresh_token grant was
-	// answered, on the server's clock: the gaps between them show whether a
-	// fleet refreshed once per token lifetime or several times.
-	RefreshTimes []time.Time
-	// LastSimpleKey is the X-UltraCart-Simple-Key header last seen.
-	LastSimpleKey string
-}
-
-// Refreshes returns how many refresh_token requests reached the server.
-func (s Stats) Refreshes() int { return s.Token["refresh_token"] }
-
-// Failure is an answer that FailNext puts in place of the real one.
-type Failure struct {
-	Status int         // the HTTP status answered
-	Body   string      // the body answered, as is
-	Header http.Header // headers added to the answer
-	// Path limits the failure to one endpoint, such as "/oauth/revoke"
-	// (relative to the base URL). Empty means the token endpoint.
-	Path string
-}
 
 // NewServer starts a Server with a one-hour token lifetime, refresh-token
 // rotation on and string expires_in. Close it when done.
@@ -170,9 +57,6 @@ func (s *Server) Close() {
 		s.srv.Close()
 	}
 }
-
-// BaseURL is the equivalent of ucoauth.BaseURL on this server.
-func (s *Server) BaseURL() string { return s.URL + "/rest/v2" }
 
 // Endpoint returns the server's OAuth endpoint.
 func (s *Server) Endpoint() oauth2.Endpoint { return ucoauth.EndpointAt(s.BaseURL()) }
@@ -291,4 +175,24 @@ func (s *Server) Authorize(ctx context.Context, cfg *oauth2.Config, state, merch
 		return "", errors.New("ucoauthtest: authorize returned the wrong state")
 	}
 	return q.Get("code"), nil
+}
+
+// Handler returns the server's routes for serving with your own http.Server:
+// the OAuth endpoints and the API under /rest/v2/, GET / answering 200 so that
+// scripts can wait for the server to come up, and the device verification
+// page that the device flow's verification_uri points to.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.mux)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ucoauthtest: a fake UltraCart. OAuth and API under " + s.BaseURL() + "\n"))
+	})
+	mux.HandleFunc("GET /rest/v2/oauth/device", func(w http.ResponseWriter, _ *http.Request) {
+		// The fake approves every device code on the second poll: there is
+		// nothing for the merchant to do here.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ucoauthtest: device codes are approved automatically; go back to your device.\n"))
+	})
+	return mux
 }

@@ -171,7 +171,7 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 
 // saveChecked is Save, running check (when not nil) on the stored record
 // under the write lock first; see checkedSaver.
-func (f *File) saveChecked(ctx context.Context, key string, tok *oauth2.Token, check func([]byte) error) (written []byte, err error) {
+func (f *File) saveChecked(ctx context.Context, key string, tok *oauth2.Token, check func(string, []byte) error) (written []byte, err error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (f *File) saveChecked(ctx context.Context, key string, tok *oauth2.Token, c
 			return err
 		}
 		if check != nil {
-			if err := check(old); err != nil {
+			if err := check(key, old); err != nil {
 				return fmt.Errorf("%w (file %s)", err, f.path(key))
 			}
 		}

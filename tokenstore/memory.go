@@ -64,7 +64,7 @@ func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 
 // saveChecked is Save, running check (when not nil) on the stored record
 // under the store's lock first; see checkedSaver.
-func (m *Memory) saveChecked(_ context.Context, key string, tok *oauth2.Token, check func([]byte) error) ([]byte, error) {
+func (m *Memory) saveChecked(_ context.Context, key string, tok *oauth2.Token, check func(string, []byte) error) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (m *Memory) saveChecked(_ context.Context, key string, tok *oauth2.Token, c
 	defer m.s.mu.Unlock()
 	old := m.s.data[key]
 	if check != nil {
-		if err := check(old); err != nil {
+		if err := check(key, old); err != nil {
 			return nil, err
 		}
 	}

@@ -19,17 +19,18 @@ import (
 // Lister; the other combinations embed it.
 type sealed struct {
 	inner   ucoauth.TokenStore
-	checked checkedSaver // inner, when it can check the stored record inside its compare-and-set
+	checked checkedSaver                          // inner, when it can check the stored record inside its compare-and-set
+	check   func(key string, stored []byte) error // checkStored, bound once: no closure per Save
 	s       *sealer
 	known   knownRecords
 }
 
 // checkedSaver is a store of this package (Memory, File) whose Save can
 // check the stored record inside its own compare-and-set, and tells what it
-// wrote. check sees the stored bytes (nil when nothing is stored) before
+// wrote. check sees the key and the stored bytes (nil when nothing is stored) before
 // anything is written, and its error is Save's.
 type checkedSaver interface {
-	saveChecked(ctx context.Context, key string, tok *oauth2.Token, check func(stored []byte) error) (written []byte, err error)
+	saveChecked(ctx context.Context, key string, tok *oauth2.Token, check func(key string, stored []byte) error) (written []byte, err error)
 }
 
 type sealedLocker struct {
@@ -116,6 +117,7 @@ func Seal(inner ucoauth.TokenStore, primary SealKey, older ...SealKey) (ucoauth.
 	}
 	base := &sealed{inner: inner, s: s}
 	base.checked, _ = inner.(checkedSaver)
+	base.check = base.checkStored
 	lock, isLocker := inner.(ucoauth.Locker)
 	list, isLister := inner.(ucoauth.Lister)
 	lease, isLeaseLocker := inner.(ucoauth.LeaseLocker)
@@ -161,9 +163,7 @@ func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	if w.checked != nil {
 		// One compare-and-set: no second decode of the stored record, and
 		// no window between the check and the write.
-		written, err := w.checked.saveChecked(ctx, key, w.s.sealToken(key, tok), func(stored []byte) error {
-			return w.checkStored(key, stored)
-		})
+		written, err := w.checked.saveChecked(ctx, key, w.s.sealToken(key, tok), w.check)
 		if err == nil {
 			w.known.add(key, written)
 		}

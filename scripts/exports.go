@@ -1,11 +1,11 @@
 //go:build ignore
 
-// Command exports counts a package's exported identifiers the way issue 17
-// measures them: package-level names, plus the exported methods and fields
-// of exported types (interface methods included). Constants named Scope*
-// (UltraCart's OAuth scopes) are counted apart. Test files are skipped.
+// exports counts a package's exported identifiers the way issue 17 does:
+// package-level exported names (consts, vars, types, funcs) plus the
+// exported methods and exported fields of exported types. Test files are
+// skipped. With -v it lists them.
 //
-//	scripts/exports [-v] [./ucoauth ./tokenstore ./ucoauthtest]
+//	go run scripts/exports.go [-v] DIR...
 package main
 
 import (
@@ -15,98 +15,70 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
 
 func main() {
-	verbose := flag.Bool("v", false, "list every counted name")
+	verbose := flag.Bool("v", false, "list the identifiers")
 	flag.Parse()
-	dirs := flag.Args()
-	if len(dirs) == 0 {
-		dirs = []string{"./ucoauth", "./tokenstore", "./ucoauthtest"}
-	}
-	for _, dir := range dirs {
-		names, scopes, err := count(dir)
+	for _, dir := range flag.Args() {
+		names, err := count(dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		fmt.Printf("%s\t%d exported (+%d scope constants)\n", dir, len(names), scopes)
+		fmt.Printf("%s\t%d\n", dir, len(names))
 		if *verbose {
 			for _, n := range names {
-				fmt.Println("\t" + n)
+				fmt.Printf("\t%s\n", n)
 			}
 		}
 	}
 }
 
-func count(dir string) (names []string, scopes int, err error) {
+func count(dir string) ([]string, error) {
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool {
 		return !strings.HasSuffix(fi.Name(), "_test.go")
 	}, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	seen := map[string]bool{}
-	add := func(n string) {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
-	}
-	exportedType := map[string]bool{}
-	for _, p := range pkgs {
-		if strings.HasSuffix(p.Name, "_test") || p.Name == "main" && filepath.Base(dir) != "main" && len(pkgs) > 1 {
+	var names []string
+	for _, pkg := range pkgs {
+		if strings.HasSuffix(pkg.Name, "_test") {
 			continue
 		}
-		for _, f := range p.Files {
-			for _, d := range f.Decls {
-				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.TYPE {
-					for _, s := range g.Specs {
-						if ts := s.(*ast.TypeSpec); ts.Name.IsExported() {
-							exportedType[ts.Name.Name] = true
-						}
-					}
-				}
-			}
-		}
-		for _, f := range p.Files {
-			for _, d := range f.Decls {
-				switch d := d.(type) {
+		for _, f := range pkg.Files {
+			for _, decl := range f.Decls {
+				switch d := decl.(type) {
 				case *ast.FuncDecl:
 					if !d.Name.IsExported() {
 						continue
 					}
 					if d.Recv == nil {
-						add(d.Name.Name)
+						names = append(names, d.Name.Name)
 						continue
 					}
-					if r := recvName(d.Recv.List[0].Type); exportedType[r] {
-						add(r + "." + d.Name.Name)
+					if recv := recvName(d.Recv.List[0].Type); ast.IsExported(recv) {
+						names = append(names, recv+"."+d.Name.Name)
 					}
 				case *ast.GenDecl:
-					for _, s := range d.Specs {
-						switch s := s.(type) {
+					for _, spec := range d.Specs {
+						switch s := spec.(type) {
 						case *ast.ValueSpec:
 							for _, n := range s.Names {
-								if !n.IsExported() {
-									continue
+								if n.IsExported() {
+									names = append(names, n.Name)
 								}
-								if d.Tok == token.CONST && strings.HasPrefix(n.Name, "Scope") {
-									scopes++
-									continue
-								}
-								add(n.Name)
 							}
 						case *ast.TypeSpec:
 							if !s.Name.IsExported() {
 								continue
 							}
-							add(s.Name.Name)
-							members(s.Name.Name, s.Type, add)
+							names = append(names, s.Name.Name)
+							names = append(names, members(s.Name.Name, s.Type)...)
 						}
 					}
 				}
@@ -114,37 +86,39 @@ func count(dir string) (names []string, scopes int, err error) {
 		}
 	}
 	sort.Strings(names)
-	return names, scopes, nil
+	return names, nil
 }
 
-// members adds the exported fields of a struct type and the exported
-// methods of an interface type.
-func members(typ string, e ast.Expr, add func(string)) {
+// members are the exported fields of a struct type and the methods of an
+// interface type.
+func members(typ string, t ast.Expr) []string {
 	var list *ast.FieldList
-	switch t := e.(type) {
+	switch t := t.(type) {
 	case *ast.StructType:
 		list = t.Fields
 	case *ast.InterfaceType:
 		list = t.Methods
 	default:
-		return
+		return nil
 	}
+	var out []string
 	for _, f := range list.List {
 		for _, n := range f.Names {
 			if n.IsExported() {
-				add(typ + "." + n.Name)
+				out = append(out, typ+"."+n.Name)
 			}
 		}
 		if len(f.Names) == 0 { // embedded
-			if id := recvName(f.Type); ast.IsExported(id) {
-				add(typ + "." + id)
+			if n := recvName(f.Type); ast.IsExported(n) {
+				out = append(out, typ+"."+n)
 			}
 		}
 	}
+	return out
 }
 
-func recvName(e ast.Expr) string {
-	switch t := e.(type) {
+func recvName(t ast.Expr) string {
+	switch t := t.(type) {
 	case *ast.StarExpr:
 		return recvName(t.X)
 	case *ast.IndexExpr:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -26,9 +27,18 @@ func ExampleNewFile() {
 		log.Fatal(err)
 	}
 	got, _ := store.Load(ctx, "merchant/1")
-	fi, _ := os.Stat(store.Path("merchant/1"))
-	fmt.Println(got.RefreshToken, fi.Mode().Perm())
-	// Output: rt -rw-------
+	fmt.Println(got.RefreshToken)
+	// One file per key, named after the key and a hash of it, readable by
+	// this user only.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && filepath.Ext(e.Name()) == ".json" {
+			fmt.Println(e.Name(), fi.Mode().Perm())
+		}
+	}
+	// Output:
+	// rt
+	// merchant_1.9f1a04c425c3c9c21316.json -rw-------
 }
 
 func ExampleMemory() {

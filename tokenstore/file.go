@@ -2,8 +2,6 @@ package tokenstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -24,8 +23,11 @@ import (
 // and files are replaced atomically, so a reader never sees half a token.
 //
 // Create it with NewFile; the zero value is not usable. Files are created
-// 0600 inside a 0700 directory. Names are derived from the key so that no
-// key can leave the directory; see [File.Path].
+// 0600 inside a 0700 directory. A key's file is named by a readable,
+// lower-case rendering of the key (at most 64 characters of [a-z0-9_-])
+// followed by a hash of the exact key: "../" and "/" cannot escape the
+// directory, NUL and very long keys are fine, and keys differing only in
+// case stay apart on case-insensitive file systems.
 //
 // The store never follows a symbolic link inside its directory: a token or
 // lock file that is one, or anything but a regular file, is refused with an
@@ -97,34 +99,8 @@ func NewFile(dir string) (*File, error) {
 	return f, nil
 }
 
-// Dir returns the store's directory.
-func (f *File) Dir() string { return f.dir }
-
-// Path returns the file that holds key's token. The name is a readable,
-// lower-case rendering of the key (at most 64 characters of [a-z0-9_-])
-// followed by a hash of the exact key: "../" and "/" cannot escape the
-// directory, NUL and very long keys are fine, and keys differing only in case
-// stay apart on case-insensitive file systems.
-func (f *File) Path(key string) string {
-	return filepath.Join(f.dir, fileName(key)+".json")
-}
-
-func fileName(key string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(key) {
-		if b.Len() >= 64 {
-			break
-		}
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	sum := sha256.Sum256([]byte(key))
-	return b.String() + "." + hex.EncodeToString(sum[:10])
-}
+// path returns the file that holds key's token; see File for its name.
+func (f *File) path(key string) string { return tokenfile.Token(f.dir, key) }
 
 // Load returns the token for key, or an error matching
 // ucoauth.ErrTokenNotFound, or one matching ErrCorrupt.
@@ -136,13 +112,13 @@ func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 }
 
 func (f *File) load(key string) (*oauth2.Token, error) {
-	b, err := readRecord(f.Path(key))
+	b, err := readRecord(f.path(key))
 	if err != nil {
 		return nil, err
 	}
 	tok, err := Unmarshal(key, b)
 	if err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, f.Path(key))
+		return nil, fmt.Errorf("%w (file %s)", err, f.path(key))
 	}
 	return tok, nil
 }
@@ -189,23 +165,40 @@ func readRecord(path string) ([]byte, error) {
 // format (ErrNewerFormat), and replaces a corrupt file only with a real
 // token.
 func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	_, err := f.saveChecked(ctx, key, tok, nil)
+	return err
+}
+
+// saveChecked is Save, running check (when not nil) on the stored record
+// under the write lock first; see checkedSaver.
+func (f *File) saveChecked(ctx context.Context, key string, tok *oauth2.Token, check func(string, []byte) error) (written []byte, err error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return nil, err
 	}
-	return f.withWriteLock(ctx, func() error {
-		old, err := readRecord(f.Path(key))
+	err = f.withWriteLock(ctx, func() error {
+		old, err := readRecord(f.path(key))
 		switch {
 		case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
 			old = nil // nothing, or too big to be a record: tok replaces it
 		case err != nil:
 			return err
 		}
+		if check != nil {
+			if err := check(key, old); err != nil {
+				return fmt.Errorf("%w (file %s)", err, f.path(key))
+			}
+		}
 		b, err := encodeOverRaw(key, old, tok)
 		if err != nil {
-			return fmt.Errorf("%w (file %s)", err, f.Path(key))
+			return fmt.Errorf("%w (file %s)", err, f.path(key))
 		}
-		return writeAtomic(f.dir, f.Path(key), b)
+		if err := writeAtomic(f.dir, f.path(key), b); err != nil {
+			return err
+		}
+		written = b
+		return nil
 	})
+	return written, err
 }
 
 // Keys returns every key that holds a token. File names hold only a digest
@@ -233,7 +226,7 @@ func (f *File) Keys(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (file %s)", err, name)
 		}
-		if f.Path(key) != name {
+		if f.path(key) != name {
 			continue
 		}
 		switch token, expired := recordState(key, b, time.Now()); {
@@ -254,7 +247,7 @@ func (f *File) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return f.withWriteLock(ctx, func() error {
-		if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(f.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("tokenstore: %w", err)
 		}
 		return syncDir(f.dir)
@@ -278,7 +271,7 @@ func (f *File) LockLease(ctx context.Context, key string) (ucoauth.Lease, error)
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(f.dir, fileName(key)+".lock")
+	path := tokenfile.Lock(f.dir, key)
 	l, err := flockFile(ctx, path)
 	if err != nil {
 		return nil, err
@@ -435,7 +428,7 @@ func (f *File) Tombstone(ctx context.Context, key string, grants ...string) erro
 		return err
 	}
 	return f.withWriteLock(ctx, func() error {
-		old, err := readRecord(f.Path(key))
+		old, err := readRecord(f.path(key))
 		switch {
 		case errors.Is(err, ucoauth.ErrTokenNotFound), errors.Is(err, ErrCorrupt):
 			old = nil
@@ -444,9 +437,9 @@ func (f *File) Tombstone(ctx context.Context, key string, grants ...string) erro
 		}
 		b, err := encodeTombstone(key, old, grants, time.Now())
 		if err != nil {
-			return fmt.Errorf("%w (file %s)", err, f.Path(key))
+			return fmt.Errorf("%w (file %s)", err, f.path(key))
 		}
-		return writeAtomic(f.dir, f.Path(key), b)
+		return writeAtomic(f.dir, f.path(key), b)
 	})
 }
 
@@ -454,11 +447,11 @@ func (f *File) Tombstone(ctx context.Context, key string, grants ...string) erro
 // exactly the one Keys read.
 func (f *File) pruneTombstone(ctx context.Context, key string, seen []byte) error {
 	return f.withWriteLock(ctx, func() error {
-		b, err := readRecord(f.Path(key))
+		b, err := readRecord(f.path(key))
 		if err != nil || string(b) != string(seen) {
 			return nil // gone or replaced meanwhile
 		}
-		if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(f.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("tokenstore: %w", err)
 		}
 		return syncDir(f.dir)

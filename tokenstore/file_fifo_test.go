@@ -15,7 +15,7 @@ import (
 // forever; it is refused at once.
 func TestFileRefusesFIFOTokenFile(t *testing.T) {
 	f := newFile(t)
-	require.NoError(t, syscall.Mkfifo(f.Path("m"), 0o600))
+	require.NoError(t, syscall.Mkfifo(tokenstore.FilePath(f, "m"), 0o600))
 	_, err := f.Load(t.Context(), "m")
 	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath)
 	assert.Contains(t, err.Error(), "not a regular file")

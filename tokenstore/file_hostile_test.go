@@ -16,7 +16,7 @@ import (
 
 // lockPath is where File keeps key's refresh lock, beside its token file.
 func lockPath(f *tokenstore.File, key string) string {
-	return strings.TrimSuffix(f.Path(key), ".json") + ".lock"
+	return strings.TrimSuffix(tokenstore.FilePath(f, key), ".json") + ".lock"
 }
 
 func TestFileRefusesSymlinkedDirectory(t *testing.T) {
@@ -56,7 +56,7 @@ func TestFileRefusesSymlinkedTokenFile(t *testing.T) {
 	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(outside, planted, 0o644))
-	require.NoError(t, os.Symlink(outside, f.Path("m")))
+	require.NoError(t, os.Symlink(outside, tokenstore.FilePath(f, "m")))
 
 	_, err = f.Load(ctx, "m")
 	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "a symlinked token file is not read")
@@ -74,7 +74,7 @@ func TestFileRefusesSymlinkedTokenFile(t *testing.T) {
 
 	// A dangling link: saving must not create the file it points to.
 	dangling := filepath.Join(t.TempDir(), "created-by-us.json")
-	require.NoError(t, os.Symlink(dangling, f.Path("d")))
+	require.NoError(t, os.Symlink(dangling, tokenstore.FilePath(f, "d")))
 	assert.ErrorIs(t, f.Save(ctx, "d", storetest.Token("ours", time.Now().Add(time.Hour))), tokenstore.ErrUnsafePath)
 	_, err = os.Lstat(dangling)
 	assert.ErrorIs(t, err, os.ErrNotExist, "no file is created where the link points")
@@ -93,13 +93,13 @@ func TestFileRefusesSymlinkedLockFiles(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "the refresh lock is not created where the link points")
 
 	writeLock := filepath.Join(elsewhere, "write.lock")
-	require.NoError(t, os.Remove(filepath.Join(f.Dir(), ".write.lock")))
-	require.NoError(t, os.Symlink(writeLock, filepath.Join(f.Dir(), ".write.lock")))
+	require.NoError(t, os.Remove(filepath.Join(tokenstore.FileDir(f), ".write.lock")))
+	require.NoError(t, os.Symlink(writeLock, filepath.Join(tokenstore.FileDir(f), ".write.lock")))
 	err = f.Save(ctx, "m", storetest.Token("at", time.Now().Add(time.Hour)))
 	require.ErrorIs(t, err, tokenstore.ErrUnsafePath)
 	_, err = os.Lstat(writeLock)
 	assert.ErrorIs(t, err, os.ErrNotExist, "the write lock is not created where the link points")
-	_, err = tokenstore.NewFile(f.Dir())
+	_, err = tokenstore.NewFile(tokenstore.FileDir(f))
 	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath, "NewFile's clean-up takes the write lock too")
 }
 
@@ -107,25 +107,25 @@ func TestFileTightensLooseTokenFile(t *testing.T) {
 	f := newFile(t)
 	tok := storetest.Token("at", time.Now().Add(time.Hour))
 	require.NoError(t, f.Save(t.Context(), "m", tok))
-	require.NoError(t, os.Chmod(f.Path("m"), 0o644)) // a careless copy
+	require.NoError(t, os.Chmod(tokenstore.FilePath(f, "m"), 0o644)) // a careless copy
 	got, err := f.Load(t.Context(), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "at", got.AccessToken)
-	fi, err := os.Stat(f.Path("m"))
+	fi, err := os.Stat(tokenstore.FilePath(f, "m"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a loose token file is tightened when read")
 }
 
 func TestFileRefusesDirectoryAsTokenFile(t *testing.T) {
 	f := newFile(t)
-	require.NoError(t, os.Mkdir(f.Path("m"), 0o700))
+	require.NoError(t, os.Mkdir(tokenstore.FilePath(f, "m"), 0o700))
 	_, err := f.Load(t.Context(), "m")
 	assert.ErrorIs(t, err, tokenstore.ErrUnsafePath)
 }
 
 func TestFileOversizedRecordIsCorrupt(t *testing.T) {
 	f := newFile(t)
-	require.NoError(t, os.WriteFile(f.Path("m"), make([]byte, 5<<20), 0o600))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), make([]byte, 5<<20), 0o600))
 	_, err := f.Load(t.Context(), "m")
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	require.NoError(t, f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))), "a real token replaces it")
@@ -139,19 +139,19 @@ func TestFileRemovesStaleTempFiles(t *testing.T) {
 	stale, err := tokenstore.Marshal("m", storetest.Token("SECRET-left-by-a-killed-writer", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
 	for _, name := range []string{".tmp-123456", ".tmp-", ".tmp-link"} {
-		p := filepath.Join(f.Dir(), name)
+		p := filepath.Join(tokenstore.FileDir(f), name)
 		if name == ".tmp-link" {
 			require.NoError(t, os.Symlink(filepath.Join(t.TempDir(), "keep"), p))
 			continue
 		}
 		require.NoError(t, os.WriteFile(p, stale, 0o600))
 	}
-	keep := filepath.Join(f.Dir(), "not-a-temp.tmp-1")
+	keep := filepath.Join(tokenstore.FileDir(f), "not-a-temp.tmp-1")
 	require.NoError(t, os.WriteFile(keep, nil, 0o600))
 
-	_, err = tokenstore.NewFile(f.Dir())
+	_, err = tokenstore.NewFile(tokenstore.FileDir(f))
 	require.NoError(t, err)
-	entries, err := os.ReadDir(f.Dir())
+	entries, err := os.ReadDir(tokenstore.FileDir(f))
 	require.NoError(t, err)
 	for _, e := range entries {
 		assert.False(t, strings.HasPrefix(e.Name(), ".tmp-"), "stale temporary file %s kept", e.Name())
@@ -171,7 +171,7 @@ func TestFileCleanupSparesLiveWriters(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 200 {
-			peer, err := tokenstore.NewFile(f.Dir())
+			peer, err := tokenstore.NewFile(tokenstore.FileDir(f))
 			if err == nil {
 				err = peer.Save(t.Context(), "m", storetest.Token(fmt.Sprintf("at-%03d", i), base.Add(time.Duration(i)*time.Second)))
 			}
@@ -191,7 +191,7 @@ func TestFileCleanupSparesLiveWriters(t *testing.T) {
 			assert.Equal(t, "at-199", got.AccessToken)
 			return
 		default:
-			_, err := tokenstore.NewFile(f.Dir())
+			_, err := tokenstore.NewFile(tokenstore.FileDir(f))
 			require.NoError(t, err)
 		}
 	}
@@ -210,8 +210,8 @@ func TestFileRefusesForeignOwnedPaths(t *testing.T) {
 	f := newFile(t)
 	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(f.Path("m"), planted, 0o644))
-	require.NoError(t, os.Chown(f.Path("m"), nobody, nobody))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), planted, 0o644))
+	require.NoError(t, os.Chown(tokenstore.FilePath(f, "m"), nobody, nobody))
 
 	tok, err := f.Load(t.Context(), "m")
 	require.ErrorIs(t, err, tokenstore.ErrUnsafePath, "another user's token file is not adopted")

@@ -10,6 +10,7 @@ import (
 	"runtime"
 
 	"github.com/gofrs/flock"
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 )
 
 // lockedCurrent reports whether the file l holds locked is still the one
@@ -43,7 +44,7 @@ func (f *File) RemoveLock(ctx context.Context, key string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	path := filepath.Join(f.dir, fileName(key)+".lock")
+	path := tokenfile.Lock(f.dir, key)
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

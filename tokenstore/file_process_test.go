@@ -40,7 +40,7 @@ func TestFileConcurrentSavesFromProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range saveProcs {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestFileConcurrentSavesFromProcesses$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d", envSaveChild, f.Dir(), i, saveProcs, base.Unix()))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d", envSaveChild, tokenstore.FileDir(f), i, saveProcs, base.Unix()))
 		wg.Go(func() {
 			out, err := cmd.CombinedOutput()
 			assert.NoError(t, err, "child %d: %s", i, out)
@@ -52,7 +52,7 @@ func TestFileConcurrentSavesFromProcesses(t *testing.T) {
 	last := fmt.Sprintf("at-%02d", savesTotal-1)
 	assert.Equal(t, last, got.AccessToken, "the token that expires last wins")
 	assert.Equal(t, "rt-"+last, got.RefreshToken, "a record is never a mix of two saves")
-	left, err := filepath.Glob(filepath.Join(f.Dir(), ".tmp-*"))
+	left, err := filepath.Glob(filepath.Join(tokenstore.FileDir(f), ".tmp-*"))
 	require.NoError(t, err)
 	assert.Empty(t, left, "no temporary file is left")
 }

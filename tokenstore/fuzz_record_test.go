@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -193,7 +194,7 @@ func FuzzFileName(f *testing.F) {
 		f.Add(pair[0], pair[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
-		na, nb := fileName(a), fileName(b)
+		na, nb := tokenfile.Name(a), tokenfile.Name(b)
 		for _, n := range []string{na, nb} {
 			if n == "." || n == ".." || n == "" {
 				t.Fatalf("name %q", n)

@@ -3,7 +3,6 @@ package tokenstore
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -15,7 +14,12 @@ import (
 // single-process programs. Tokens are kept encoded, so neither a caller of
 // Save nor of Load can change what is stored. Its zero value is not usable;
 // call NewMemory.
-type Memory struct {
+//
+// Printing it shows String: its state sits behind a pointer, so no fmt verb
+// or log handler can reach a stored token (or race with a Save).
+type Memory struct{ s *memState }
+
+type memState struct {
 	mu    sync.Mutex
 	data  map[string][]byte
 	locks map[string]chan struct{}
@@ -31,7 +35,7 @@ var (
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
-	return &Memory{data: map[string][]byte{}, locks: map[string]chan struct{}{}}
+	return &Memory{&memState{data: map[string][]byte{}, locks: map[string]chan struct{}{}}}
 }
 
 // Load returns the token for key, or an error matching
@@ -40,9 +44,9 @@ func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	b, ok := m.data[key]
-	m.mu.Unlock()
+	m.s.mu.Lock()
+	b, ok := m.s.data[key]
+	m.s.mu.Unlock()
 	if !ok {
 		return nil, ucoauth.ErrTokenNotFound
 	}
@@ -54,49 +58,56 @@ func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 // tok has none, and never overwrites a record of a newer format
 // (ErrNewerFormat).
 func (m *Memory) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	_, err := m.saveChecked(ctx, key, tok, nil)
+	return err
+}
+
+// saveChecked is Save, running check (when not nil) on the stored record
+// under the store's lock first; see checkedSaver.
+func (m *Memory) saveChecked(_ context.Context, key string, tok *oauth2.Token, check func(string, []byte) error) ([]byte, error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, err := encodeOverRaw(key, m.data[key], tok)
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	old := m.s.data[key]
+	if check != nil {
+		if err := check(key, old); err != nil {
+			return nil, err
+		}
+	}
+	b, err := encodeOverRaw(key, old, tok)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.data[key] = b
-	return nil
+	m.s.data[key] = b // never changed in place: check's callers may keep it
+	return b, nil
 }
 
 // String describes the store without its tokens.
 func (m *Memory) String() string {
-	m.mu.Lock()
-	n := len(m.data)
-	m.mu.Unlock()
+	if m == nil || m.s == nil {
+		return "tokenstore.Memory(unusable: not made by NewMemory)"
+	}
+	m.s.mu.Lock()
+	n := len(m.s.data)
+	m.s.mu.Unlock()
 	return fmt.Sprintf("tokenstore.Memory(%d keys)", n)
 }
-
-// GoString is String, so that %#v hides the tokens too.
-func (m *Memory) GoString() string { return m.String() }
-
-// Format prints String for every verb: the store holds tokens.
-func (m *Memory) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
-
-// LogValue describes the store for log/slog without its tokens.
-func (m *Memory) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // Keys returns every key that holds a token: not a tombstone, and it
 // removes the tombstones that expired (see TombstoneRetention).
 func (m *Memory) Keys(ctx context.Context) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	keys := make([]string, 0, len(m.data))
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	keys := make([]string, 0, len(m.s.data))
 	now := time.Now()
-	for k, b := range m.data {
+	for k, b := range m.s.data {
 		switch token, expired := recordState(k, b, now); {
 		case token:
 			keys = append(keys, k)
 		case expired:
-			delete(m.data, k)
+			delete(m.s.data, k)
 		}
 	}
 	return keys, nil
@@ -107,9 +118,9 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	delete(m.data, key)
-	m.mu.Unlock()
+	m.s.mu.Lock()
+	delete(m.s.data, key)
+	m.s.mu.Unlock()
 	return nil
 }
 
@@ -128,13 +139,13 @@ func (m *Memory) LockLease(ctx context.Context, key string) (ucoauth.Lease, erro
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	ch, ok := m.locks[key]
+	m.s.mu.Lock()
+	ch, ok := m.s.locks[key]
 	if !ok {
 		ch = make(chan struct{}, 1)
-		m.locks[key] = ch
+		m.s.locks[key] = ch
 	}
-	m.mu.Unlock()
+	m.s.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
 		return &memLease{release: func() { <-ch }}, nil
@@ -148,12 +159,12 @@ func (m *Memory) Tombstone(ctx context.Context, key string, grants ...string) er
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, err := encodeTombstone(key, m.data[key], grants, time.Now())
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	b, err := encodeTombstone(key, m.s.data[key], grants, time.Now())
 	if err != nil {
 		return err
 	}
-	m.data[key] = b
+	m.s.data[key] = b
 	return nil
 }

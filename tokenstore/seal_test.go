@@ -98,7 +98,7 @@ func TestSealedFileConformance(t *testing.T) {
 			return inners.put(mustSeal(t, f, sealK2, sealK1), f)
 		},
 		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
-			f, err := tokenstore.NewFile(inners.get(s).(*tokenstore.File).Dir())
+			f, err := tokenstore.NewFile(tokenstore.FileDir(inners.get(s).(*tokenstore.File)))
 			require.NoError(t, err)
 			return inners.put(mustSeal(t, f, sealK2, sealK1), f)
 		},
@@ -168,7 +168,7 @@ func TestSealOnlySecretsAreSealed(t *testing.T) {
 	assert.Equal(t, "bearer", raw.TokenType)
 	assert.Equal(t, "order_read item_write", raw.Extra("scope"), "the scope stays readable")
 
-	b, err := os.ReadFile(f.Path("M1"))
+	b, err := os.ReadFile(tokenstore.FilePath(f, "M1"))
 	require.NoError(t, err)
 	for _, secret := range []string{"plain-access-token", "rt-plain-access-token"} {
 		for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), base64.RawURLEncoding.EncodeToString([]byte(secret)), hex.EncodeToString([]byte(secret))} {
@@ -680,7 +680,7 @@ func TestSealedTokenSourceRefreshes(t *testing.T) {
 	assert.NotEqual(t, issued.AccessToken, tok.AccessToken, "refreshed")
 	assert.Equal(t, 1, srv.Stats().Refreshes())
 
-	b, err := os.ReadFile(f.Path("DEMO"))
+	b, err := os.ReadFile(tokenstore.FilePath(f, "DEMO"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), tok.AccessToken)
 	assert.NotContains(t, string(b), tok.RefreshToken)
@@ -714,7 +714,7 @@ func TestSealedFileLeavesNoClearTextBehind(t *testing.T) {
 func TestSealCorruptRecordFollowsInnerRules(t *testing.T) {
 	f := newFile(t)
 	s := mustSeal(t, f, sealK1)
-	require.NoError(t, os.WriteFile(f.Path("m"), []byte("{not json"), 0o600))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), []byte("{not json"), 0o600))
 	_, err := s.Load(t.Context(), "m")
 	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	assert.NotErrorIs(t, err, tokenstore.ErrCannotOpen)

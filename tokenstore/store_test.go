@@ -37,13 +37,13 @@ func TestFileConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore { return newFile(t) },
 		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
-			f, err := tokenstore.NewFile(s.(*tokenstore.File).Dir())
+			f, err := tokenstore.NewFile(tokenstore.FileDir(s.(*tokenstore.File)))
 			require.NoError(t, err)
 			return f
 		},
 		// The dying holder is a real process: see TestFileLockReleasedWhenProcessDies.
 		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
-			require.NoError(t, os.WriteFile(s.(*tokenstore.File).Path(key), raw, 0o600))
+			require.NoError(t, os.WriteFile(tokenstore.FilePath(s.(*tokenstore.File), key), raw, 0o600))
 		},
 	})
 }
@@ -58,7 +58,7 @@ func TestFilePermissionsAndAtomicity(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "an existing directory is tightened to 0700")
 
 	require.NoError(t, f.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))))
-	fi, err := os.Stat(f.Path("m"))
+	fi, err := os.Stat(tokenstore.FilePath(f, "m"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
@@ -68,7 +68,7 @@ func TestFilePermissionsAndAtomicity(t *testing.T) {
 		assert.False(t, strings.HasPrefix(e.Name(), ".tmp-"), "temporary file %s left behind", e.Name())
 	}
 
-	b, err := os.ReadFile(f.Path("m"))
+	b, err := os.ReadFile(tokenstore.FilePath(f, "m"))
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"version":1`)
 	assert.Contains(t, string(b), `"scope":"order_read item_write"`)
@@ -77,22 +77,22 @@ func TestFilePermissionsAndAtomicity(t *testing.T) {
 func TestFileKeysStayInside(t *testing.T) {
 	f := newFile(t)
 	for _, k := range storetest.OddKeys {
-		p := f.Path(k)
-		assert.Equal(t, f.Dir(), filepath.Dir(p), "key %q escapes to %s", k, p)
+		p := tokenstore.FilePath(f, k)
+		assert.Equal(t, tokenstore.FileDir(f), filepath.Dir(p), "key %q escapes to %s", k, p)
 		assert.LessOrEqual(t, len(filepath.Base(p)), 255, "key %q gives an over-long name", k)
 		assert.NotContains(t, filepath.Base(p), "\x00")
 	}
-	assert.NotEqual(t, f.Path("UPPER"), f.Path("upper"), "case-insensitive file systems must not merge keys")
+	assert.NotEqual(t, tokenstore.FilePath(f, "UPPER"), tokenstore.FilePath(f, "upper"), "case-insensitive file systems must not merge keys")
 }
 
 func TestFileCorruptIsAnError(t *testing.T) {
 	f := newFile(t)
-	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":1,"key":"m","access_tok`), 0o600))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), []byte(`{"version":1,"key":"m","access_tok`), 0o600))
 	_, err := f.Load(t.Context(), "m")
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
-	assert.Contains(t, err.Error(), f.Path("m"), "the error names the file")
+	assert.Contains(t, err.Error(), tokenstore.FilePath(f, "m"), "the error names the file")
 
-	require.NoError(t, os.WriteFile(f.Path("m"), []byte(`{"version":0,"key":"m","access_token":"secret-at"}`), 0o600))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), []byte(`{"version":0,"key":"m","access_token":"secret-at"}`), 0o600))
 	_, err = f.Load(t.Context(), "m")
 	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	assert.Contains(t, err.Error(), "version 0")
@@ -100,9 +100,9 @@ func TestFileCorruptIsAnError(t *testing.T) {
 
 	// A record copied from another key's file is not trusted.
 	require.NoError(t, f.Save(t.Context(), "other", storetest.Token("at", time.Now().Add(time.Hour))))
-	b, err := os.ReadFile(f.Path("other"))
+	b, err := os.ReadFile(tokenstore.FilePath(f, "other"))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(f.Path("m"), b, 0o600))
+	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), b, 0o600))
 	_, err = f.Load(t.Context(), "m")
 	assert.ErrorIs(t, err, tokenstore.ErrCorrupt)
 
@@ -126,7 +126,7 @@ func TestFileLockReleasedWhenProcessDies(t *testing.T) {
 	}
 	f := newFile(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFileLockReleasedWhenProcessDies$")
-	cmd.Env = append(os.Environ(), "UCOAUTH_LOCK_CHILD="+f.Dir())
+	cmd.Env = append(os.Environ(), "UCOAUTH_LOCK_CHILD="+tokenstore.FileDir(f))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

@@ -41,7 +41,7 @@ func TestTokenOfItsOwnRevokedGrantIsATombstone(t *testing.T) {
 	require.NoError(t, store.Tombstone(t.Context(), "m"))
 	again := uc.Issue("M") // a reconnect, whose record a store writer then forges
 	require.NoError(t, store.Save(t.Context(), "m", again))
-	forgeSelfRevoked(t, store.Path("m"), ucoauth.GrantID(again))
+	forgeSelfRevoked(t, tokenstore.FilePath(store, "m"), ucoauth.GrantID(again))
 
 	var mu sync.Mutex
 	now := time.Now().Add(48 * time.Hour) // the token is stale: a source would refresh it

@@ -37,7 +37,7 @@ func TestDeviceAuthParsesTolerantly(t *testing.T) {
 func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	uc := ucoauthtest.NewServer()
 	defer uc.Close()
-	uc.SetExpiresIn(ucoauthtest.ExpiresInGarbage)
+	uc.SetExpiresIn(`"abc"`)
 	cfg := uc.Config()
 	var logs strings.Builder
 	ctx := t.Context()

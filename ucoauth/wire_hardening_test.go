@@ -23,7 +23,7 @@ func TestSubSecondLifetimeNoRefreshLoop(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			uc := ucoauthtest.NewServer()
 			defer uc.Close()
-			uc.SetExpiresIn(func(time.Duration) json.RawMessage { return json.RawMessage(v) })
+			uc.SetExpiresIn(v)
 			store := tokenstore.NewMemory()
 			old := uc.Issue("M")
 			old.Expiry = time.Now().Add(-time.Minute)

@@ -150,26 +150,26 @@ func TestExpiresInTolerance(t *testing.T) {
 	srv.SetLifetime(time.Hour)
 	cases := []struct {
 		name    string
-		format  ucoauthtest.ExpiresInFormat
+		format  string
 		want    time.Duration
 		badExpr bool
 	}{
-		{"string", ucoauthtest.ExpiresInString, time.Hour, false},
-		{"number", ucoauthtest.ExpiresInNumber, time.Hour, false},
-		{"padded", ucoauthtest.ExpiresInPadded, time.Hour, false},
-		{"decimal", ucoauthtest.ExpiresInDecimal, time.Hour, false},
-		{"empty", ucoauthtest.ExpiresInEmpty, ucoauth.FallbackLifetime, false},
-		{"null", ucoauthtest.ExpiresInNull, ucoauth.FallbackLifetime, false},
-		{"missing", ucoauthtest.ExpiresInMissing, ucoauth.FallbackLifetime, false},
-		{"zero", ucoauthtest.ExpiresInZero, ucoauth.FallbackLifetime, false},
-		{"negative", ucoauthtest.ExpiresInNegative, ucoauth.FallbackLifetime, false},
-		{"garbage", ucoauthtest.ExpiresInGarbage, ucoauth.FallbackLifetime, true},
-		{"huge", func(time.Duration) json.RawMessage { return json.RawMessage(`"99999999999999"`) }, ucoauth.MaxLifetime, false},
-		{"fraction", func(time.Duration) json.RawMessage { return json.RawMessage(`2.5`) }, 2500 * time.Millisecond, false},
-		{"sub-second is raised to MinLifetime", func(time.Duration) json.RawMessage { return json.RawMessage(`"0.001"`) }, ucoauth.MinLifetime, false},
-		{"1e-300 is raised to MinLifetime", func(time.Duration) json.RawMessage { return json.RawMessage(`"1e-300"`) }, ucoauth.MinLifetime, false},
-		{"0.0001 number is raised to MinLifetime", func(time.Duration) json.RawMessage { return json.RawMessage(`0.0001`) }, ucoauth.MinLifetime, false},
-		{"1.5 is raised to MinLifetime", func(time.Duration) json.RawMessage { return json.RawMessage(`1.5`) }, ucoauth.MinLifetime, false},
+		{"string", `"%d"`, time.Hour, false},
+		{"number", `%d`, time.Hour, false},
+		{"padded", `" %d "`, time.Hour, false},
+		{"decimal", `"%d.0"`, time.Hour, false},
+		{"empty", `""`, ucoauth.FallbackLifetime, false},
+		{"null", `null`, ucoauth.FallbackLifetime, false},
+		{"missing", ``, ucoauth.FallbackLifetime, false},
+		{"zero", `"0"`, ucoauth.FallbackLifetime, false},
+		{"negative", `"-5"`, ucoauth.FallbackLifetime, false},
+		{"garbage", `"abc"`, ucoauth.FallbackLifetime, true},
+		{"huge", `"99999999999999"`, ucoauth.MaxLifetime, false},
+		{"fraction", `2.5`, 2500 * time.Millisecond, false},
+		{"sub-second is raised to MinLifetime", `"0.001"`, ucoauth.MinLifetime, false},
+		{"1e-300 is raised to MinLifetime", `"1e-300"`, ucoauth.MinLifetime, false},
+		{"0.0001 number is raised to MinLifetime", `0.0001`, ucoauth.MinLifetime, false},
+		{"1.5 is raised to MinLifetime", `1.5`, ucoauth.MinLifetime, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,31 +20,6 @@ func (s *Server) SetClientAuth(style oauth2.AuthStyle) {
 	s.mu.Unlock()
 }
 
-// RevokeAnswer is how the revoke endpoint answers.
-type RevokeAnswer int
-
-const (
-	// RevokeUltraCart answers {"successful": true, "message": ...}, and 401
-	// with error_code invalid_token for a token it does not know.
-	RevokeUltraCart RevokeAnswer = iota
-	// RevokeRFC7009 answers an empty 200 whether or not it knew the token,
-	// as RFC 7009 section 2.2 prescribes, and revokes the token's whole
-	// grant, whether it was sent an access or a refresh token.
-	RevokeRFC7009
-	// RevokeRFC7009Strict answers like RevokeRFC7009 but revokes only the
-	// token it is sent, as RFC 7009 allows: revoking an access token
-	// leaves the grant's refresh token working, and revoking a refresh
-	// token leaves the access tokens already issued working until they
-	// expire.
-	RevokeRFC7009Strict
-	// RevokeAccessOnly answers like RevokeRFC7009Strict for an access
-	// token, and refuses to revoke a refresh token with 400
-	// unsupported_token_type (RFC 7009 section 2.2.1), as a server that
-	// cannot revoke refresh tokens does: revoking leaves the grant's
-	// refresh token working.
-	RevokeAccessOnly
-)
-
 // SetRevokeAnswer sets how the revoke endpoint answers.
 func (s *Server) SetRevokeAnswer(a RevokeAnswer) {
 	s.mu.Lock()

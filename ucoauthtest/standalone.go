@@ -1,7 +1,6 @@
 package ucoauthtest
 
 import (
-	"net/http"
 	"strings"
 )
 
@@ -14,24 +13,4 @@ func NewStandalone(rootURL string) *Server {
 	s := newServer()
 	s.URL = strings.TrimRight(rootURL, "/")
 	return s
-}
-
-// Handler returns the server's routes for serving with your own http.Server:
-// the OAuth endpoints and the API under /rest/v2/, GET / answering 200 so that
-// scripts can wait for the server to come up, and the device verification
-// page that the device flow's verification_uri points to.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", s.mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ucoauthtest: a fake UltraCart. OAuth and API under " + s.BaseURL() + "\n"))
-	})
-	mux.HandleFunc("GET /rest/v2/oauth/device", func(w http.ResponseWriter, _ *http.Request) {
-		// The fake approves every device code on the second poll: there is
-		// nothing for the merchant to do here.
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ucoauthtest: device codes are approved automatically; go back to your device.\n"))
-	})
-	return mux
 }

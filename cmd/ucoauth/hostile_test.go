@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -58,9 +59,9 @@ func TestStoreErrorsAreOneLine(t *testing.T) {
 
 	// A corrupt record in a file store.
 	dir := t.TempDir()
-	store, err := tokenstore.NewFile(dir)
+	_, err := tokenstore.NewFile(dir)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(store.Path("M1"), []byte(`{"version":1,"key":"M1","access_token":`), 0o600))
+	require.NoError(t, os.WriteFile(tokenfile.Token(dir, "M1"), []byte(`{"version":1,"key":"M1","access_token":`), 0o600))
 	r = runCmd(t, baseEnv("UCOAUTH_STORE=file:"+dir, "ULTRACART_CLIENT_ID=c", "ULTRACART_BASE_URL=http://"+closedPort(t)+"/rest/v2"), "token", "M1")
 	oneLineError(t, r, 1, "ucoauth token: ")
 	assert.Contains(t, r.stderr, "corrupt")

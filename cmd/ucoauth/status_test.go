@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -52,9 +53,9 @@ func TestStatusShowsStateNeverTokens(t *testing.T) {
 	noSecrets(t, r.stdout+r.stderr, secrets...)
 
 	// A named key that is missing, and a corrupt record: shown, exit 1.
-	store, err := tokenstore.NewFile(dir)
+	_, err := tokenstore.NewFile(dir)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(store.Path("M1"), []byte(`{"version":1,"key":"M1","access_token":`+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(tokenfile.Token(dir, "M1"), []byte(`{"version":1,"key":"M1","access_token":`+"\n"), 0o600))
 	r = runCmd(t, f.env(dir), "status", "M1", "GONE")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stdout, "GONE")

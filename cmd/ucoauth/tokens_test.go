@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -190,12 +191,12 @@ func TestRevokeThenTokenFails(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	store, err := tokenstore.NewFile(dir)
+	_, err = tokenstore.NewFile(dir)
 	require.NoError(t, err)
 	require.Len(t, names, 2, "the write lock and M1's tombstone: %v", names)
 	assert.Equal(t, ".write.lock", names[0])
-	assert.Equal(t, filepath.Base(store.Path("M1")), names[1], "M1's tombstone, no lock file")
-	b, err := os.ReadFile(store.Path("M1"))
+	assert.Equal(t, filepath.Base(tokenfile.Token(dir, "M1")), names[1], "M1's tombstone, no lock file")
+	b, err := os.ReadFile(tokenfile.Token(dir, "M1"))
 	require.NoError(t, err)
 	noSecrets(t, string(b), tok.AccessToken, tok.RefreshToken)
 	fi, err := os.Stat(filepath.Join(dir, ".write.lock"))

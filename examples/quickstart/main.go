@@ -25,6 +25,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -96,7 +97,7 @@ func run(ctx context.Context, out io.Writer, in io.Reader) error {
 	if err := store.Save(ctx, merchant, tok); err != nil {
 		return err
 	}
-	step(3, "saved to a file store: %s (mode 0600)", file.Path(merchant))
+	step(3, "saved to a file store: %s (mode 0600)", tokenFile(dir))
 
 	refreshed := make(chan ucoauth.RefreshEvent, 1)
 	src := ucoauth.NewTokenSource(e.cfg, store, merchant,
@@ -228,4 +229,11 @@ func sealFromEnv(store ucoauth.TokenStore) (ucoauth.TokenStore, error) {
 		return nil, fmt.Errorf("UCOAUTH_SEAL_KEYS: %w", err)
 	}
 	return tokenstore.Seal(store, k[0], k[1:]...)
+}
+
+// tokenFile names the token file the store wrote in dir: one per key, named
+// after the key and a hash of it.
+func tokenFile(dir string) string {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	return strings.Join(names, ", ")
 }

@@ -23,7 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/bench"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 )
 

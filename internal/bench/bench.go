@@ -21,7 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
-	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"

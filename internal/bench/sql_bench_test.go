@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 )
 

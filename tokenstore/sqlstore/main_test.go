@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"go.uber.org/goleak"
 )
 

@@ -1,4 +1,4 @@
-package tokenstore
+package record
 
 import (
 	"encoding/json"
@@ -107,7 +107,7 @@ func FuzzRecord(f *testing.F) {
 
 		// Later than any loaded token may expire, and still real.
 		fresh := (&oauth2.Token{AccessToken: "fresh", Expiry: time.Now().Add(ucoauth.MaxLifetime + time.Minute)}).WithExtra(map[string]any{"scope": "s"})
-		out, serr := encodeOverRaw(key, data, fresh)
+		out, serr := EncodeOverRaw(key, data, fresh)
 		switch {
 		case errors.Is(err, ErrNewerFormat):
 			if !errors.Is(serr, ErrNewerFormat) {
@@ -120,7 +120,7 @@ func FuzzRecord(f *testing.F) {
 		case errors.Is(serr, ucoauth.ErrRevoked):
 			// Only a record carrying a live revocation refuses a token with
 			// no grant ID.
-			if _, revoked, rerr := unmarshalRecord(key, data); rerr != nil || !isRevoked(live(revoked, time.Now()), "") {
+			if _, revoked, rerr := Decode(key, data); rerr != nil || !IsRevoked(Live(revoked, time.Now()), "") {
 				t.Fatalf("a token refused as revoked over a record without a live revocation: %v", serr)
 			}
 		case serr != nil:
@@ -178,40 +178,4 @@ func sameToken(t *testing.T, a, b *oauth2.Token) {
 		!a.Expiry.Equal(b.Expiry) || a.ExpiresIn != b.ExpiresIn || a.Extra("scope") != b.Extra("scope") {
 		t.Fatal("the token changed in a Marshal/Unmarshal round trip")
 	}
-}
-
-// FuzzFileName checks the names File gives keys: never a path separator,
-// NUL, "." or "..", never a temporary or lock file's name, bounded in
-// length, only portable characters, and distinct for distinct keys.
-func FuzzFileName(f *testing.F) {
-	for _, pair := range [][2]string{
-		{"../escape", "..\\escape"}, {".", ".."}, {"/abs/path", "abs/path"}, {"a/b", "a_b"},
-		{"UPPER", "upper"}, {"nul\x00byte", "nul_byte"}, {"\xff", "\uFFFD"}, {"", " "},
-		{strings.Repeat("k", 4096), strings.Repeat("k", 4097)}, {strings.Repeat("é", 100), strings.Repeat("e", 100)},
-		{"ünïcödé-商人", "{hash}tag"}, {"*", "?"}, {"tab\tand\nnewline", "con"}, {"aux.json", "x.lock"},
-	} {
-		f.Add(pair[0], pair[1])
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		na, nb := fileName(a), fileName(b)
-		for _, n := range []string{na, nb} {
-			if n == "." || n == ".." || n == "" {
-				t.Fatalf("name %q", n)
-			}
-			if strings.HasPrefix(n, tempPrefix) || strings.HasPrefix(n, writeLockName) {
-				t.Fatalf("name %q could be taken for a temporary or lock file", n)
-			}
-			if len(n) > 64+1+20 {
-				t.Fatalf("name of %d bytes", len(n))
-			}
-			for _, c := range []byte(n) {
-				if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-					t.Fatalf("name %q has byte %q", n, c)
-				}
-			}
-		}
-		if (a == b) != (na == nb) {
-			t.Fatalf("keys %q and %q: names %q and %q", a, b, na, nb)
-		}
-	})
 }

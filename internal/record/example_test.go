@@ -1,4 +1,4 @@
-package tokenstore_test
+package record_test
 
 import (
 	"context"
@@ -7,7 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
+	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -46,7 +50,7 @@ func (s kvStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if b == nil {
 		return nil, ucoauth.ErrTokenNotFound
 	}
-	return tokenstore.Unmarshal(key, b) // a fresh copy, with its expiry bounded
+	return record.Unmarshal(key, b) // a fresh copy, with its expiry bounded
 }
 
 func (s kvStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
@@ -55,16 +59,16 @@ func (s kvStore) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 		var old *oauth2.Token
 		if b != nil {
 			var err error
-			old, err = tokenstore.Unmarshal(key, b)
-			if errors.Is(err, tokenstore.ErrNewerFormat) {
+			old, err = record.Unmarshal(key, b)
+			if errors.Is(err, record.ErrNewerFormat) {
 				return err // a newer build's record: never overwrite it
 			} // any other error is a corrupt record, which tok replaces
 		}
-		merged, err := tokenstore.Merge(old, tok) // ErrSuperseded, or what to write
+		merged, err := record.Merge(old, tok) // ErrSuperseded, or what to write
 		if err != nil {
 			return err
 		}
-		nb, err := tokenstore.Marshal(key, merged)
+		nb, err := record.Marshal(key, merged)
 		if err != nil {
 			return err
 		}
@@ -99,4 +103,19 @@ func ExampleMerge() {
 	// Output:
 	// true
 	// at-2 rt-1
+}
+
+// TestMergeExampleStoreConformance runs the suite on ExampleMerge's store,
+// so that the example shows a store that really conforms.
+func TestMergeExampleStoreConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) ucoauth.TokenStore {
+			return kvStore{&versionedKV{vals: map[string][]byte{}, vers: map[string]int{}}}
+		},
+		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
+			kv := s.(kvStore).kv
+			_, ver := kv.get(key)
+			require.True(t, kv.compareAndSet(key, ver, raw))
+		},
+	})
 }

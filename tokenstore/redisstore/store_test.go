@@ -1,4 +1,4 @@
-package tokenstore_test
+package redisstore_test
 
 import (
 	"context"
@@ -11,8 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -25,21 +26,21 @@ func TestRedisConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore {
 			p := fmt.Sprintf("conf%d:", n.Add(1))
-			s := tokenstore.NewRedis(srv.TestClient(t), tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL))
+			s := redisstore.New(srv.TestClient(t), redisstore.WithKeyPrefix(p), redisstore.WithLockTTL(lockTTL))
 			prefixes[s] = p
 			return s
 		},
 		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 			t.Cleanup(func() { c.Close() })
-			peer := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix(prefixes[s]), tokenstore.WithLockTTL(lockTTL))
+			peer := redisstore.New(c, redisstore.WithKeyPrefix(prefixes[s]), redisstore.WithLockTTL(lockTTL))
 			prefixes[peer] = prefixes[s]
 			peerClients[peer] = c
 			return peer
 		},
 		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
-			r := s.(*tokenstore.Redis)
-			require.NoError(t, srv.TestClient(t).Set(t.Context(), tokenstore.RedisTokenKey(r, key), raw, 0).Err())
+			r := s.(*redisstore.Store)
+			require.NoError(t, srv.TestClient(t).Set(t.Context(), redisstore.TokenKey(r, key), raw, 0).Err())
 		},
 		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
 			require.NoError(t, peerClients[s].Close(), "the holder's process dies: its connection goes")
@@ -55,7 +56,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.TestClient(t)
 	ctx := t.Context()
-	s := tokenstore.NewRedis(c, tokenstore.WithRecordTTL(time.Hour))
+	s := redisstore.New(c, redisstore.WithRecordTTL(time.Hour))
 	require.NoError(t, s.Save(ctx, "M1", storetest.Token("at", time.Now().Add(time.Hour))))
 	b, err := c.Get(ctx, "ucoauth:{M1}:token").Bytes()
 	require.NoError(t, err, "the default prefix and the hash-tagged layout")
@@ -89,7 +90,7 @@ func TestRedisKeyLayout(t *testing.T) {
 func TestRedisUnlockOnlyByOwner(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.TestClient(t)
-	s := tokenstore.NewRedis(c, tokenstore.WithLockTTL(200*time.Millisecond))
+	s := redisstore.New(c, redisstore.WithLockTTL(200*time.Millisecond))
 	unlockA, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
 	if !srv.Real {
@@ -111,7 +112,7 @@ func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	s := tokenstore.NewRedis(c)
+	s := redisstore.New(c)
 	ctx := t.Context()
 	tok := storetest.Token("at-1", time.Now().Add(time.Hour))
 	require.NoError(t, s.Save(ctx, "m", tok))
@@ -144,8 +145,8 @@ func TestRedisKeysEscapesPrefixAndReportsCorrupt(t *testing.T) {
 	c := srv.TestClient(t)
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
-	globby := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix("a*:"))
-	other := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix("ab:"))
+	globby := redisstore.New(c, redisstore.WithKeyPrefix("a*:"))
+	other := redisstore.New(c, redisstore.WithKeyPrefix("ab:"))
 	require.NoError(t, globby.Save(ctx, "m1", storetest.Token("at-1", exp)))
 	require.NoError(t, other.Save(ctx, "m2", storetest.Token("at-2", exp)))
 	keys, err := globby.Keys(ctx)
@@ -166,7 +167,7 @@ func TestRedisWrongTypeRecordIsCorruptAndReplaced(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.TestClient(t)
 	ctx := t.Context()
-	s := tokenstore.NewRedis(c)
+	s := redisstore.New(c)
 	require.NoError(t, c.HSet(ctx, "ucoauth:{m}:token", "access_token", "SECRET-at").Err())
 
 	_, err := s.Load(ctx, "m")

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/ucoauth/go-ucoauth/internal/sqltest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"os/exec"
 	"strings"
 	"sync"

@@ -1,4 +1,4 @@
-package tokenstore_test
+package redisstore_test
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -26,7 +26,7 @@ func topologyHarness(newClient func(t *testing.T) redis.UniversalClient) storete
 	clients := map[ucoauth.TokenStore]redis.UniversalClient{}
 	open := func(t *testing.T, p string) ucoauth.TokenStore {
 		c := newClient(t)
-		s := tokenstore.NewRedis(c, tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL))
+		s := redisstore.New(c, redisstore.WithKeyPrefix(p), redisstore.WithLockTTL(lockTTL))
 		mu.Lock()
 		defer mu.Unlock()
 		prefixes[s], clients[s] = p, c
@@ -52,8 +52,8 @@ func topologyHarness(newClient func(t *testing.T) redis.UniversalClient) storete
 			mu.Lock()
 			c := clients[s]
 			mu.Unlock()
-			r := s.(*tokenstore.Redis)
-			require.NoError(t, c.Set(t.Context(), tokenstore.RedisTokenKey(r, key), raw, 0).Err())
+			r := s.(*redisstore.Store)
+			require.NoError(t, c.Set(t.Context(), redisstore.TokenKey(r, key), raw, 0).Err())
 		},
 		LockTTL: lockTTL,
 	}
@@ -79,14 +79,14 @@ func TestRedisSentinelConformance(t *testing.T) {
 func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
 	sn := redistest.StartSentinel(t)
 	ctx := t.Context()
-	s := tokenstore.NewRedis(sn.Client(t))
+	s := redisstore.New(sn.Client(t))
 	exp := time.Now().Add(time.Hour)
 	acked := ""
 	save := func(name string, d time.Duration) {
 		if err := s.Save(ctx, "m", storetest.Token(name, exp.Add(d))); err == nil {
 			acked = name
 		} else {
-			assert.ErrorIs(t, err, tokenstore.ErrNotReplicated)
+			assert.ErrorIs(t, err, redisstore.ErrNotReplicated)
 		}
 	}
 	save("at-1", 0)
@@ -101,7 +101,7 @@ func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
 	sn.Master.Thaw()
 	sn.WaitPromoted(t)
 
-	fresh := tokenstore.NewRedis(sn.Client(t))
+	fresh := redisstore.New(sn.Client(t))
 	require.Eventually(t, func() bool { _, err := fresh.Load(ctx, "m"); return err == nil }, 20*time.Second, 50*time.Millisecond)
 	got, err := fresh.Load(ctx, "m")
 	require.NoError(t, err)
@@ -119,7 +119,7 @@ func TestRedisSentinelKillMasterLosesNoAcknowledgedSave(t *testing.T) {
 func TestRedisSentinelLongLivedStoreWritesAfterMasterLoss(t *testing.T) {
 	sn := redistest.StartSentinel(t)
 	ctx := t.Context()
-	s := tokenstore.NewRedis(sn.Client(t))
+	s := redisstore.New(sn.Client(t))
 	exp := time.Now().Add(time.Hour)
 	require.NoError(t, s.Save(ctx, "m", storetest.Token("at-1", exp)), "precondition: the replica acknowledges")
 	rec, err := sn.Replica.Client(t).Get(ctx, "ucoauth:{m}:token").Result()
@@ -134,7 +134,7 @@ func TestRedisSentinelLongLivedStoreWritesAfterMasterLoss(t *testing.T) {
 	unlock, err := s.Lock(ctx, "m")
 	require.NoError(t, err, "and takes the lock there")
 	unlock()
-	got, err := tokenstore.NewRedis(sn.Client(t)).Load(ctx, "m")
+	got, err := redisstore.New(sn.Client(t)).Load(ctx, "m")
 	require.NoError(t, err)
 	assert.Equal(t, "at-2", got.AccessToken)
 }

@@ -1,4 +1,4 @@
-package tokenstore_test
+package redisstore_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 )
 
@@ -100,12 +100,12 @@ func TestUpstreamGoRedisClusterWatchReportsSuccessWithoutRunning(t *testing.T) {
 // through the store: a save that could not run is an error, never nil.
 func TestRedisClusterSaveDuringSlotMoveIsNeverSilentlyLost(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	s := tokenstore.NewRedis(cl.Client(t))
+	s := redisstore.New(cl.Client(t))
 	ctx := t.Context()
 	m := newSlotMove(t, cl, "ucoauth:{m}:token")
 	m.begin()
 	err := s.Save(ctx, "m", storetest.Token("at-1", time.Now().Add(time.Hour)))
-	require.ErrorIs(t, err, tokenstore.ErrUnconfirmed, "a save that never ran must not return nil")
+	require.ErrorIs(t, err, redisstore.ErrUnconfirmed, "a save that never ran must not return nil")
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err = s.Lock(short, "m")
@@ -133,8 +133,8 @@ func TestRedisClusterSlotMigrationLosesNothing(t *testing.T) {
 	lastAck := make([]string, len(merchants))
 	var acked, refused, lost, locks, lockErrs atomic.Int64
 	for i, key := range merchants {
-		saver := tokenstore.NewRedis(cl.Client(t), tokenstore.WithRecordTTL(time.Hour))
-		locker := tokenstore.NewRedis(cl.Client(t)) // the default 100 s TTL: only a release frees it
+		saver := redisstore.New(cl.Client(t), redisstore.WithRecordTTL(time.Hour))
+		locker := redisstore.New(cl.Client(t)) // the default 100 s TTL: only a release frees it
 		wg.Go(func() {
 			for n := 0; !stop.Load(); n++ {
 				name := fmt.Sprintf("%s-at-%05d", key, n)
@@ -187,7 +187,7 @@ func TestRedisClusterSlotMigrationLosesNothing(t *testing.T) {
 	t.Logf("saves acknowledged %d, refused %d; locks %d, lock errors %d", acked.Load(), refused.Load(), locks.Load(), lockErrs.Load())
 	assert.Zero(t, lost.Load(), "acknowledged saves lost")
 
-	fresh := tokenstore.NewRedis(cl.Client(t))
+	fresh := redisstore.New(cl.Client(t))
 	for i, key := range merchants {
 		require.NotEmpty(t, lastAck[i], "precondition: %s saw acknowledged saves", key)
 		got, err := fresh.Load(ctx, key)

@@ -1,4 +1,4 @@
-package tokenstore
+package record
 
 import (
 	"encoding/json"
@@ -26,7 +26,7 @@ func versionOf(t *testing.T, b []byte) int {
 // wrote it, reads as a token of no grant.
 func TestTokenRecordsStayVersion1(t *testing.T) {
 	tok := ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}, "g-1")
-	b, err := encodeOverRaw("m", nil, tok)
+	b, err := EncodeOverRaw("m", nil, tok)
 	require.NoError(t, err)
 	assert.Equal(t, 1, versionOf(t, b))
 	got, err := Unmarshal("m", b)
@@ -50,9 +50,9 @@ func TestTokenRecordsStayVersion1(t *testing.T) {
 // version 1 again.
 func TestRevocationRecordsAreVersion2(t *testing.T) {
 	now := time.Now()
-	old, err := encodeOverRaw("m", nil, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x", RefreshToken: "rt-x", Expiry: now.Add(time.Hour)}, "g-x"))
+	old, err := EncodeOverRaw("m", nil, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x", RefreshToken: "rt-x", Expiry: now.Add(time.Hour)}, "g-x"))
 	require.NoError(t, err)
-	tomb, err := encodeTombstone("m", old, nil, now)
+	tomb, err := EncodeTombstone("m", old, nil, now)
 	require.NoError(t, err)
 	assert.Equal(t, 2, versionOf(t, tomb))
 	assert.NotContains(t, string(tomb), "at-x", "a tombstone holds no token")
@@ -60,19 +60,19 @@ func TestRevocationRecordsAreVersion2(t *testing.T) {
 	_, err = Unmarshal("m", tomb)
 	assert.ErrorIs(t, err, ucoauth.ErrRevoked)
 
-	y, err := encodeOverRaw("m", tomb, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-y", Expiry: now.Add(time.Hour)}, "g-y"))
+	y, err := EncodeOverRaw("m", tomb, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-y", Expiry: now.Add(time.Hour)}, "g-y"))
 	require.NoError(t, err)
 	assert.Equal(t, 2, versionOf(t, y), "the reconnected record carries the revocation")
-	_, err = encodeOverRaw("m", y, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x2", Expiry: now.Add(2 * time.Hour)}, "g-x"))
+	_, err = EncodeOverRaw("m", y, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x2", Expiry: now.Add(2 * time.Hour)}, "g-x"))
 	assert.ErrorIs(t, err, ucoauth.ErrRevoked)
 
 	// Dated beyond the retention, the revocation is shed at the next save.
-	aged, err := encodeTombstone("m", old, nil, now.Add(-TombstoneRetention-time.Minute))
+	aged, err := EncodeTombstone("m", old, nil, now.Add(-TombstoneRetention-time.Minute))
 	require.NoError(t, err)
 	_, err = Unmarshal("m", aged)
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
 	assert.NotErrorIs(t, err, ucoauth.ErrRevoked)
-	again, err := encodeOverRaw("m", aged, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x3", Expiry: now.Add(time.Hour)}, "g-x"))
+	again, err := EncodeOverRaw("m", aged, ucoauth.WithGrantID(&oauth2.Token{AccessToken: "at-x3", Expiry: now.Add(time.Hour)}, "g-x"))
 	require.NoError(t, err)
 	assert.Equal(t, 1, versionOf(t, again))
 }
@@ -82,20 +82,20 @@ func TestRevocationRecordsAreVersion2(t *testing.T) {
 func TestTombstoneRevocationsBounded(t *testing.T) {
 	var rec []byte
 	now := time.Now()
-	for i := range 3 * maxRevoked {
+	for i := range 3 * MaxRevoked {
 		var err error
-		rec, err = encodeTombstone("m", rec, []string{fmt.Sprintf("g-%d", i)}, now.Add(time.Duration(i)*time.Second))
+		rec, err = EncodeTombstone("m", rec, []string{fmt.Sprintf("g-%d", i)}, now.Add(time.Duration(i)*time.Second))
 		require.NoError(t, err)
 	}
-	_, revoked, err := unmarshalRecord("m", rec)
+	_, revoked, err := Decode("m", rec)
 	require.NoError(t, err)
-	assert.Len(t, revoked, maxRevoked)
-	assert.True(t, isRevoked(revoked, fmt.Sprintf("g-%d", 3*maxRevoked-1)), "the newest is kept")
-	assert.True(t, isRevoked(revoked, ""), "tokens with no grant stay refused")
-	assert.False(t, isRevoked(revoked, "g-0"), "the oldest went")
+	assert.Len(t, revoked, MaxRevoked)
+	assert.True(t, IsRevoked(revoked, fmt.Sprintf("g-%d", 3*MaxRevoked-1)), "the newest is kept")
+	assert.True(t, IsRevoked(revoked, ""), "tokens with no grant stay refused")
+	assert.False(t, IsRevoked(revoked, "g-0"), "the oldest went")
 
-	_, err = encodeTombstone("m", nil, []string{string(make([]byte, maxGrantLen+1))}, now)
+	_, err = EncodeTombstone("m", nil, []string{string(make([]byte, MaxGrantLen+1))}, now)
 	assert.ErrorIs(t, err, ErrInvalidToken, "a grant ID too long")
-	_, err = encodeTombstone("m", nil, []string{"\xff"}, now)
+	_, err = EncodeTombstone("m", nil, []string{"\xff"}, now)
 	assert.ErrorIs(t, err, ErrInvalidToken, "a grant ID that is not UTF-8")
 }

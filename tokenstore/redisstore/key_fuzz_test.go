@@ -1,4 +1,4 @@
-package tokenstore
+package redisstore
 
 import (
 	"strings"
@@ -17,7 +17,7 @@ func FuzzRedisKey(f *testing.F) {
 	} {
 		f.Add(s, s+"x")
 	}
-	r := NewRedis(nil)
+	r := New(nil)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		if a == "" || b == "" {
 			return // refused by checkKey
@@ -25,7 +25,7 @@ func FuzzRedisKey(f *testing.F) {
 		for _, k := range []string{a, b} {
 			for _, kind := range []string{"token", "lock", "unlock"} {
 				rk := r.key(k, kind)
-				rest, ok := strings.CutPrefix(rk, DefaultRedisPrefix+"{")
+				rest, ok := strings.CutPrefix(rk, DefaultKeyPrefix+"{")
 				if !ok || strings.Count(rk, "{") != 1 || strings.Count(rk, "}") != 1 {
 					t.Fatalf("key %q: Redis key %q has not exactly one hash tag", k, rk)
 				}

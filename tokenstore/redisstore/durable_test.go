@@ -1,4 +1,4 @@
-package tokenstore_test
+package redisstore_test
 
 import (
 	"net/http"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
@@ -44,7 +44,7 @@ func TestRedisSentinelUnreplicatedRefreshIsServedAndSavedLater(t *testing.T) {
 	first := srv.Issue("m") // already expired: the first Token() refreshes
 	srv.SetClock(time.Now)
 
-	store := tokenstore.NewRedis(sn.Client(t), tokenstore.WithReplicaAcks(1, 200*time.Millisecond))
+	store := redisstore.New(sn.Client(t), redisstore.WithReplicaAcks(1, 200*time.Millisecond))
 	require.NoError(t, store.Save(ctx, "m", first))
 	t.Cleanup(sn.Replica.Thaw)
 	stall := &onTokenRequest{fn: sn.Replica.Freeze}
@@ -59,7 +59,7 @@ func TestRedisSentinelUnreplicatedRefreshIsServedAndSavedLater(t *testing.T) {
 	require.NoError(t, err, "a token that is not yet durable is served")
 	require.NotEqual(t, first.AccessToken, tok.AccessToken, "precondition: it refreshed")
 	e := <-events
-	require.ErrorIs(t, e.Err, tokenstore.ErrNotReplicated, "the save was not acknowledged by a replica")
+	require.ErrorIs(t, e.Err, redisstore.ErrNotReplicated, "the save was not acknowledged by a replica")
 	var se *ucoauth.StoreError
 	require.ErrorAs(t, e.Err, &se)
 	assert.True(t, se.Temporary())

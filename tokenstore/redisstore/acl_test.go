@@ -1,4 +1,4 @@
-package tokenstore_test
+package redisstore_test
 
 import (
 	"bytes"
@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -48,7 +48,7 @@ func TestRedisACLWithoutChannelsPollsForTheLock(t *testing.T) {
 	require.ErrorContains(t, err, "NOPERM")
 	sub.Close()
 
-	holder, waiter := tokenstore.NewRedis(limited()), tokenstore.NewRedis(limited())
+	holder, waiter := redisstore.New(limited()), redisstore.New(limited())
 	unlock, err := holder.Lock(ctx, "m")
 	require.NoError(t, err)
 	got := make(chan error, 1)
@@ -79,7 +79,7 @@ func TestRedisLockWithoutTTLGetsOne(t *testing.T) {
 	c := srv.TestClient(t)
 	ctx := t.Context()
 	require.NoError(t, c.Set(ctx, "ucoauth:{m}:lock", "left-by-hand", 0).Err())
-	s := tokenstore.NewRedis(c, tokenstore.WithLockTTL(300*time.Millisecond))
+	s := redisstore.New(c, redisstore.WithLockTTL(300*time.Millisecond))
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	unlock, err := s.Lock(wait, "m")
@@ -129,7 +129,7 @@ func TestRedisUnlockRetriesThenReports(t *testing.T) {
 	c := srv.TestClient(t)
 	c.AddHook(failUnlocks{&failures})
 	var logs syncBuffer
-	s := tokenstore.NewRedis(c, tokenstore.WithLockTTL(5*time.Second), tokenstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	s := redisstore.New(c, redisstore.WithLockTTL(5*time.Second), redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
 	failures.Store(2) // transient
 	unlock, err := s.Lock(ctx, "m")
@@ -156,9 +156,9 @@ func TestRedisSentinelSaveWaitsForReplica(t *testing.T) {
 	sn := redistest.StartSentinel(t)
 	ctx := t.Context()
 	c := sn.Client(t)
-	s := tokenstore.NewRedis(c, tokenstore.WithReplicaAcks(1, 300*time.Millisecond))
-	auto := tokenstore.NewRedis(c)
-	never := tokenstore.NewRedis(c, tokenstore.WithReplicaAcks(0, 0))
+	s := redisstore.New(c, redisstore.WithReplicaAcks(1, 300*time.Millisecond))
+	auto := redisstore.New(c)
+	never := redisstore.New(c, redisstore.WithReplicaAcks(0, 0))
 	exp := time.Now().Add(time.Hour)
 	require.NoError(t, auto.Save(ctx, "m", storetest.Token("at-1", exp)))
 	rec, err := sn.Replica.Client(t).Get(ctx, "ucoauth:{m}:token").Result()
@@ -167,12 +167,12 @@ func TestRedisSentinelSaveWaitsForReplica(t *testing.T) {
 
 	sn.Replica.Freeze()
 	t.Cleanup(sn.Replica.Thaw)
-	for _, st := range []*tokenstore.Redis{s, auto} {
+	for _, st := range []*redisstore.Store{s, auto} {
 		err = st.Save(ctx, "m", storetest.Token("at-2", exp.Add(time.Minute)))
-		require.ErrorIs(t, err, tokenstore.ErrNotReplicated, "a save no replica acknowledged is not durable")
+		require.ErrorIs(t, err, redisstore.ErrNotReplicated, "a save no replica acknowledged is not durable")
 		assert.True(t, (&ucoauth.StoreError{Op: "save", Err: err}).Temporary(), "the TokenSource keeps the token and retries")
 		_, err = st.Lock(ctx, "m")
-		require.ErrorIs(t, err, tokenstore.ErrNotReplicated)
+		require.ErrorIs(t, err, redisstore.ErrNotReplicated)
 		assert.Zero(t, sn.Master.Client(t).Exists(ctx, "ucoauth:{m}:lock").Val(), "a lock that is not durable is given back")
 	}
 	assert.NoError(t, never.Save(ctx, "m", storetest.Token("at-3", exp.Add(2*time.Minute))), "WithReplicaAcks(0, 0) does not wait")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -275,7 +276,7 @@ func TestScopeEchoingTheRequestKeepsNoSecret(t *testing.T) {
 	require.NoError(t, src.Close())
 	stored, err := store.Load(t.Context(), "m")
 	require.NoError(t, err)
-	rec, err := tokenstore.Marshal("m", stored)
+	rec, err := record.Marshal("m", stored)
 	require.NoError(t, err)
 	exchanged, err := ucoauth.Exchange(t.Context(), cfg, hCode)
 	require.NoError(t, err)

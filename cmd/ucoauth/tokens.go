@@ -418,7 +418,7 @@ func (u trustedLease) Release()                 { u() }
 var errSealed = errors.New("the record is sealed: set " + envSealKeys + " to the keys it was sealed with")
 
 func refuseSealed(tok *oauth2.Token) error {
-	if tokenstore.IsSealed(tok) {
+	if record.IsSealed(tok) {
 		return errSealed
 	}
 	return nil

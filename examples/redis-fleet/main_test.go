@@ -46,7 +46,7 @@ func TestFleetOnClusterAndSentinel(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			newClient, where, _, err := redisClients(args[0], args[1], args[2])
 			require.NoError(t, err)
-			ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
+			ours, err := fleet.Ucoauth(p, stores(closedAtCleanup(t, newClient), nil))
 			require.NoError(t, err)
 			t.Logf("%s: %+v", where, ours)
 			assert.Zero(t, ours.InvalidGrant)
@@ -90,8 +90,8 @@ func TestEmbeddedRedisRunsWithoutWarnings(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, where, "miniredis")
 	const lifetime = 2 * time.Second
-	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime, Redis: opts}
-	ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
+	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime}
+	ours, err := fleet.Ucoauth(p, stores(closedAtCleanup(t, newClient), opts))
 	require.NoError(t, err)
 	assert.Positive(t, ours.Requests, "the fleet refreshed, so it saved and locked")
 	mu.Lock()

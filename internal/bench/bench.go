@@ -232,15 +232,17 @@ func stampedeRow(callers int) Row {
 
 // ---- 4. Fleet ----------------------------------------------------------------
 
-func fleetRow(newClient func() redis.UniversalClient, opts []tokenstore.RedisOption, instances, windows int) (Row, error) {
+func fleetRow(newClient func() redis.UniversalClient, opts []redisstore.Option, instances, windows int) (Row, error) {
 	const lifetime = 2 * time.Second
-	p := fleet.Params{Instances: instances, Lifetime: lifetime, Every: 20 * time.Millisecond, Redis: opts}
+	p := fleet.Params{Instances: instances, Lifetime: lifetime, Every: 20 * time.Millisecond}
 	period := lifetime - p.EarlyRefresh() // a refresh window
 	p.Duration = time.Duration(windows)*period + period/2
 	var o, t fleet.Result
 	var err error
 	var wg sync.WaitGroup
-	wg.Go(func() { o, err = fleet.Ucoauth(p, newClient) })
+	wg.Go(func() {
+		o, err = fleet.Ucoauth(p, func() ucoauth.TokenStore { return redisstore.New(newClient(), opts...) })
+	})
 	wg.Go(func() { t = fleet.Bare(p) })
 	wg.Wait()
 	if err != nil {
@@ -394,7 +396,7 @@ func Footprints(lib Lib, cfg *oauth2.Config, store ucoauth.TokenStore, keys []st
 	}, nil
 }
 
-func manyMerchantsRows(rs redis.UniversalClient, opts []tokenstore.RedisOption, dir string, n, nFile, nRedis int) ([]Row, error) {
+func manyMerchantsRows(rs redis.UniversalClient, opts []redisstore.Option, dir string, n, nFile, nRedis int) ([]Row, error) {
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
 	cfg := srv.Config()
@@ -420,7 +422,7 @@ func manyMerchantsRows(rs redis.UniversalClient, opts []tokenstore.RedisOption, 
 	if err != nil {
 		return nil, err
 	}
-	redisStore := tokenstore.NewRedis(rs, append(opts, tokenstore.WithKeyPrefix(fmt.Sprintf("bench%d:", time.Now().UnixNano())))...)
+	redisStore := redisstore.New(rs, append(opts, redisstore.WithKeyPrefix(fmt.Sprintf("bench%d:", time.Now().UnixNano())))...)
 	for _, st := range []struct {
 		name  string
 		store ucoauth.TokenStore
@@ -575,9 +577,9 @@ func costStores(o Options, key tokenstore.SealKey) (stores []namedStore, cleanup
 	plain := []namedStore{
 		{"memory", tokenstore.NewMemory()},
 		{"file", file},
-		{"Redis", tokenstore.NewRedis(o.Redis, append(o.RedisOptions, tokenstore.WithKeyPrefix("benchcost:"))...)},
+		{"Redis", redisstore.New(o.Redis, append(o.RedisOptions, redisstore.WithKeyPrefix("benchcost:"))...)},
 	}
-	inner := []ucoauth.TokenStore{tokenstore.NewMemory(), sealedFile, tokenstore.NewRedis(o.Redis, append(o.RedisOptions, tokenstore.WithKeyPrefix("benchcost-sealed:"))...)}
+	inner := []ucoauth.TokenStore{tokenstore.NewMemory(), sealedFile, redisstore.New(o.Redis, append(o.RedisOptions, redisstore.WithKeyPrefix("benchcost-sealed:"))...)}
 	stores = append(stores, plain...)
 	for i, in := range inner {
 		s, err := tokenstore.Seal(in, key)
@@ -587,9 +589,9 @@ func costStores(o Options, key tokenstore.SealKey) (stores []namedStore, cleanup
 		stores = append(stores, namedStore{"sealed " + plain[i].name, s})
 	}
 
-	addSQL := func(name string, db *sql.DB, d tokenstore.Dialect) error {
+	addSQL := func(name string, db *sql.DB, d sqlstore.Dialect) error {
 		closers = append(closers, func() { db.Close() })
-		s, err := tokenstore.NewSQL(ctx, db, d)
+		s, err := sqlstore.New(ctx, db, d)
 		if err != nil {
 			return err
 		}
@@ -600,14 +602,14 @@ func costStores(o Options, key tokenstore.SealKey) (stores []namedStore, cleanup
 	if err != nil {
 		return nil, cleanup, err
 	}
-	if err := addSQL("SQL on SQLite (file, WAL)", db, tokenstore.SQLite); err != nil {
+	if err := addSQL("SQL on SQLite (file, WAL)", db, sqlstore.SQLite); err != nil {
 		return nil, cleanup, err
 	}
 	for _, srv := range []struct {
 		name  string
 		start func() (*sqltest.Server, error)
-		d     tokenstore.Dialect
-	}{{"SQL on PostgreSQL", sqltest.StartPostgres, tokenstore.Postgres}, {"SQL on MariaDB", sqltest.StartMariaDB, tokenstore.MySQL}} {
+		d     sqlstore.Dialect
+	}{{"SQL on PostgreSQL", sqltest.StartPostgres, sqlstore.Postgres}, {"SQL on MariaDB", sqltest.StartMariaDB, sqlstore.MySQL}} {
 		server, err := srv.start()
 		if err != nil {
 			o.Log("%s: not measured: %v", srv.name, err)
@@ -651,8 +653,8 @@ type Options struct {
 	Redis     redis.UniversalClient
 	NewRedis  func() redis.UniversalClient // a client per fleet instance
 	// RedisOptions are given to every Redis store (on miniredis, which
-	// has no INFO replication: tokenstore.WithReplicaAcks(0, 0)).
-	RedisOptions []tokenstore.RedisOption
+	// has no INFO replication: redisstore.WithReplicaAcks(0, 0)).
+	RedisOptions []redisstore.Option
 	Dir          string // for the file store
 	Log          func(format string, args ...any)
 	// Only runs the one scenario of this name (see Scenarios); empty runs all.

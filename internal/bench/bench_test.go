@@ -111,7 +111,7 @@ func BenchmarkStore(b *testing.B) {
 	for _, st := range []struct {
 		name string
 		s    ucoauth.TokenStore
-	}{{"memory", tokenstore.NewMemory()}, {"file", file}, {"redis", tokenstore.NewRedis(rc)}} {
+	}{{"memory", tokenstore.NewMemory()}, {"file", file}, {"redis", redisstore.New(rc)}} {
 		b.Run("op=load/store="+st.name, func(b *testing.B) { StoreLoad(b, st.s) })
 		b.Run("op=save/store="+st.name, func(b *testing.B) { StoreSave(b, st.s) })
 	}

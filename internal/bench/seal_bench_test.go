@@ -89,7 +89,7 @@ func BenchmarkSealedStore(b *testing.B) {
 			return f
 		}},
 		{"redis", func(b *testing.B) ucoauth.TokenStore {
-			return tokenstore.NewRedis(redistest.Start(b).TestClient(b))
+			return redisstore.New(redistest.Start(b).TestClient(b))
 		}},
 	}
 	ctx := context.Background()

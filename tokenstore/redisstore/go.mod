@@ -13,6 +13,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	github.com/ucoauth/go-ucoauth v0.0.0-00010101000000-000000000000
 	github.com/ucoauth/go-ucoauth/internal/testservers v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
 	golang.org/x/oauth2 v0.37.0
 )
 

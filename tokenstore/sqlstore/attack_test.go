@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"context"
@@ -7,16 +7,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
@@ -24,7 +26,7 @@ import (
 // testHugeKey: a key far beyond any index limit, with a NUL, round-trips
 // exactly through Save, Load and Keys (Reseal and the command list keys).
 func testHugeKey(t *testing.T, env sqlEnv, db *sql.DB) {
-	s, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(uniqueTable("huge")))
+	s, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(uniqueTable("huge")))
 	require.NoError(t, err)
 	key := "m\x00" + strings.Repeat("ü", 40<<10) // 80 KiB
 	exp := time.Now().Add(time.Hour)
@@ -86,9 +88,9 @@ func TestSQLMariaDBHugeKeyLaxMode(t *testing.T) {
 // asks the server which session holds key "m"'s lock in table.
 func testHolderConnectionKilled(t *testing.T, env sqlEnv, holderOf func(table string) (string, []any), kill string) {
 	table := uniqueTable("killconn")
-	holder, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
+	holder, err := sqlstore.New(t.Context(), env.open(t, ""), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
-	other, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
+	other, err := sqlstore.New(t.Context(), env.open(t, ""), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	admin := env.open(t, "")
 
@@ -141,9 +143,9 @@ func TestSQLMariaDBHolderConnectionKilled(t *testing.T) {
 func testSaveRacingDelete(t *testing.T, env sqlEnv) {
 	dsn := env.newDSN(t)
 	table := uniqueTable("race")
-	a, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	a, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
-	b, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	b, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	base := time.Now().Add(time.Hour)
 	var wg sync.WaitGroup
@@ -180,13 +182,13 @@ func TestSQLMariaDBKeysRefusesATruncatedKey(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	table := uniqueTable("narrow")
-	ddl, err := tokenstore.SQLSchema(tokenstore.MySQL, table)
+	ddl, err := sqlstore.Schema(sqlstore.MySQL, table)
 	require.NoError(t, err)
 	require.Len(t, ddl, 1)
 	require.Contains(t, ddl[0], "store_key  MEDIUMBLOB")
 	_, err = db.Exec(strings.Replace(ddl[0], "store_key  MEDIUMBLOB", "store_key  BLOB", 1))
 	require.NoError(t, err)
-	s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.MySQL, tokenstore.WithTable(table), tokenstore.WithExistingTable())
+	s, err := sqlstore.New(t.Context(), db, sqlstore.MySQL, sqlstore.WithTable(table), sqlstore.WithExistingTable())
 	require.NoError(t, err)
 	key := strings.Repeat("k", 70<<10)
 	require.NoError(t, s.Save(t.Context(), key, storetest.Token("at", time.Now().Add(time.Hour))), "precondition: the lax server truncates without an error")
@@ -196,14 +198,15 @@ func TestSQLMariaDBKeysRefusesATruncatedKey(t *testing.T) {
 }
 
 // TestSQLLibraryImportsNoDriver: the library leaves the choice of driver to
-// its user: neither tokenstore nor ucoauth depends on one, directly or not.
+// its user: neither sqlstore, tokenstore nor ucoauth depends on one,
+// directly or not.
 func TestSQLLibraryImportsNoDriver(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
 	out, err := exec.Command(goBin, "list", "-deps",
-		"github.com/ucoauth/go-ucoauth/tokenstore", "github.com/ucoauth/go-ucoauth/ucoauth").Output()
+		"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore", "github.com/ucoauth/go-ucoauth/tokenstore", "github.com/ucoauth/go-ucoauth/ucoauth").Output()
 	require.NoError(t, err)
 	deps := strings.Fields(string(out))
 	require.Contains(t, deps, "database/sql", "precondition: the list is the real one")

@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite" // your application picks the driver
 )
@@ -17,7 +17,7 @@ import (
 // A SQL store on SQLite; PostgreSQL (pgx's stdlib, "pgx") and MySQL or
 // MariaDB (go-sql-driver/mysql, "mysql") work the same way with their
 // Dialect.
-func ExampleNewSQL() {
+func ExampleNew() {
 	dir, _ := os.MkdirTemp("", "tokens")
 	defer os.RemoveAll(dir)
 	dsn := "file:" + filepath.Join(dir, "tokens.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
@@ -28,7 +28,7 @@ func ExampleNewSQL() {
 	defer db.Close()
 
 	ctx := context.Background()
-	store, err := tokenstore.NewSQL(ctx, db, tokenstore.SQLite, tokenstore.WithTable("myapp_tokens"))
+	store, err := sqlstore.New(ctx, db, sqlstore.SQLite, sqlstore.WithTable("myapp_tokens"))
 	if err != nil {
 		log.Fatal(err)
 	}

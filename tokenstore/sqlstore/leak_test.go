@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -27,12 +27,12 @@ import (
 // TokenSource's logs and RefreshEvent built from it, must not show them.
 func testWrongColumnTypeLeaksNoToken(t *testing.T, env sqlEnv, db *sql.DB, recordType string) {
 	table := uniqueTable("wrongtype")
-	blob := map[tokenstore.Dialect]string{tokenstore.Postgres: "bytea", tokenstore.MySQL: "MEDIUMBLOB"}[env.dialect]
-	hash := map[tokenstore.Dialect]string{tokenstore.Postgres: "bytea", tokenstore.MySQL: "BINARY(32)"}[env.dialect]
+	blob := map[sqlstore.Dialect]string{sqlstore.Postgres: "bytea", sqlstore.MySQL: "MEDIUMBLOB"}[env.dialect]
+	hash := map[sqlstore.Dialect]string{sqlstore.Postgres: "bytea", sqlstore.MySQL: "BINARY(32)"}[env.dialect]
 	_, err := db.ExecContext(t.Context(), fmt.Sprintf(`CREATE TABLE %s (key_hash %s PRIMARY KEY, store_key %s NOT NULL,
 		record %s NOT NULL, expiry_ms bigint NOT NULL, revision bigint NOT NULL, updated_ms bigint NOT NULL)`, table, hash, blob, recordType))
 	require.NoError(t, err)
-	store, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(table), tokenstore.WithExistingTable())
+	store, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(table), sqlstore.WithExistingTable())
 	require.NoError(t, err, "the columns are all there")
 
 	const at, rt = "at-Wr0ngC0lumnAccess", "rt-Wr0ngC0lumnRefresh"
@@ -87,7 +87,7 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 
 // seededSQL loads one expired token and saves to a SQL store.
 type seededSQL struct {
-	*tokenstore.SQL
+	*sqlstore.Store
 	tok *oauth2.Token
 }
 

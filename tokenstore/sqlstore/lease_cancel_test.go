@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 )
 
 // TestSQLSQLiteLockCancelledLeavesNoLease: a SQLite lock whose caller's
@@ -23,7 +23,7 @@ func TestSQLSQLiteLockCancelledLeavesNoLease(t *testing.T) {
 	env := sqliteEnv(t)
 	db := env.open(t, env.newDSN(t))
 	table := uniqueTable("cancel")
-	s, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(table))
+	s, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 
 	left, failed := 0, 0

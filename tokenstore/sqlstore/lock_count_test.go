@@ -1,4 +1,4 @@
-package tokenstore
+package sqlstore
 
 import (
 	"context"
@@ -31,16 +31,16 @@ func TestSQLReleaseLeavesNoCountedLock(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := c.server(t)
-			open := func(opts ...SQLOption) *SQL {
+			open := func(opts ...Option) *Store {
 				db, err := srv.Open()
 				require.NoError(t, err)
 				t.Cleanup(func() { db.Close() })
-				s, err := NewSQL(t.Context(), db, c.dialect, opts...)
+				s, err := New(t.Context(), db, c.dialect, opts...)
 				require.NoError(t, err)
 				return s
 			}
 			a := open(WithTable("count_" + time.Now().Format("150405") + c.name))
-			b, err := NewSQL(t.Context(), a.db, c.dialect, WithTable(a.table), WithExistingTable())
+			b, err := New(t.Context(), a.db, c.dialect, WithTable(a.table), WithExistingTable())
 			require.NoError(t, err)
 			other := open(WithTable(a.table), WithExistingTable()) // another pool
 

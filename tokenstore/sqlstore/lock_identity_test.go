@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 )
 
 // One table under two spellings derives one refresh lock: a second store
@@ -17,16 +17,16 @@ import (
 func testLockIdentityFollowsTable(t *testing.T, env sqlEnv, qualify func(db, table string) string) {
 	db := env.open(t, env.newDSN(t))
 	table := uniqueTable("Spell")
-	a, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(table))
+	a, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	var schema string
-	if env.dialect == tokenstore.Postgres {
+	if env.dialect == sqlstore.Postgres {
 		require.NoError(t, db.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&schema))
 	} else {
 		require.NoError(t, db.QueryRowContext(t.Context(), "SELECT DATABASE()").Scan(&schema))
 	}
 	other := env.open(t, env.newDSN(t)) // another process's pool
-	b, err := tokenstore.NewSQL(t.Context(), other, env.dialect, tokenstore.WithTable(qualify(schema, table)), tokenstore.WithExistingTable())
+	b, err := sqlstore.New(t.Context(), other, env.dialect, sqlstore.WithTable(qualify(schema, table)), sqlstore.WithExistingTable())
 	require.NoError(t, err, "the qualified spelling names the same table")
 
 	unlock, err := a.Lock(t.Context(), "M")
@@ -34,7 +34,7 @@ func testLockIdentityFollowsTable(t *testing.T, env sqlEnv, qualify func(db, tab
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	wrong, err := b.Lock(ctx, "M")
 	cancel()
-	if !assert.ErrorIs(t, err, context.DeadlineExceeded, "%s and %s are one table: the second store waits for the first one's lock", table, b.Table()) && err == nil {
+	if !assert.ErrorIs(t, err, context.DeadlineExceeded, "%s and %s are one table: the second store waits for the first one's lock", table, sqlstore.TableName(b)) && err == nil {
 		wrong()
 	}
 	unlock()
@@ -45,13 +45,13 @@ func testLockIdentityFollowsTable(t *testing.T, env sqlEnv, qualify func(db, tab
 	// Another table (the name in another letter case, which the quoted
 	// identifier keeps apart) has a lock of its own.
 	lower := strings.ToLower(table)
-	c, err := tokenstore.NewSQL(t.Context(), other, env.dialect, tokenstore.WithTable(lower))
+	c, err := sqlstore.New(t.Context(), other, env.dialect, sqlstore.WithTable(lower))
 	require.NoError(t, err)
 	unlock, err = a.Lock(t.Context(), "M")
 	require.NoError(t, err)
 	defer unlock()
 	var fold int64
-	if env.dialect == tokenstore.MySQL {
+	if env.dialect == sqlstore.MySQL {
 		require.NoError(t, db.QueryRowContext(t.Context(), "SELECT @@lower_case_table_names").Scan(&fold))
 	}
 	if fold == 0 {
@@ -86,7 +86,7 @@ func TestSQLLockIdentityRefusesUnresolvable(t *testing.T) {
 	env := postgresEnv(t)
 	db := env.open(t, env.newDSN(t))
 	for _, name := range []string{`"quoted"`, "no_such_schema." + uniqueTable("t"), "a.b.c"} {
-		_, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(name), tokenstore.WithExistingTable())
-		assert.ErrorIs(t, err, tokenstore.ErrInvalidTable, "%s", name)
+		_, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(name), sqlstore.WithExistingTable())
+		assert.ErrorIs(t, err, sqlstore.ErrInvalidTable, "%s", name)
 	}
 }

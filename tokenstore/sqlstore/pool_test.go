@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 )
 
@@ -20,7 +20,7 @@ import (
 // they wait to make, and every refresh would hang until its context ends.
 func testLocksLeaveRoomForSaves(t *testing.T, env sqlEnv) {
 	db := env.open(t, env.newDSN(t))
-	s, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(uniqueTable("pool")))
+	s, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(uniqueTable("pool")))
 	require.NoError(t, err)
 	db.SetMaxOpenConns(3)
 	exp := time.Now().Add(time.Hour)
@@ -53,11 +53,11 @@ func TestSQLSQLiteLocksLeaveRoomForSaves(t *testing.T)  { testLocksLeaveRoomForS
 // under it; Lock says so at once instead of hanging the first refresh.
 func testPoolOfOne(t *testing.T, env sqlEnv) {
 	db := env.open(t, env.newDSN(t))
-	s, err := tokenstore.NewSQL(t.Context(), db, env.dialect, tokenstore.WithTable(uniqueTable("one")))
+	s, err := sqlstore.New(t.Context(), db, env.dialect, sqlstore.WithTable(uniqueTable("one")))
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
 	_, err = s.Lock(t.Context(), "m")
-	require.ErrorIs(t, err, tokenstore.ErrPoolTooSmall)
+	require.ErrorIs(t, err, sqlstore.ErrPoolTooSmall)
 	var temp interface{ Temporary() bool }
 	require.ErrorAs(t, err, &temp)
 	assert.False(t, temp.Temporary(), "retrying cannot cure it")

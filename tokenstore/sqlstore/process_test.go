@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"database/sql"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 )
 
@@ -33,11 +33,11 @@ var counterBase = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 func counterToken(n int) string { return "n-" + strconv.Itoa(n) }
 
 // counterChild increments the counter counterRounds times under the lock.
-func counterChild(t *testing.T, d tokenstore.Dialect) {
+func counterChild(t *testing.T, d sqlstore.Dialect) {
 	db, err := sql.Open(os.Getenv(envLockDriver), os.Getenv(envLockDSN))
 	require.NoError(t, err)
 	defer db.Close()
-	s, err := tokenstore.NewSQL(t.Context(), db, d, tokenstore.WithTable(os.Getenv(envLockTable)), tokenstore.WithExistingTable())
+	s, err := sqlstore.New(t.Context(), db, d, sqlstore.WithTable(os.Getenv(envLockTable)), sqlstore.WithExistingTable())
 	require.NoError(t, err)
 	for range counterRounds {
 		unlock, err := s.Lock(t.Context(), counterKey)
@@ -55,7 +55,7 @@ func counterChild(t *testing.T, d tokenstore.Dialect) {
 	}
 }
 
-func testLockExcludesProcesses(t *testing.T, d tokenstore.Dialect, newEnv func(testing.TB) sqlEnv, testName string) {
+func testLockExcludesProcesses(t *testing.T, d sqlstore.Dialect, newEnv func(testing.TB) sqlEnv, testName string) {
 	if os.Getenv(envCounterChild) != "" {
 		counterChild(t, d)
 		return
@@ -63,7 +63,7 @@ func testLockExcludesProcesses(t *testing.T, d tokenstore.Dialect, newEnv func(t
 	env := newEnv(t)
 	dsn := env.newDSN(t)
 	table := uniqueTable("count")
-	s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	s, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	require.NoError(t, s.Save(t.Context(), counterKey, storetest.Token(counterToken(0), time.Now().Add(time.Hour))))
 
@@ -89,13 +89,13 @@ func testLockExcludesProcesses(t *testing.T, d tokenstore.Dialect, newEnv func(t
 }
 
 func TestSQLSQLiteLockExcludesProcesses(t *testing.T) {
-	testLockExcludesProcesses(t, tokenstore.SQLite, sqliteEnv, "TestSQLSQLiteLockExcludesProcesses")
+	testLockExcludesProcesses(t, sqlstore.SQLite, sqliteEnv, "TestSQLSQLiteLockExcludesProcesses")
 }
 
 func TestSQLPostgresLockExcludesProcesses(t *testing.T) {
-	testLockExcludesProcesses(t, tokenstore.Postgres, postgresEnv, "TestSQLPostgresLockExcludesProcesses")
+	testLockExcludesProcesses(t, sqlstore.Postgres, postgresEnv, "TestSQLPostgresLockExcludesProcesses")
 }
 
 func TestSQLMariaDBLockExcludesProcesses(t *testing.T) {
-	testLockExcludesProcesses(t, tokenstore.MySQL, mariadbEnv, "TestSQLMariaDBLockExcludesProcesses")
+	testLockExcludesProcesses(t, sqlstore.MySQL, mariadbEnv, "TestSQLMariaDBLockExcludesProcesses")
 }

@@ -1,4 +1,4 @@
-package tokenstore_test
+package sqlstore_test
 
 import (
 	"bufio"
@@ -18,15 +18,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
 // sqlEnv is one database the SQL store is tested on.
 type sqlEnv struct {
-	dialect tokenstore.Dialect
+	dialect sqlstore.Dialect
 	// open returns a new handle (its own pool, as another process has) on
 	// the database named by dsn.
 	open func(t testing.TB, dsn string) *sql.DB
@@ -50,7 +52,7 @@ func uniqueTable(prefix string) string {
 
 func sqliteEnv(t testing.TB) sqlEnv {
 	return sqlEnv{
-		dialect: tokenstore.SQLite,
+		dialect: sqlstore.SQLite,
 		driver:  "sqlite",
 		server:  "SQLite (modernc.org/sqlite), a file per store",
 		newDSN: func(t testing.TB) string {
@@ -71,7 +73,7 @@ func sqliteEnv(t testing.TB) sqlEnv {
 	}
 }
 
-func serverEnv(t testing.TB, srv *sqltest.Server, d tokenstore.Dialect) sqlEnv {
+func serverEnv(t testing.TB, srv *sqltest.Server, d sqlstore.Dialect) sqlEnv {
 	return sqlEnv{
 		dialect: d,
 		driver:  srv.Driver,
@@ -110,16 +112,16 @@ func serverEnv(t testing.TB, srv *sqltest.Server, d tokenstore.Dialect) sqlEnv {
 }
 
 func postgresEnv(t testing.TB) sqlEnv {
-	return serverEnv(t, sqltest.Postgres(t), tokenstore.Postgres)
+	return serverEnv(t, sqltest.Postgres(t), sqlstore.Postgres)
 }
 
 func mariadbEnv(t testing.TB) sqlEnv {
-	return serverEnv(t, sqltest.MariaDB(t), tokenstore.MySQL)
+	return serverEnv(t, sqltest.MariaDB(t), sqlstore.MySQL)
 }
 
 // sqlStore is a store with what the harness needs to make its peers.
 type sqlStore struct {
-	*tokenstore.SQL
+	*sqlstore.Store
 	dsn string
 	cut func() // kills this handle's connections; nil for the first handle
 }
@@ -133,21 +135,21 @@ func runSQLConformance(t *testing.T, env sqlEnv) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) ucoauth.TokenStore {
 			dsn := env.newDSN(t)
-			s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect,
-				tokenstore.WithTable(uniqueTable("conf")), tokenstore.WithLeaseTTL(leaseTTL))
+			s, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect,
+				sqlstore.WithTable(uniqueTable("conf")), sqlstore.WithLeaseTTL(leaseTTL))
 			require.NoError(t, err)
-			return &sqlStore{SQL: s, dsn: dsn}
+			return &sqlStore{Store: s, dsn: dsn}
 		},
 		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
 			first := s.(*sqlStore)
 			db, cut := env.openCuttable(t, first.dsn)
-			peer, err := tokenstore.NewSQL(t.Context(), db, env.dialect,
-				tokenstore.WithTable(first.Table()), tokenstore.WithLeaseTTL(leaseTTL), tokenstore.WithExistingTable())
+			peer, err := sqlstore.New(t.Context(), db, env.dialect,
+				sqlstore.WithTable(sqlstore.TableName(first.Store)), sqlstore.WithLeaseTTL(leaseTTL), sqlstore.WithExistingTable())
 			require.NoError(t, err)
-			return &sqlStore{SQL: peer, dsn: first.dsn, cut: cut}
+			return &sqlStore{Store: peer, dsn: first.dsn, cut: cut}
 		},
 		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
-			require.NoError(t, tokenstore.PlantSQL(t.Context(), s.(*sqlStore).SQL, key, raw))
+			require.NoError(t, sqlstore.Plant(t.Context(), s.(*sqlStore).Store, key, raw))
 		},
 		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
 			s.(*sqlStore).cut()
@@ -172,12 +174,12 @@ const (
 )
 
 // lockChild takes the lock and waits to be killed.
-func lockChild(t *testing.T, d tokenstore.Dialect) {
+func lockChild(t *testing.T, d sqlstore.Dialect) {
 	db, err := sql.Open(os.Getenv(envLockDriver), os.Getenv(envLockDSN))
 	require.NoError(t, err)
 	defer db.Close()
-	s, err := tokenstore.NewSQL(t.Context(), db, d,
-		tokenstore.WithTable(os.Getenv(envLockTable)), tokenstore.WithExistingTable(), tokenstore.WithLeaseTTL(childLeaseTTL))
+	s, err := sqlstore.New(t.Context(), db, d,
+		sqlstore.WithTable(os.Getenv(envLockTable)), sqlstore.WithExistingTable(), sqlstore.WithLeaseTTL(childLeaseTTL))
 	require.NoError(t, err)
 	_, err = s.Lock(t.Context(), "m")
 	require.NoError(t, err)
@@ -188,7 +190,7 @@ func lockChild(t *testing.T, d tokenstore.Dialect) {
 // testLockFreedWhenProcessKilled has a child process (this test binary)
 // take key "m"'s lock, checks that it excludes this process, SIGKILLs the
 // child and checks that the lock frees.
-func testLockFreedWhenProcessKilled(t *testing.T, d tokenstore.Dialect, newEnv func(testing.TB) sqlEnv, testName string) {
+func testLockFreedWhenProcessKilled(t *testing.T, d sqlstore.Dialect, newEnv func(testing.TB) sqlEnv, testName string) {
 	if os.Getenv(envLockChild) != "" {
 		lockChild(t, d)
 		return
@@ -196,8 +198,8 @@ func testLockFreedWhenProcessKilled(t *testing.T, d tokenstore.Dialect, newEnv f
 	env := newEnv(t)
 	dsn := env.newDSN(t)
 	table := uniqueTable("kill")
-	s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect,
-		tokenstore.WithTable(table), tokenstore.WithLeaseTTL(childLeaseTTL))
+	s, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect,
+		sqlstore.WithTable(table), sqlstore.WithLeaseTTL(childLeaseTTL))
 	require.NoError(t, err)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$")
@@ -234,15 +236,15 @@ func testLockFreedWhenProcessKilled(t *testing.T, d tokenstore.Dialect, newEnv f
 }
 
 func TestSQLSQLiteLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, tokenstore.SQLite, sqliteEnv, "TestSQLSQLiteLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, sqlstore.SQLite, sqliteEnv, "TestSQLSQLiteLockFreedWhenProcessKilled")
 }
 
 func TestSQLPostgresLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, tokenstore.Postgres, postgresEnv, "TestSQLPostgresLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, sqlstore.Postgres, postgresEnv, "TestSQLPostgresLockFreedWhenProcessKilled")
 }
 
 func TestSQLMariaDBLockFreedWhenProcessKilled(t *testing.T) {
-	testLockFreedWhenProcessKilled(t, tokenstore.MySQL, mariadbEnv, "TestSQLMariaDBLockFreedWhenProcessKilled")
+	testLockFreedWhenProcessKilled(t, sqlstore.MySQL, mariadbEnv, "TestSQLMariaDBLockFreedWhenProcessKilled")
 }
 
 // ---- layout ------------------------------------------------------------------
@@ -254,7 +256,7 @@ func testLayout(t *testing.T, env sqlEnv) {
 	dsn := env.newDSN(t)
 	db := env.open(t, dsn)
 	table := uniqueTable("layout")
-	s, err := tokenstore.NewSQL(ctx, db, env.dialect, tokenstore.WithTable(table))
+	s, err := sqlstore.New(ctx, db, env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	exp := time.Now().Add(time.Hour).Round(time.Millisecond)
 	key := "nul\x00key-ünï"
@@ -267,7 +269,7 @@ func testLayout(t *testing.T, env sqlEnv) {
 	require.NoError(t, db.QueryRowContext(ctx, q).Scan(&storedKey, &rec, &expiryMS, &rev))
 	assert.Equal(t, key, string(storedKey), "the exact key, NUL included")
 	assert.Contains(t, string(rec), `"version":1`, "the same versioned JSON as the file and Redis stores")
-	tok, err := tokenstore.Unmarshal(key, rec)
+	tok, err := record.Unmarshal(key, rec)
 	require.NoError(t, err)
 	assert.Equal(t, "at-2", tok.AccessToken)
 	assert.Equal(t, exp.Add(time.Minute).UnixMilli(), expiryMS)
@@ -294,17 +296,17 @@ func testTableSetup(t *testing.T, env sqlEnv) {
 	db := env.open(t, dsn)
 	table := uniqueTable("mig")
 
-	_, err := tokenstore.NewSQL(ctx, db, env.dialect, tokenstore.WithTable(table), tokenstore.WithExistingTable())
-	require.ErrorIs(t, err, tokenstore.ErrInvalidTable, "a missing table is an error when migrations own it")
+	_, err := sqlstore.New(ctx, db, env.dialect, sqlstore.WithTable(table), sqlstore.WithExistingTable())
+	require.ErrorIs(t, err, sqlstore.ErrInvalidTable, "a missing table is an error when migrations own it")
 	assert.Contains(t, err.Error(), table)
 
-	ddl, err := tokenstore.SQLSchema(env.dialect, table)
+	ddl, err := sqlstore.Schema(env.dialect, table)
 	require.NoError(t, err)
 	for _, stmt := range ddl {
 		_, err := db.ExecContext(ctx, stmt)
 		require.NoError(t, err, "the documented DDL runs as is")
 	}
-	s, err := tokenstore.NewSQL(ctx, db, env.dialect, tokenstore.WithTable(table), tokenstore.WithExistingTable())
+	s, err := sqlstore.New(ctx, db, env.dialect, sqlstore.WithTable(table), sqlstore.WithExistingTable())
 	require.NoError(t, err, "the table the DDL made is usable")
 	require.NoError(t, s.Save(ctx, "m", storetest.Token("at", time.Now().Add(time.Hour))))
 
@@ -315,7 +317,7 @@ func testTableSetup(t *testing.T, env sqlEnv) {
 	for i := range errs {
 		h := env.open(t, dsn)
 		wg.Go(func() {
-			_, errs[i] = tokenstore.NewSQL(ctx, h, env.dialect, tokenstore.WithTable(table2))
+			_, errs[i] = sqlstore.New(ctx, h, env.dialect, sqlstore.WithTable(table2))
 		})
 	}
 	wg.Wait()
@@ -334,22 +336,22 @@ func TestSQLSQLiteTableNames(t *testing.T) {
 	defer db.Close()
 	for _, bad := range []string{"", "1abc", "a-b", "a b", `a"b`, "a`b", "a;DROP TABLE x", "a.b.c", ".a", "a.",
 		strings.Repeat("x", 58), "tökens", "a\x00b"} {
-		_, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite, tokenstore.WithTable(bad))
-		assert.ErrorIs(t, err, tokenstore.ErrInvalidTable, "table %q", bad)
-		_, err = tokenstore.SQLSchema(tokenstore.SQLite, bad)
+		_, err := sqlstore.New(t.Context(), db, sqlstore.SQLite, sqlstore.WithTable(bad))
+		assert.ErrorIs(t, err, sqlstore.ErrInvalidTable, "table %q", bad)
+		_, err = sqlstore.Schema(sqlstore.SQLite, bad)
 		if bad != "" { // "" means the default there
-			assert.ErrorIs(t, err, tokenstore.ErrInvalidTable, "table %q", bad)
+			assert.ErrorIs(t, err, sqlstore.ErrInvalidTable, "table %q", bad)
 		}
 	}
 	for _, good := range []string{"tokens", "_t", "Mixed_Case9", strings.Repeat("x", 57), "main.tokens", "select"} {
-		s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite, tokenstore.WithTable(good))
+		s, err := sqlstore.New(t.Context(), db, sqlstore.SQLite, sqlstore.WithTable(good))
 		if assert.NoError(t, err, "table %q", good) {
 			assert.NoError(t, s.Save(t.Context(), "m", storetest.Token("at", time.Now().Add(time.Hour))), "table %q", good)
 		}
 	}
-	_, err = tokenstore.NewSQL(t.Context(), db, tokenstore.Dialect(7))
+	_, err = sqlstore.New(t.Context(), db, sqlstore.Dialect(7))
 	assert.Error(t, err, "an unknown dialect")
-	_, err = tokenstore.NewSQL(t.Context(), nil, tokenstore.SQLite)
+	_, err = sqlstore.New(t.Context(), nil, sqlstore.SQLite)
 	assert.Error(t, err, "a nil *sql.DB")
 }
 
@@ -363,19 +365,19 @@ func FuzzSQLTableName(f *testing.F) {
 	require.NoError(f, err)
 	f.Cleanup(func() { db.Close() })
 	f.Fuzz(func(t *testing.T, name string) {
-		ddl, err := tokenstore.SQLSchema(tokenstore.SQLite, name)
+		ddl, err := sqlstore.Schema(sqlstore.SQLite, name)
 		if err != nil {
-			require.ErrorIs(t, err, tokenstore.ErrInvalidTable)
+			require.ErrorIs(t, err, sqlstore.ErrInvalidTable)
 			return
 		}
 		if name == "" {
-			name = tokenstore.DefaultSQLTable
+			name = sqlstore.DefaultTable
 		}
 		for _, r := range name {
 			require.True(t, r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z', "accepted %q", name)
 		}
 		require.NotEmpty(t, ddl)
-		s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite, tokenstore.WithTable(name))
+		s, err := sqlstore.New(t.Context(), db, sqlstore.SQLite, sqlstore.WithTable(name))
 		schema, _, qualified := strings.Cut(strings.ToLower(name), ".")
 		if qualified && schema != "main" && schema != "temp" {
 			require.Error(t, err, "no such schema")
@@ -394,7 +396,7 @@ func TestSQLSQLiteUnlockOnlyByOwner(t *testing.T) {
 	db, err := sqltest.OpenSQLite(filepath.Join(t.TempDir(), "t.db"))
 	require.NoError(t, err)
 	defer db.Close()
-	s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite, tokenstore.WithLeaseTTL(200*time.Millisecond))
+	s, err := sqlstore.New(t.Context(), db, sqlstore.SQLite, sqlstore.WithLeaseTTL(200*time.Millisecond))
 	require.NoError(t, err)
 	unlockA, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
@@ -419,14 +421,14 @@ func TestSQLSQLiteDefaultLeaseOutlivesRefresh(t *testing.T) {
 	db, err := sqltest.OpenSQLite(filepath.Join(t.TempDir(), "t.db"))
 	require.NoError(t, err)
 	defer db.Close()
-	s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite)
+	s, err := sqlstore.New(t.Context(), db, sqlstore.SQLite)
 	require.NoError(t, err)
 	before := time.Now()
 	unlock, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
 	var exp int64
 	require.NoError(t, db.QueryRow("SELECT expires_ms FROM ucoauth_tokens_locks").Scan(&exp))
-	assert.GreaterOrEqual(t, exp, before.Add(tokenstore.DefaultLockTTL).UnixMilli())
+	assert.GreaterOrEqual(t, exp, before.Add(sqlstore.DefaultLockTTL).UnixMilli())
 	unlock()
 	var n int
 	require.NoError(t, db.QueryRow("SELECT count(*) FROM ucoauth_tokens_locks").Scan(&n))
@@ -442,7 +444,7 @@ func TestSQLSQLiteCorruptRecord(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	ctx := t.Context()
-	s, err := tokenstore.NewSQL(ctx, db, tokenstore.SQLite)
+	s, err := sqlstore.New(ctx, db, sqlstore.SQLite)
 	require.NoError(t, err)
 	require.NoError(t, s.Save(ctx, "m", storetest.Token("at", time.Now().Add(time.Hour))))
 	_, err = db.ExecContext(ctx, `UPDATE ucoauth_tokens SET record = CAST('{"access_token":"SECRET-AT","refresh_token":"SECRET-RT"' AS BLOB)`)
@@ -465,9 +467,9 @@ func TestSQLSQLiteCorruptRecord(t *testing.T) {
 func testLockNearDeadline(t *testing.T, env sqlEnv) {
 	dsn := env.newDSN(t)
 	table := uniqueTable("near")
-	s, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	s, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
-	peer, err := tokenstore.NewSQL(t.Context(), env.open(t, dsn), env.dialect, tokenstore.WithTable(table))
+	peer, err := sqlstore.New(t.Context(), env.open(t, dsn), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	unlock, err := s.Lock(t.Context(), "m")
 	require.NoError(t, err)
@@ -494,11 +496,11 @@ func TestSQLMariaDBLockNearDeadline(t *testing.T)  { testLockNearDeadline(t, mar
 func TestSQLPostgresLockWaitKeepsSessionSettings(t *testing.T) {
 	env := postgresEnv(t)
 	table := uniqueTable("slice")
-	s, err := tokenstore.NewSQL(t.Context(), env.open(t, ""), env.dialect, tokenstore.WithTable(table))
+	s, err := sqlstore.New(t.Context(), env.open(t, ""), env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 	one := env.open(t, "")
 	one.SetMaxOpenConns(2) // the waiter's session is one of the two checked below
-	peer, err := tokenstore.NewSQL(t.Context(), one, env.dialect, tokenstore.WithTable(table))
+	peer, err := sqlstore.New(t.Context(), one, env.dialect, sqlstore.WithTable(table))
 	require.NoError(t, err)
 
 	unlock, err := s.Lock(t.Context(), "m")
@@ -530,12 +532,12 @@ func TestSQLPostgresLockWaitKeepsSessionSettings(t *testing.T) {
 // errors, because the store retries.
 func TestSQLSQLiteRetriesBusy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plain.db")
-	var stores []*tokenstore.SQL
+	var stores []*sqlstore.Store
 	for range 2 {
 		db, err := sql.Open("sqlite", "file:"+path) // no busy_timeout, no WAL
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		s, err := tokenstore.NewSQL(t.Context(), db, tokenstore.SQLite)
+		s, err := sqlstore.New(t.Context(), db, sqlstore.SQLite)
 		require.NoError(t, err)
 		stores = append(stores, s)
 	}

@@ -1,4 +1,4 @@
-package tokenstore
+package sqlstore
 
 import (
 	"context"
@@ -7,16 +7,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
-var _ ucoauth.Tombstoner = (*SQL)(nil)
+var _ ucoauth.Tombstoner = (*Store)(nil)
 
 // Tombstone replaces key's record with a tombstone, by the same
 // compare-and-set on the revision as Save; see ucoauth.Tombstoner. Its
 // expiry_ms is 0.
-func (s *SQL) Tombstone(ctx context.Context, key string, grants ...string) error {
-	if err := checkKey(key); err != nil {
+func (s *Store) Tombstone(ctx context.Context, key string, grants ...string) error {
+	if err := record.CheckKey(key); err != nil {
 		return err
 	}
 	h := keyHash(key)
@@ -31,12 +32,12 @@ func (s *SQL) Tombstone(ctx context.Context, key string, grants ...string) error
 		if !exists {
 			old = nil
 		}
-		rec, err := encodeTombstone(key, old, grants, time.Now())
+		rec, err := record.EncodeTombstone(key, old, grants, time.Now())
 		if err != nil {
 			return err
 		}
 		if s.dialect == MySQL && len(rec) > mysqlMaxBlob {
-			return fmt.Errorf("%w: the tombstone is %d bytes, more than a MySQL MEDIUMBLOB holds", ErrInvalidToken, len(rec))
+			return fmt.Errorf("%w: the tombstone is %d bytes, more than a MySQL MEDIUMBLOB holds", record.ErrInvalidToken, len(rec))
 		}
 		now := time.Now().UnixMilli()
 		if !exists {
@@ -75,7 +76,7 @@ func (s *SQL) Tombstone(ctx context.Context, key string, grants ...string) error
 			return s.wrap("tombstone", err)
 		}
 	}
-	return errors.New("tokenstore: sql: too much contention writing the tombstone")
+	return errors.New("sqlstore: too much contention writing the tombstone")
 }
 
 // expiredRow is a row holding an expired tombstone, at the revision read.
@@ -85,13 +86,13 @@ type expiredRow struct {
 }
 
 // keysQuery lists every row with its record and revision, for Keys.
-func (s *SQL) keysQuery() string {
+func (s *Store) keysQuery() string {
 	return "SELECT key_hash, store_key, record, revision FROM " + quoteIdent(s.dialect, s.table)
 }
 
 // prune deletes the rows of expired tombstones that are still at the
 // revision Keys read: a save since then is left alone.
-func (s *SQL) prune(ctx context.Context, rows []expiredRow) error {
+func (s *Store) prune(ctx context.Context, rows []expiredRow) error {
 	q := "DELETE FROM " + quoteIdent(s.dialect, s.table) + " WHERE key_hash = ? AND revision = ?"
 	if s.dialect == Postgres {
 		q = "DELETE FROM " + quoteIdent(s.dialect, s.table) + " WHERE key_hash = $1 AND revision = $2"

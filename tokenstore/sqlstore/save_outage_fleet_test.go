@@ -1,23 +1,20 @@
-package ucoauth_test
+package sqlstore_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -38,7 +35,7 @@ const (
 // that refuses writes (read-only after a failover, a full disk) while its
 // reads and locks still work.
 type outageStore struct {
-	*tokenstore.SQL
+	*sqlstore.Store
 	from, until time.Time
 }
 
@@ -48,7 +45,7 @@ func (o outageStore) Save(ctx context.Context, key string, tok *oauth2.Token) er
 	if now := time.Now(); !now.Before(o.from) && now.Before(o.until) {
 		return errOutage
 	}
-	return o.SQL.Save(ctx, key, tok)
+	return o.Store.Save(ctx, key, tok)
 }
 
 // TestSaveOutageFleetKeepsLock: 4 OS processes share one merchant on
@@ -65,7 +62,7 @@ func TestSaveOutageFleetKeepsLock(t *testing.T) {
 	db, err := pg.Open()
 	require.NoError(t, err)
 	defer db.Close()
-	store, err := tokenstore.NewSQL(t.Context(), db, tokenstore.Postgres, tokenstore.WithTable(outageTable))
+	store, err := sqlstore.New(t.Context(), db, sqlstore.Postgres, sqlstore.WithTable(outageTable))
 	require.NoError(t, err)
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
@@ -80,19 +77,17 @@ func TestSaveOutageFleetKeepsLock(t *testing.T) {
 	env := []string{envOutageDSN + "=" + pg.DSN, envOutageBase + "=" + srv.BaseURL(),
 		envOutageFrom + "=" + ms(from), envOutageUntil + "=" + ms(until), envOutageStop + "=" + ms(stop)}
 	const procs = 4
-	reports := spawnFleet(t, "TestSaveOutageFleetKeepsLock", procs, env, "OUTAGE", srv, nil)
+	reports := fleet.Spawn(t, "TestSaveOutageFleetKeepsLock", procs, env, "OUTAGE", srv, nil)
 
 	st := srv.Stats()
-	t.Logf("%s: refreshes %d, invalid_grant %d; reports (final, calls, errors, dead): %q", pg, st.Refreshes(), st.InvalidGrant, reports)
+	t.Logf("%s: refreshes %d, invalid_grant %d; reports: %+v", pg, st.Refreshes(), st.InvalidGrant, reports)
 	assert.Zero(t, st.InvalidGrant, "no process refreshed from a rotated-away refresh token")
 	assert.GreaterOrEqual(t, st.Refreshes(), 4, "refreshes went on through the outage")
 	stored, err := store.Load(t.Context(), "DEMO")
 	require.NoError(t, err)
 	for i, r := range reports {
-		if assert.Len(t, r, 4, "process %d's report", i) {
-			assert.Equal(t, ucoauth.Fingerprint(stored.AccessToken), r[0], "process %d ends on the stored token", i)
-			assert.Equal(t, "0", r[3], "process %d was never told to reauthorize", i)
-		}
+		assert.Equal(t, ucoauth.Fingerprint(stored.AccessToken), r.Final, "process %d ends on the stored token", i)
+		assert.Zero(t, r.Dead, "process %d was never told to reauthorize", i)
 	}
 }
 
@@ -105,9 +100,9 @@ func outageChild(t *testing.T) {
 	db, err := sql.Open("pgx", os.Getenv(envOutageDSN))
 	require.NoError(t, err)
 	defer db.Close()
-	inner, err := tokenstore.NewSQL(context.Background(), db, tokenstore.Postgres, tokenstore.WithTable(outageTable), tokenstore.WithExistingTable())
+	inner, err := sqlstore.New(context.Background(), db, sqlstore.Postgres, sqlstore.WithTable(outageTable), sqlstore.WithExistingTable())
 	require.NoError(t, err)
-	store := outageStore{SQL: inner, from: at(envOutageFrom), until: at(envOutageUntil)}
+	store := outageStore{Store: inner, from: at(envOutageFrom), until: at(envOutageUntil)}
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envOutageBase))
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -115,45 +110,8 @@ func outageChild(t *testing.T) {
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(outageEarly), ucoauth.WithHTTPClient(hc),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close()
-	fleetReady(src)
-
-	var calls, errs, dead atomic.Int64
-	stop := at(envOutageStop)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for time.Now().Before(stop) {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := src.TokenContext(ctx)
-				cancel()
-				calls.Add(1)
-				if err != nil {
-					// Expected while another process holds the lock for
-					// its unsaved token and this one's token expired.
-					errs.Add(1)
-					if errors.Is(err, ucoauth.ErrReauthorizationRequired) {
-						dead.Add(1)
-						fmt.Fprintln(os.Stderr, "outage child:", err)
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
-	wg.Wait()
-	fmt.Println("DONE")
-	_, err = bufio.NewReader(os.Stdin).ReadString('\n') // the parent's go-ahead
-	require.NoError(t, err)
-	var final string
-	require.Eventually(t, func() bool {
-		tok, err := src.Token()
-		stored, serr := store.Load(context.Background(), "DEMO")
-		if err != nil || serr != nil {
-			return false
-		}
-		final = ucoauth.Fingerprint(tok.AccessToken)
-		return fleetSettled(tok, stored)
-	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
-	fmt.Printf("OUTAGE %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
+	fleet.Ready(src)
+	// Errors are expected while another process holds the lock for its
+	// unsaved token and this one's token expired.
+	fleet.Child(t, "OUTAGE", src, store, "DEMO", at(envOutageStop))
 }

@@ -1,4 +1,4 @@
-package ucoauth_test
+package redisstore_test
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
@@ -22,7 +23,7 @@ func TestRedisSentinelFailoverFleet(t *testing.T) {
 		return
 	}
 	sn := redistest.StartSentinel(t)
-	store := tokenstore.NewRedis(sn.Client(t))
+	store := redisstore.New(sn.Client(t))
 	env := []string{envFleetSentinel + "=" + sn.Sentinel.Addr, envFleetMaster + "=" + sn.MasterName}
 	const failovers = 3
 	var done int

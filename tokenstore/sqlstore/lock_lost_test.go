@@ -1,4 +1,4 @@
-package ucoauth_test
+package sqlstore_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -40,11 +40,11 @@ const (
 	envLostTimeout = "UCOAUTH_LOCKLOST_TIMEOUT"
 )
 
-func lostDialect(driver string) tokenstore.Dialect {
+func lostDialect(driver string) sqlstore.Dialect {
 	if driver == "mysql" {
-		return tokenstore.MySQL
+		return sqlstore.MySQL
 	}
-	return tokenstore.Postgres
+	return sqlstore.Postgres
 }
 
 // lockLostChild is one process: its own *sql.DB and TokenSource, asking
@@ -55,7 +55,7 @@ func lockLostChild(t *testing.T) {
 	db, err := sql.Open(driver, os.Getenv(envLostDSN))
 	require.NoError(t, err)
 	defer db.Close()
-	store, err := tokenstore.NewSQL(context.Background(), db, lostDialect(driver), tokenstore.WithTable(os.Getenv(envLostTable)), tokenstore.WithExistingTable())
+	store, err := sqlstore.New(context.Background(), db, lostDialect(driver), sqlstore.WithTable(os.Getenv(envLostTable)), sqlstore.WithExistingTable())
 	require.NoError(t, err)
 	timeout, err := time.ParseDuration(os.Getenv(envLostTimeout))
 	require.NoError(t, err)
@@ -109,7 +109,7 @@ func runLostChildren(t *testing.T, testName string, n int, env []string) []strin
 
 // lostSetup starts a server of kind, a fake UltraCart with rotation, and
 // stores an expired token of the merchant in a new table.
-func lostSetup(t *testing.T, kind string) (*sqltest.Server, *sql.DB, *tokenstore.SQL, *ucoauthtest.Server, string) {
+func lostSetup(t *testing.T, kind string) (*sqltest.Server, *sql.DB, *sqlstore.Store, *ucoauthtest.Server, string) {
 	var srv *sqltest.Server
 	if kind == "postgres" {
 		srv = sqltest.NewPostgres(t)
@@ -120,7 +120,7 @@ func lostSetup(t *testing.T, kind string) (*sqltest.Server, *sql.DB, *tokenstore
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	table := fmt.Sprintf("lost_%d", time.Now().UnixNano()%1e9)
-	store, err := tokenstore.NewSQL(t.Context(), db, lostDialect(srv.Driver), tokenstore.WithTable(table))
+	store, err := sqlstore.New(t.Context(), db, lostDialect(srv.Driver), sqlstore.WithTable(table))
 	require.NoError(t, err)
 	uc := ucoauthtest.NewServer()
 	t.Cleanup(uc.Close)
@@ -173,14 +173,14 @@ func TestSQLLockSurvivesWaitTimeoutMariaDB(t *testing.T) {
 // is killed, and another process refreshes meanwhile. The load still
 // returns what it read before.
 type killingLoads struct {
-	*tokenstore.SQL
+	*sqlstore.Store
 	kill   func() bool // kills the lock's session; false while no lock is held
 	then   func()
 	killed atomic.Bool
 }
 
 func (k *killingLoads) Load(ctx context.Context, key string) (*oauth2.Token, error) {
-	tok, err := k.SQL.Load(ctx, key)
+	tok, err := k.Store.Load(ctx, key)
 	if err == nil && !k.killed.Load() && k.kill() {
 		k.killed.Store(true)
 		k.then()
@@ -201,7 +201,7 @@ func testLockKilled(t *testing.T, kind, testName string) {
 	env := []string{envLostDriver + "=" + srv.Driver, envLostDSN + "=" + srv.DSN, envLostBase + "=" + uc.BaseURL(),
 		envLostTable + "=" + table, envLostTimeout + "=10s"}
 	var outs []string
-	k := &killingLoads{SQL: store, then: func() { outs = runLostChildren(t, testName, 1, env) }}
+	k := &killingLoads{Store: store, then: func() { outs = runLostChildren(t, testName, 1, env) }}
 	k.kill = func() bool {
 		var n int
 		if kind == "postgres" {

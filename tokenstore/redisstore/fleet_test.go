@@ -1,16 +1,9 @@
-package ucoauth_test
+package redisstore_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,8 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
@@ -40,18 +35,12 @@ const (
 // test started, rather than the test itself.
 func isFleetChild() bool { return os.Getenv(envFleetRedis) != "" || os.Getenv(envFleetSentinel) != "" }
 
-// fleetResult is what one child process reports.
-type fleetResult struct {
-	final             string // fingerprint of its last token
-	calls, errs, dead int
-}
-
 // runFleet starts procs OS processes (this test binary, re-run as
 // fleetChild) that share one Redis and one merchant key and hammer Token()
 // for runFor. during, if set, runs in the parent meanwhile.
-func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server)) (*ucoauthtest.Server, *tokenstore.Redis, []fleetResult) {
+func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server)) (*ucoauthtest.Server, *redisstore.Store, []fleet.Report) {
 	rs := redistest.Start(t)
-	store := tokenstore.NewRedis(rs.TestClient(t))
+	store := redisstore.New(rs.TestClient(t))
 	srv, results := runFleetOn(t, testName, procs, runFor, []string{envFleetRedis + "=" + rs.Addr}, store, func() {
 		if during != nil {
 			during(rs)
@@ -63,7 +52,7 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 
 // runFleetOn runs the fleet on the Redis that env tells the children to use
 // (envFleetRedis, or envFleetSentinel and envFleetMaster) and store reaches.
-func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, env []string, store *tokenstore.Redis, during func()) (*ucoauthtest.Server, []fleetResult) {
+func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, env []string, store *redisstore.Store, during func()) (*ucoauthtest.Server, []fleet.Report) {
 	srv := ucoauthtest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.SetRotation(true)
@@ -71,83 +60,9 @@ func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, 
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 
 	env = append(env[:len(env):len(env)], envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
-	results := make([]fleetResult, procs)
-	for i, f := range spawnFleet(t, testName, procs, env, "FLEET", srv, during) {
-		if assert.Len(t, f, 4, "process %d's report", i) {
-			results[i].final = f[0]
-			results[i].calls, _ = strconv.Atoi(f[1])
-			results[i].errs, _ = strconv.Atoi(f[2])
-			results[i].dead, _ = strconv.Atoi(f[3])
-		}
-	}
+	results := fleet.Spawn(t, testName, procs, env, "FLEET", srv, during)
 	t.Logf("refreshes: %d, invalid_grant: %d; results: %+v", srv.Stats().Refreshes(), srv.Stats().InvalidGrant, results)
 	return srv, results
-}
-
-// spawnFleet starts procs OS processes, each this test binary re-running
-// testName with env added to the environment, and returns the fields of the
-// line each prints after prefix and a space. during, if set, runs in the
-// parent once every child printed READY (see fleetReady): a loaded machine
-// can take seconds to start 8 processes, and a Redis killed before they
-// loaded the token would leave none of them holding it. Once every child has printed DONE (it stopped
-// hammering), srv's tokens are made to live fleetSettledLifetime and the
-// children are told to report: each converges on the first such token (see
-// fleetSettled), which no refresh replaces before the last one reports.
-func spawnFleet(t *testing.T, testName string, procs int, env []string, prefix string, srv *ucoauthtest.Server, during func()) [][]string {
-	reports := make([][]string, procs)
-	var wg, ready, done sync.WaitGroup
-	var stdins []io.WriteCloser
-	ready.Add(procs)
-	done.Add(procs)
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		in, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdins = append(stdins, in)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		wg.Go(func() {
-			sc := bufio.NewScanner(out)
-			sawReady, sawDone := false, false
-			defer func() {
-				if !sawReady {
-					ready.Done()
-				}
-				if !sawDone {
-					done.Done()
-				}
-			}()
-			for sc.Scan() {
-				if sc.Text() == "READY" && !sawReady {
-					sawReady = true
-					ready.Done()
-				}
-				if sc.Text() == "DONE" && !sawDone {
-					sawDone = true
-					done.Done()
-				}
-				if v, ok := strings.CutPrefix(sc.Text(), prefix+" "); ok {
-					reports[i] = strings.Fields(v)
-				}
-			}
-			assert.NoError(t, cmd.Wait(), "fleet process %d", i)
-		})
-	}
-	ready.Wait() // every process holds a token: during meets a running fleet
-	if during != nil {
-		during()
-	}
-	done.Wait()
-	srv.SetLifetime(fleetSettledLifetime)
-	for _, in := range stdins {
-		_, _ = io.WriteString(in, "report\n")
-		in.Close()
-	}
-	wg.Wait()
-	return reports
 }
 
 // fleetClient is the child's Redis client, as the parent's env describes.
@@ -166,67 +81,25 @@ func fleetChild(t *testing.T) {
 	require.NoError(t, err)
 	c := fleetClient()
 	defer c.Close()
-	store := tokenstore.NewRedis(c)
+	store := redisstore.New(c)
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envFleetBase))
 	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(fleetEarly),
 		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
 	defer src.Close() // before the store's connection closes: a refresh may be under way
 
-	fleetReady(src)
-	var calls, errs, dead atomic.Int64
-	stop := time.Now().Add(runFor)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for time.Now().Before(stop) {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := src.TokenContext(ctx)
-				cancel()
-				calls.Add(1)
-				if err != nil {
-					errs.Add(1)
-					if errors.Is(err, ucoauth.ErrReauthorizationRequired) {
-						dead.Add(1)
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				// A caller between API calls. Callers spinning on Token() would
-				// starve the lock holder of 8 processes on 2 cores, until the
-				// others' lock waits time out: a load no fleet produces.
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
-	wg.Wait()
-	fmt.Println("DONE")
-	_, err = bufio.NewReader(os.Stdin).ReadString('\n') // the parent's go-ahead
-	require.NoError(t, err)
-
-	// Converge: keep asking until this process holds what Redis holds, and
-	// that is a settled token, which no refresh replaces before every
-	// process has reported it.
-	var final string
-	require.Eventually(t, func() bool {
-		tok, err := src.Token()
-		stored, serr := store.Load(context.Background(), "DEMO")
-		if err != nil || serr != nil {
-			return false
-		}
-		final = ucoauth.Fingerprint(tok.AccessToken)
-		return fleetSettled(tok, stored)
-	}, 15*time.Second, 20*time.Millisecond, "never converged on the stored token")
-	fmt.Printf("FLEET %s %d %d %d\n", final, calls.Load(), errs.Load(), dead.Load())
+	fleet.Ready(src)
+	fleet.Child(t, "FLEET", src, store, "DEMO", time.Now().Add(runFor))
 }
 
 // checkConverged asserts that every process ended on the stored token.
-func checkConverged(t *testing.T, store *tokenstore.Redis, results []fleetResult) {
+func checkConverged(t *testing.T, store *redisstore.Store, results []fleet.Report) {
 	stored, err := store.Load(t.Context(), "DEMO")
 	require.NoError(t, err)
 	for i, r := range results {
-		assert.Equal(t, ucoauth.Fingerprint(stored.AccessToken), r.final, "process %d ends on the newest token", i)
-		assert.Zero(t, r.dead, "process %d was told to reauthorize", i)
-		assert.Positive(t, r.calls, "process %d did not run", i)
+		assert.Equal(t, ucoauth.Fingerprint(stored.AccessToken), r.Final, "process %d ends on the newest token", i)
+		assert.Zero(t, r.Dead, "process %d was told to reauthorize", i)
+		assert.Positive(t, r.Calls, "process %d did not run", i)
 	}
 }
 
@@ -248,7 +121,7 @@ func TestRedisFleetRefreshesOncePerWindow(t *testing.T) {
 		assert.Greater(t, gap, fleetLifetime/2, "refreshes %d and %d are %s apart: two in one window", i-1, i, gap)
 	}
 	for i, r := range results {
-		assert.Zero(t, r.errs, "process %d saw errors with everything healthy", i)
+		assert.Zero(t, r.Errs, "process %d saw errors with everything healthy", i)
 	}
 	checkConverged(t, store, results)
 }
@@ -290,7 +163,7 @@ func TestRedisHotPathNeverTouchesRedis(t *testing.T) {
 	c.AddHook(slowHook{n: &cmds, delay: time.Millisecond})
 	srv := ucoauthtest.NewServer()
 	defer srv.Close()
-	store := tokenstore.NewRedis(c)
+	store := redisstore.New(c)
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO")
 	_, err := src.Token()
@@ -338,7 +211,7 @@ func TestRedisOutagePolicy(t *testing.T) {
 	var skew atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	srv.SetClock(now)
-	store := tokenstore.NewRedis(c)
+	store := redisstore.New(c)
 	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
 	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO", ucoauth.WithClock(now), ucoauth.WithBackoff(time.Second, time.Second))
 	first, err := src.Token()

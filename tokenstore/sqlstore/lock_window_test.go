@@ -1,4 +1,4 @@
-package ucoauth_test
+package sqlstore_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -20,7 +20,7 @@ import (
 // timedStore records when the last lock check before the refresh token was
 // presented succeeded, and when the save of the result ended.
 type timedStore struct {
-	*tokenstore.SQL
+	*sqlstore.Store
 	mu           sync.Mutex
 	checked      time.Time // the first Keep of the lease: the one before the POST
 	saved        time.Time
@@ -28,7 +28,7 @@ type timedStore struct {
 }
 
 func (s *timedStore) LockLease(ctx context.Context, key string) (ucoauth.Lease, error) {
-	l, err := s.SQL.LockLease(ctx, key)
+	l, err := s.Store.LockLease(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (s *timedStore) LockLease(ctx context.Context, key string) (ucoauth.Lease, 
 }
 
 func (s *timedStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
-	err := s.SQL.Save(ctx, key, tok)
+	err := s.Store.Save(ctx, key, tok)
 	s.mu.Lock()
 	s.saved = time.Now()
 	s.mu.Unlock()
@@ -79,9 +79,9 @@ func TestSQLLockWindowMeasured(t *testing.T) {
 			db, err := srv.Open()
 			require.NoError(t, err)
 			defer db.Close()
-			inner, err := tokenstore.NewSQL(t.Context(), db, lostDialect(srv.Driver), tokenstore.WithTable(fmt.Sprintf("window_%d", time.Now().UnixNano()%1e9)))
+			inner, err := sqlstore.New(t.Context(), db, lostDialect(srv.Driver), sqlstore.WithTable(fmt.Sprintf("window_%d", time.Now().UnixNano()%1e9)))
 			require.NoError(t, err)
-			store := &timedStore{SQL: inner}
+			store := &timedStore{Store: inner}
 			uc := ucoauthtest.NewServer()
 			defer uc.Close()
 			uc.SetRotation(true)

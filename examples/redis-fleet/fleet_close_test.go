@@ -1,4 +1,4 @@
-package fleet
+package main
 
 import (
 	"context"
@@ -12,13 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	redistest.QuietLogs()
-	goleak.VerifyTestMain(m)
-}
 
 // TestUcoauthReturnsOnlyOnceItsRefreshesEnd: a refresh that a call started
 // in the background is still under way when the hammer stops. Ucoauth must
@@ -33,7 +27,7 @@ func TestUcoauthReturnsOnlyOnceItsRefreshesEnd(t *testing.T) {
 	// are served until 3.6 s (expiry less a tenth of the lifetime): the
 	// hammer's last calls start a background refresh and never wait for it.
 	const lifetime = 4 * time.Second
-	p := Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime*3/4 + 300*time.Millisecond}
+	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime*3/4 + 300*time.Millisecond}
 	// The hammer stops at most p.Duration after a source's first command;
 	// the refresh is held at its lock until half a second after that.
 	h := &lockHold{hold: p.Duration + 500*time.Millisecond}
@@ -45,7 +39,7 @@ func TestUcoauthReturnsOnlyOnceItsRefreshesEnd(t *testing.T) {
 		}
 		return c
 	}
-	res, err := Ucoauth(p, newClient)
+	res, err := fleet.Ucoauth(p, stores(newClient, nil))
 	returned := h.inflight.Load()
 	require.NoError(t, err)
 	require.True(t, h.locked.Load(), "precondition: a refresh went for the lock during the run")

@@ -24,7 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/bench"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 )
 
 func main() {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 )
 
 func TestUsageErrorsExit2(t *testing.T) {

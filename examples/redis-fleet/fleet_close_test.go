@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 )
 

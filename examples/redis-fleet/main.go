@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 

@@ -20,7 +20,7 @@ func TestFleetRefreshesOncePerWindowWhereBareXOAuth2Fails(t *testing.T) {
 	newClient := func() redis.UniversalClient { return rs.TestClient(t) }
 	const lifetime = 2 * time.Second
 	p := fleet.Params{Instances: 4, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: 2*lifetime + lifetime/4}
-	ours, bare, err := run(p, newClient)
+	ours, bare, err := run(p, stores(newClient, nil))
 	require.NoError(t, err)
 	t.Logf("go-ucoauth %+v, x/oauth2 %+v", ours, bare)
 	assert.Zero(t, ours.InvalidGrant)

@@ -41,7 +41,7 @@ func (kv *versionedKV) compareAndSet(k string, ver int, v []byte) bool {
 	return true
 }
 
-// kvStore is a TokenStore of your own. Save applies tokenstore.Merge inside
+// kvStore is a TokenStore of your own. Save applies Merge inside
 // a compare-and-set, so it keeps every guarantee storetest checks.
 type kvStore struct{ kv *versionedKV }
 

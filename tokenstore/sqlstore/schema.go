@@ -164,7 +164,7 @@ func newQueries(d Dialect, table string) queries {
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	key_hash   bytea PRIMARY KEY,  -- SHA-256 of the key's bytes
 	store_key  bytea NOT NULL,     -- the key itself (text cannot hold NUL)
-	record     bytea NOT NULL,     -- versioned JSON, tokenstore.Marshal
+	record     bytea NOT NULL,     -- versioned JSON record
 	expiry_ms  bigint NOT NULL,    -- token expiry, Unix ms; 0: none
 	revision   bigint NOT NULL,    -- compare-and-set counter
 	updated_ms bigint NOT NULL     -- last save, Unix ms
@@ -175,7 +175,7 @@ func newQueries(d Dialect, table string) queries {
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	key_hash   BINARY(32) NOT NULL PRIMARY KEY, -- SHA-256 of the key's bytes
 	store_key  MEDIUMBLOB NOT NULL,             -- the key itself (BLOB stops at 64 KiB)
-	record     MEDIUMBLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
+	record     MEDIUMBLOB NOT NULL,             -- versioned JSON record
 	expiry_ms  BIGINT NOT NULL,                 -- token expiry, Unix ms; 0: none
 	revision   BIGINT NOT NULL,                 -- compare-and-set counter
 	updated_ms BIGINT NOT NULL                  -- last save, Unix ms
@@ -186,7 +186,7 @@ func newQueries(d Dialect, table string) queries {
 		q.ddl = []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	key_hash   BLOB PRIMARY KEY NOT NULL, -- SHA-256 of the key's bytes
 	store_key  BLOB NOT NULL,             -- the key itself
-	record     BLOB NOT NULL,             -- versioned JSON, tokenstore.Marshal
+	record     BLOB NOT NULL,             -- versioned JSON record
 	expiry_ms  INTEGER NOT NULL,          -- token expiry, Unix ms; 0: none
 	revision   INTEGER NOT NULL,          -- compare-and-set counter
 	updated_ms INTEGER NOT NULL           -- last save, Unix ms

@@ -67,8 +67,10 @@ var (
 // ucoauth.StoreError wrapping it is not Temporary.
 type Permanent string
 
+// Error returns the message.
 func (p Permanent) Error() string { return string(p) }
 
+// Temporary is false: retrying cannot help.
 func (Permanent) Temporary() bool { return false }
 
 // record is the stored form. The key is kept so that a file can be checked

@@ -59,6 +59,7 @@ func (tombstoneError) Is(target error) bool {
 // Temporary is false: the tombstone stays until a new authorization.
 func (tombstoneError) Temporary() bool { return false }
 
+// ErrTombstone is Load's error for a key that a live tombstone holds.
 var ErrTombstone error = tombstoneError{}
 
 // refusedRevoked is Save's error for a token of a revoked grant.

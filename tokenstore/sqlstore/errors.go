@@ -1,14 +1,16 @@
 package sqlstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
+
+// The database errors the store tells apart, and the scrub that keeps a
+// record a database quoted out of an error. No file of the package is
+// below this one.
 
 // uniqueViolation reports whether err is a duplicate primary key, in any
 // driver's words: SQLSTATE 23505 (PostgreSQL), MySQL's error 1062, SQLite's
@@ -36,40 +38,6 @@ func sqlState(err error) (string, bool) {
 func pgLockTimeout(err error) bool {
 	m := err.Error()
 	return strings.Contains(m, "55P03") || strings.Contains(m, "lock timeout")
-}
-
-// retry runs op again while the database says it failed only because of
-// another connection: SQLite's "database is locked" (another connection is
-// writing), or a deadlock or serialization failure that rolled the
-// statement back (InnoDB picks an INSERT or DELETE racing another on one key
-// as a deadlock victim). It backs off until ctx ends or 30 s pass.
-func (s *Store) retry(ctx context.Context, op func() error) error {
-	err := op()
-	if !s.transient(err) {
-		return err
-	}
-	wait := time.Millisecond
-	deadline := time.Now().Add(30 * time.Second)
-	for s.transient(err) && time.Now().Before(deadline) {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 50*time.Millisecond)
-		err = op()
-	}
-	return err
-}
-
-// transient reports whether err is worth running the same statement again.
-func (s *Store) transient(err error) bool {
-	if s.dialect == SQLite {
-		return sqliteBusy(err)
-	}
-	return rolledBack(err)
 }
 
 // rolledBack reports a deadlock or serialization failure, in any driver's
@@ -158,8 +126,5 @@ type recordError struct {
 }
 
 func (e *recordError) Error() string { return e.msg }
-func (e *recordError) Unwrap() error { return e.err }
 
-func (s *Store) wrap(op string, err error) error {
-	return fmt.Errorf("sqlstore: %s %s: %w", s.dialect, op, err)
-}
+func (e *recordError) Unwrap() error { return e.err }

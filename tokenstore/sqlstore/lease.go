@@ -10,6 +10,8 @@ import (
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
+// SQLite's lock: a lease row. Uses table.go.
+
 // leaseLock is the SQLite lock: a lease row with a random owner and an
 // expiry, taken by an upsert that only overwrites an expired lease.
 func (s *Store) leaseLock(ctx context.Context, key string) (ucoauth.Lease, error) {

@@ -2,9 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -16,6 +14,9 @@ import (
 	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
+
+// The refresh lock: session locks for PostgreSQL and MySQL, the lease
+// (lease.go) for SQLite. Uses table.go and lease.go.
 
 // Lock takes key's refresh lock, shared by every process using the
 // database; see the type's documentation for how, per dialect.
@@ -38,33 +39,6 @@ func (s *Store) LockLease(ctx context.Context, key string) (ucoauth.Lease, error
 		return s.leaseLock(ctx, key)
 	}
 	return s.sessionLock(ctx, key)
-}
-
-// lockName is the advisory lock's identity: the table as the server
-// resolved it, and the key, digested.
-func (s *Store) lockName(key string) []byte {
-	sum := sha256.Sum256([]byte("ucoauth\x00" + s.lockID + "\x00" + key))
-	return sum[:]
-}
-
-// poll calls try until it succeeds, fails, or ctx ends, backing off from
-// 5 ms to 100 ms between tries (the SQLite lease).
-func poll(ctx context.Context, key string, try func() (bool, error)) error {
-	wait := 5 * time.Millisecond
-	for {
-		ok, err := try()
-		if err != nil || ok {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("sqlstore: waiting for sql lock on %q: %w", key, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
 }
 
 // sessionLock is the Postgres and MySQL lock: a session-level lock on a
@@ -359,10 +333,4 @@ func (s *Store) tryLockFor(ctx context.Context, conn *sql.Conn, arg any, slice t
 		return s.sessionHolds(ctx, conn, arg)
 	}
 	return err == nil, err
-}
-
-// discard closes conn's session instead of returning it to the pool.
-func discard(conn *sql.Conn) {
-	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	_ = conn.Close()
 }

@@ -1,9 +1,6 @@
 package sqlstore
 
 import (
-	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -12,6 +9,9 @@ import (
 
 	"github.com/ucoauth/go-ucoauth/internal/record"
 )
+
+// The table's identity and its statements per dialect: plain values and
+// functions that use no other file of the package.
 
 // Dialect is the SQL dialect of the database under a SQL store. It decides
 // the DDL, the placeholders and the refresh lock.
@@ -50,44 +50,6 @@ const DefaultTable = "ucoauth_tokens"
 var ErrInvalidTable error = record.Permanent("sqlstore: invalid SQL table")
 
 var validTable = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,56}\.)?[A-Za-z_][A-Za-z0-9_]{0,56}$`)
-
-func (s *Store) createTables(ctx context.Context) error {
-	for _, ddl := range s.q.ddl {
-		var err error
-		// Instances starting together: PostgreSQL's IF NOT EXISTS can still
-		// fail all but one of them until the winner commits. Try again.
-		for attempt := range 5 {
-			if attempt > 0 {
-				if s.tablesExist(ctx) {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("sqlstore: creating table %s: %w", s.table, ctx.Err())
-				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
-				}
-			}
-			if err = s.retry(ctx, func() error { _, err := s.db.ExecContext(ctx, ddl); return err }); err == nil {
-				break
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: creating table %s: %w", s.table, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) tablesExist(ctx context.Context) bool {
-	for _, probe := range s.q.probes {
-		rows, err := s.db.QueryContext(ctx, probe)
-		if err != nil {
-			return false
-		}
-		rows.Close()
-	}
-	return true
-}
 
 // unixMilli is t in Unix milliseconds, 0 for the zero time, saturated at
 // the int64 range.
@@ -205,53 +167,6 @@ func newQueries(d Dialect, table string) queries {
 	return q
 }
 
-// resolveLockID names the table as the server resolves it, so that every
-// spelling of one table (WithTable("T") and WithTable("public.T") on
-// PostgreSQL, with or without the database on MySQL, in any letter case
-// MySQL folds) derives one lock, and two tables two locks:
-//
-//   - Postgres: the schema and name of the relation to_regclass finds for
-//     the quoted name, on this connection's search_path (advisory locks are
-//     per database); a table in the schema "public" is named alone, the
-//     name earlier versions derived the lock from by default.
-//   - MySQL: the database (given, or DATABASE()) and the table, lower-cased
-//     when lower_case_table_names folds names; GET_LOCK names are per
-//     server, so the database is always part of it.
-//   - SQLite: unused: its lease lives in the table itself.
-//
-// A name the server cannot resolve fails with ErrInvalidTable.
-func (s *Store) resolveLockID(ctx context.Context) (string, error) {
-	var id string
-	var err error
-	switch s.dialect {
-	case Postgres:
-		var schema, rel string
-		err = s.db.QueryRowContext(ctx, "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "+
-			"WHERE c.oid = to_regclass($1)", quoteIdent(Postgres, s.table)).Scan(&schema, &rel)
-		id = schema + "." + rel
-		if schema == "public" {
-			id = rel
-		}
-	case MySQL:
-		var db sql.NullString
-		var fold int64
-		err = s.db.QueryRowContext(ctx, "SELECT DATABASE(), @@lower_case_table_names").Scan(&db, &fold)
-		schema, table, qualified := strings.Cut(s.table, ".")
-		if !qualified {
-			schema, table = db.String, s.table
-		}
-		if err == nil && schema == "" {
-			err = errors.New("no database selected")
-		}
-		id = schema + "." + table
-		if fold != 0 {
-			id = strings.ToLower(id)
-		}
-	default:
-		return s.table, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("%w: cannot resolve %s to one table for the lock: %w", ErrInvalidTable, s.table, err)
-	}
-	return id, nil
-}
+// mysqlMaxBlob is what a MEDIUMBLOB holds. The record holds the key, so a
+// record that fits means a key that fits.
+const mysqlMaxBlob = 1<<24 - 1

@@ -6,11 +6,9 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ucoauth/go-ucoauth/internal/record"
@@ -24,86 +22,6 @@ import (
 // TokenSource's refresh timeout, and the save has one more refresh
 // timeout: 90 s with the default 30 s.
 const DefaultLockTTL = record.DefaultLockTTL
-
-// ErrPoolTooSmall means a Postgres or MySQL store's *sql.DB allows only one
-// open connection (SetMaxOpenConns(1)): a lock holds a connection for its
-// lifetime, and the holder needs another to load and save.
-var ErrPoolTooSmall error = record.Permanent("sqlstore: pool too small for a lock and a save (SetMaxOpenConns below 2)")
-
-// Store is a TokenStore, Locker and Lister on a SQL database: PostgreSQL,
-// MySQL/MariaDB or SQLite, through any database/sql driver the caller
-// opens (this package imports none). Create it with New; the zero value
-// is not usable.
-//
-// # Table
-//
-// One row per key: the key's SHA-256 digest as the primary key (so that
-// keys of any bytes and up to 4 KiB and more fit every engine's index), the
-// key's exact bytes, the versioned JSON record (the same
-// as the file and Redis stores), the token's expiry in Unix milliseconds
-// (for operators' queries; 0 when it has none), a revision counter and the
-// time of the last save.
-//
-// # Consistency
-//
-// Save is an optimistic compare-and-set: it reads the record and its
-// revision, merges as every store does, and writes with an UPDATE that only matches
-// the revision it read (or an INSERT that fails if another save created
-// the row first), retrying from the read when another save slipped in. So
-// a record is never half-written, never replaced by one that expires
-// earlier (ucoauth.ErrSuperseded), and keeps its refresh token when the
-// new token has none, whichever process or *sql.DB saves.
-//
-// # The lock
-//
-//   - Postgres: a session advisory lock on a connection held for the lock's
-//     lifetime, keyed by a 64-bit digest of the table (as the server
-//     resolves it: see WithTable) and key. It dies with the session, so a
-//     holder that dies or loses its connection releases it at once. A free lock costs one pg_try_advisory_lock; a waiter blocks in
-//     pg_advisory_lock under a transaction-local lock_timeout of at most
-//     500 ms, so the server hands it the lock the moment it is released and
-//     a driver that cannot cancel a query still notices its context's end.
-//   - MySQL: GET_LOCK(name, wait) on a held connection, named by a digest of
-//     the resolved database and table and the key (names are limited to 64
-//     characters), waiting at most 500 ms per call. It too dies with the
-//     session.
-//   - Both: while held, the lock's session is immune to the server's idle
-//     timeouts (Postgres idle_session_timeout and
-//     idle_in_transaction_session_timeout set to 0, MySQL wait_timeout to a
-//     year; restored on release), and LockLease's Keep asks that session
-//     whether it still holds the lock, so that a holder whose session was
-//     killed or failed over knows before it presents a refresh token.
-//   - SQLite: a lease row in the "_locks" table, with a random owner and an
-//     expiry (WithLeaseTTL, default DefaultLockTTL), taken by one atomic
-//     upsert that only overwrites an expired lease, and released by a
-//     compare-and-delete. SQLite has no sessions that span processes, so a
-//     dead holder's lease frees when it expires. Waiters poll, backing off
-//     from 5 ms to 100 ms.
-//
-// Waiters give up when their context ends. A Postgres or MySQL lock holds
-// one pooled connection until it is released (a waiter holds one while it
-// waits on the server). With a pool limited by SetMaxOpenConns, Lock keeps
-// one connection free of locks, so that the holders can still load and
-// save: further Lock calls wait in the process for a lock to be released.
-// A pool of one connection cannot hold a lock and save: Lock fails with
-// ErrPoolTooSmall. A connection whose release failed, or
-// that might hold a lock its waiter gave up on, is discarded, never
-// returned to the pool.
-type Store struct {
-	db       *sql.DB
-	dialect  Dialect
-	table    string
-	migrate  bool
-	leaseTTL time.Duration
-	q        queries
-	lockID   string // the table as the server resolved it: see resolveLockID
-
-	// gate counts the connections session locks hold (or wait on), so that
-	// they always leave one to the pool: see enterGate.
-	gateMu    sync.Mutex
-	lockConns int
-	gateFree  chan struct{} // closed when lockConns drops
-}
 
 var (
 	_ ucoauth.TokenStore  = (*Store)(nil)
@@ -187,15 +105,6 @@ func New(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Option) (*Sto
 	}
 	s.lockID = id
 	return s, nil
-}
-
-// tableName returns the table's name (as given to WithTable).
-func (s *Store) tableName() string { return s.table }
-
-// keyHash is the primary key: a digest of the key's exact bytes.
-func keyHash(key string) []byte {
-	sum := sha256.Sum256([]byte(key))
-	return sum[:]
 }
 
 // Load returns the token for key, or an error matching ucoauth.ErrTokenNotFound.
@@ -287,10 +196,6 @@ func (s *Store) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	}
 	return errors.New("sqlstore: too much contention saving the token")
 }
-
-// mysqlMaxBlob is what a MEDIUMBLOB holds. The record holds the key, so a
-// record that fits means a key that fits.
-const mysqlMaxBlob = 1<<24 - 1
 
 // Delete removes key's record.
 func (s *Store) Delete(ctx context.Context, key string) error {

@@ -11,6 +11,8 @@ import (
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
+// Tombstones, and pruning the expired ones. Uses table.go.
+
 var _ ucoauth.Tombstoner = (*Store)(nil)
 
 // Tombstone replaces key's record with a tombstone, by the same

@@ -133,68 +133,9 @@ func (s *Store) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" {
 		return record.ErrInvalidToken
 	}
-	h := keyHash(key)
-	expiry := unixMilli(tok.Expiry)
-	for range 64 { // optimistic: retry when another save slipped in
-		var old []byte
-		var rev int64
-		err := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &rev) })
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return s.wrap("save", err)
-		}
-		if !exists {
-			old = nil
-		}
-		rec, err := record.EncodeOverRaw(key, old, tok)
-		if err != nil {
-			return err
-		}
-		if s.dialect == MySQL && len(rec) > mysqlMaxBlob {
-			// A lax sql_mode would cut it short without an error.
-			return fmt.Errorf("%w: the record is %d bytes, more than a MySQL MEDIUMBLOB holds", record.ErrInvalidToken, len(rec))
-		}
-		now := time.Now().UnixMilli()
-		if !exists {
-			err := s.retry(ctx, func() error {
-				_, err := s.db.ExecContext(ctx, s.q.insert, h, []byte(key), rec, expiry, now)
-				return err
-			})
-			if err == nil {
-				return nil
-			}
-			// Another save inserted the row first (and a delete may have
-			// removed it again since): start over from the read. Any other
-			// error is real, unless the row is there now.
-			if uniqueViolation(err) {
-				continue
-			}
-			var one int64
-			if perr := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one) }); perr != nil {
-				return s.wrap("save", withoutRecord(err, rec))
-			}
-			continue
-		}
-		var n int64
-		err = s.retry(ctx, func() error {
-			res, err := s.db.ExecContext(ctx, s.q.update, rec, expiry, now, h, rev)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return s.wrap("save", withoutRecord(err, rec))
-		}
-		if n == 1 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return s.wrap("save", err)
-		}
-	}
-	return errors.New("sqlstore: too much contention saving the token")
+	return s.compareAndSet(ctx, "save", key, unixMilli(tok.Expiry), func(old []byte) ([]byte, error) {
+		return record.EncodeOverRaw(key, old, tok)
+	})
 }
 
 // Delete removes key's record.

@@ -2,16 +2,13 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
-// Tombstones, and pruning the expired ones. Uses table.go.
+// Tombstones, and pruning the expired ones. Uses cas.go and table.go.
 
 var _ ucoauth.Tombstoner = (*Store)(nil)
 
@@ -22,63 +19,9 @@ func (s *Store) Tombstone(ctx context.Context, key string, grants ...string) err
 	if err := record.CheckKey(key); err != nil {
 		return err
 	}
-	h := keyHash(key)
-	for range 64 { // optimistic: retry when a save slipped in
-		var old []byte
-		var rev int64
-		err := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &rev) })
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return s.wrap("tombstone", err)
-		}
-		if !exists {
-			old = nil
-		}
-		rec, err := record.EncodeTombstone(key, old, grants, time.Now())
-		if err != nil {
-			return err
-		}
-		if s.dialect == MySQL && len(rec) > mysqlMaxBlob {
-			return fmt.Errorf("%w: the tombstone is %d bytes, more than a MySQL MEDIUMBLOB holds", record.ErrInvalidToken, len(rec))
-		}
-		now := time.Now().UnixMilli()
-		if !exists {
-			err := s.retry(ctx, func() error {
-				_, err := s.db.ExecContext(ctx, s.q.insert, h, []byte(key), rec, int64(0), now)
-				return err
-			})
-			if err == nil {
-				return nil
-			}
-			if uniqueViolation(err) {
-				continue // a save created the row first: start over
-			}
-			var one int64
-			if perr := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, s.q.loadRev, h).Scan(&old, &one) }); perr != nil {
-				return s.wrap("tombstone", withoutRecord(err, rec))
-			}
-			continue
-		}
-		var n int64
-		err = s.retry(ctx, func() error {
-			res, err := s.db.ExecContext(ctx, s.q.update, rec, int64(0), now, h, rev)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return s.wrap("tombstone", withoutRecord(err, rec))
-		}
-		if n == 1 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return s.wrap("tombstone", err)
-		}
-	}
-	return errors.New("sqlstore: too much contention writing the tombstone")
+	return s.compareAndSet(ctx, "tombstone", key, 0, func(old []byte) ([]byte, error) {
+		return record.EncodeTombstone(key, old, grants, time.Now())
+	})
 }
 
 // expiredRow is a row holding an expired tombstone, at the revision read.

@@ -1,37 +1,23 @@
 package ucoauth_test
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
-	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 )
 
 // Environment of the child processes of TestRevokedMerchantStaysRevokedFleet.
 const (
-	envRevokedDir   = "UCOAUTH_REVOKED_DIR"   // a file store's directory
-	envRevokedRedis = "UCOAUTH_REVOKED_REDIS" // or a Redis store's address
-	envRevokedBase  = "UCOAUTH_REVOKED_BASE"
+	envRevokedDir = "UCOAUTH_REVOKED_DIR" // a file store's directory
 )
 
 // TestRevokedMerchantStaysRevokedFleet runs 3 OS processes over one store
-// (a file store, then Redis), each holding the merchant's tokens in memory and refreshing them
+// (a file store; redisstore runs it on Redis), each holding the merchant's tokens in memory and refreshing them
 // (tokens last 2 s, rotation on), against a server that revokes only the
 // token it is sent (RFC 7009). A fourth process (this one) revokes the
 // merchant. No process may bring the merchant back: each meets the
@@ -45,8 +31,10 @@ const (
 // the merchant out of the store. Under RevokeRFC7009Strict the refresh
 // token dies too.
 func TestRevokedMerchantStaysRevokedFleet(t *testing.T) {
-	if os.Getenv(envRevokedDir) != "" || os.Getenv(envRevokedRedis) != "" {
-		revokedChild(t)
+	if dir := os.Getenv(envRevokedDir); dir != "" {
+		store, err := tokenstore.NewFile(dir)
+		require.NoError(t, err)
+		fleet.RevokedChild(t, store)
 		return
 	}
 	for _, mode := range []struct {
@@ -57,170 +45,7 @@ func TestRevokedMerchantStaysRevokedFleet(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "tokens")
 			store, err := tokenstore.NewFile(dir)
 			require.NoError(t, err)
-			runRevokedFleet(t, mode.answer, store, envRevokedDir+"="+dir)
-		})
-		t.Run("Redis/"+mode.name, func(t *testing.T) {
-			rs := redistest.Start(t)
-			runRevokedFleet(t, mode.answer, tokenstore.NewRedis(rs.TestClient(t)), envRevokedRedis+"="+rs.Addr)
+			fleet.Revoked(t, "TestRevokedMerchantStaysRevokedFleet", mode.answer, store, envRevokedDir+"="+dir)
 		})
 	}
-}
-
-// revokedStore opens the child's store, as its environment says.
-func revokedStore(t *testing.T) ucoauth.TokenStore {
-	if dir := os.Getenv(envRevokedDir); dir != "" {
-		store, err := tokenstore.NewFile(dir)
-		require.NoError(t, err)
-		return store
-	}
-	c := redis.NewClient(&redis.Options{Addr: os.Getenv(envRevokedRedis), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { c.Close() })
-	return tokenstore.NewRedis(c)
-}
-
-func runRevokedFleet(t *testing.T, answer ucoauthtest.RevokeAnswer, store ucoauth.TokenStore, storeEnv string) {
-	srv := ucoauthtest.NewServer()
-	defer srv.Close()
-	srv.SetRotation(true)
-	srv.SetLifetime(2 * time.Second)
-	srv.SetRevokeAnswer(answer)
-	first := srv.Issue("DEMO")
-	require.NoError(t, store.Save(t.Context(), "DEMO", first))
-
-	const procs = 3
-	var ready, revoked, reconnected, done sync.WaitGroup
-	ready.Add(procs)
-	revoked.Add(procs)
-	reconnected.Add(procs)
-	lines := make([][]string, procs)
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRevokedMerchantStaysRevokedFleet$", "-test.v")
-		cmd.Env = append(os.Environ(), storeEnv, envRevokedBase+"="+srv.BaseURL())
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		done.Go(func() {
-			seen := map[string]bool{}
-			mark := func(word string, wg *sync.WaitGroup) {
-				if !seen[word] {
-					seen[word] = true
-					wg.Done()
-				}
-			}
-			// A child that ends early releases whatever it did not reach.
-			defer mark("READY", &ready)
-			defer mark("REVOKED", &revoked)
-			defer mark("RECONNECTED", &reconnected)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				switch word, _, _ := strings.Cut(sc.Text(), " "); word {
-				case "READY":
-					mark(word, &ready)
-				case "REVOKED":
-					mark(word, &revoked)
-				case "RECONNECTED":
-					mark(word, &reconnected)
-				case "RESULT":
-					lines[i] = append(lines[i], sc.Text())
-				}
-			}
-			assert.NoError(t, cmd.Wait(), "child %d", i)
-		})
-	}
-	ready.Wait() // every process holds the merchant's tokens
-
-	// Revoke from this process, which holds the tokens too.
-	src := ucoauth.NewTokenSource(srv.Config(), store, "DEMO")
-	defer src.Close()
-	_, err := src.Token()
-	require.NoError(t, err)
-	require.NoError(t, src.Revoke(t.Context()))
-	revokedAt := srv.Stats()
-
-	// Until the reconnect, the store must never hold a token again.
-	var back atomic.Int32
-	stopWatch := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for {
-			select {
-			case <-stopWatch:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if tok, err := store.Load(t.Context(), "DEMO"); err == nil && back.Add(1) == 1 {
-				t.Logf("the revoked merchant is back in the store (grant %q)", ucoauth.GrantID(tok))
-			}
-		}
-	})
-	revoked.Wait() // every process answered ErrReauthorizationRequired
-	// Each process refreshes every 1.5 s at most: wait out two lifetimes
-	// more, so that any refresh in flight or held in memory has come back.
-	for range 2 {
-		tok, err := store.Load(t.Context(), "DEMO")
-		require.ErrorIs(t, err, ucoauth.ErrRevoked, "the tombstone stays")
-		require.Nil(t, tok)
-		time.Sleep(2 * time.Second) // not a limit: lets the fleet try to refresh
-	}
-	close(stopWatch)
-	watch.Wait()
-	afterRevoke := srv.Stats()
-
-	// The merchant connects again: every process serves the new grant.
-	again := srv.Issue("DEMO")
-	require.NoError(t, store.Save(t.Context(), "DEMO", again), "a new authorization replaces the tombstone")
-	reconnected.Wait()
-	done.Wait()
-
-	t.Logf("token requests: refresh %d before the revoke, %d after; invalid_grant %d; revoke %d, refresh-token revoke %d; children: %v",
-		revokedAt.Refreshes(), afterRevoke.Refreshes()-revokedAt.Refreshes(), afterRevoke.InvalidGrant,
-		afterRevoke.Revoke, afterRevoke.RevokeRefresh, lines)
-	assert.Zero(t, back.Load(), "the revoked merchant came back into the store")
-	assert.Equal(t, 1, afterRevoke.Revoke, "the access token was revoked once")
-	assert.Equal(t, 1, afterRevoke.RevokeRefresh, "and the refresh token was sent for revocation")
-	for i, l := range lines {
-		require.Len(t, l, 1, "child %d reported", i)
-		assert.Contains(t, l[0], "revoked=true", "child %d answered ErrReauthorizationRequired", i)
-		assert.Contains(t, l[0], "reconnected=true grant="+ucoauth.GrantID(again)+" ", "child %d serves the new grant", i)
-	}
-	tok, err := store.Load(t.Context(), "DEMO")
-	require.NoError(t, err)
-	assert.NotEqual(t, ucoauth.GrantID(first), ucoauth.GrantID(tok), "the store holds the new grant")
-	assert.Equal(t, ucoauth.GrantID(again), ucoauth.GrantID(tok))
-}
-
-// revokedChild serves the merchant, says READY once it holds a token,
-// REVOKED the first time it answers ErrReauthorizationRequired, and
-// RECONNECTED when it serves a token again after that; then it stops.
-func revokedChild(t *testing.T) {
-	store := revokedStore(t)
-	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
-	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envRevokedBase))
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(500*time.Millisecond), ucoauth.WithHTTPClient(hc))
-	defer src.Close()
-	var sawRevoked, sawReconnect bool
-	var other []string
-	grant := ""
-	// Bounded so that a broken child ends; the parent checks the outcome.
-	for stop := time.Now().Add(time.Minute); time.Now().Before(stop) && !sawReconnect; time.Sleep(20 * time.Millisecond) {
-		tok, err := src.TokenContext(t.Context())
-		switch {
-		case err == nil && !sawRevoked && ucoauth.GrantID(tok) != "":
-			fmt.Println("READY")
-		case err == nil && sawRevoked:
-			sawReconnect, grant = true, ucoauth.GrantID(tok)
-			fmt.Println("RECONNECTED")
-		case errors.Is(err, ucoauth.ErrReauthorizationRequired):
-			if !sawRevoked {
-				sawRevoked = true
-				fmt.Printf("REVOKED %v\n", src.Status().State)
-			}
-		case err != nil:
-			other = append(other, err.Error())
-		}
-	}
-	fmt.Printf("RESULT revoked=%v reconnected=%v grant=%s other=%q\n", sawRevoked, sawReconnect, grant, other)
 }

@@ -22,7 +22,6 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -31,13 +30,12 @@ import (
 
 // Nothing the library starts outlives its owner, across stores, servers and
 // processes: no ignore options.
-// Child processes (of TestProcessesShareOneRefresh and the Redis fleet) are
+// Child processes (of TestProcessesShareOneRefresh and the file fleets) are
 // not checked: they keep connections to the parent's server, and exit.
 // TestMain checks for leaked goroutines, except in the child processes
 // that the multi-process tests start: those keep connections to their
 // parent's servers until they exit.
 func TestMain(m *testing.M) {
-	redistest.QuietLogs() // here and in the children, which dial a Redis that the tests kill
 	if isChildProcess() {
 		os.Exit(m.Run())
 	}
@@ -45,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 func isChildProcess() bool {
-	for _, env := range []string{envChildDir, envFleetRedis, envFleetSentinel, envSealFleetRedis, envSQLFleetDSN, envSkewDir, envRevokedDir, envRevokedRedis} {
+	for _, env := range []string{envChildDir, envSkewDir, envRevokedDir} {
 		if os.Getenv(env) != "" {
 			return true
 		}

@@ -1,14 +1,15 @@
 // Package tokenstore provides ucoauth.TokenStore implementations: Memory for
-// tests and single processes, File for processes sharing a host, Redis for
-// a fleet (single node, Sentinel or Cluster), and SQL for a fleet that keeps
-// its data in PostgreSQL, MySQL/MariaDB or SQLite. Seal wraps any of them to
+// tests and single processes, and File for processes sharing a host. For a
+// fleet, the nested modules tokenstore/redisstore (Redis: single node,
+// Sentinel or Cluster) and tokenstore/sqlstore (PostgreSQL, MySQL/MariaDB
+// or SQLite) provide more, with the same guarantees. Seal wraps any of them to
 // encrypt tokens at rest, with key rotation (ParseSealKeys, Reseal). Each is safe for concurrent use, refuses to replace a token
 // with an older one (ucoauth.ErrSuperseded), never replaces a refresh token
 // with an empty one, and implements ucoauth.Locker so that a TokenSource
 // refreshes each key once across everyone sharing the store.
 //
-// All of them keep the same versioned JSON record, written by Marshal and
-// read by Unmarshal, and apply the same rule on Save, Merge:
+// All of them keep the same versioned JSON record and apply the same rules
+// on Load and Save:
 //
 //   - Keys must be non-empty, valid UTF-8; others are refused by every
 //     method with ErrInvalidKey.
@@ -21,6 +22,5 @@
 //     ucoauth.MaxLifetime; a stored expiry too far out to be real makes the
 //     token load as expired, and never wins against a real token.
 //
-// A store of your own can reuse Marshal, Unmarshal and Merge (see
-// ExampleMerge) and check itself with the tokenstore/storetest suite.
+// A store of your own can check itself with the tokenstore/storetest suite.
 package tokenstore

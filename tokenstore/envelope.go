@@ -116,27 +116,6 @@ func keyIDOf(value string) (id string, sealed bool) {
 	return id, true
 }
 
-// IsSealed reports whether tok's secrets are sealed values: what a handle
-// on a sealed store without Seal (without the keys) reads. Such a token must
-// not be used: its "access token" is ciphertext.
-func IsSealed(tok *oauth2.Token) bool {
-	return tok != nil && (looksVersioned(tok.AccessToken) || looksVersioned(tok.RefreshToken))
-}
-
-// looksVersioned reports a value of the form "ucsN:" from a version of
-// sealing this build does not know: never read it as plaintext.
-func looksVersioned(value string) bool {
-	rest, ok := strings.CutPrefix(value, "ucs")
-	if !ok {
-		return false
-	}
-	digits := 0
-	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
-		digits++
-	}
-	return digits > 0 && digits < len(rest) && rest[digits] == ':'
-}
-
 // open returns the plaintext of a sealed value. The empty value stays empty.
 // Errors are *OpenError and never contain the value.
 func (s *sealer) open(storeKey, field, value string) (string, error) {

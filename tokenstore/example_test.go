@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -49,25 +47,4 @@ func ExampleMemory() {
 	err := store.Save(ctx, "m", &oauth2.Token{AccessToken: "old", Expiry: exp.Add(-time.Minute)})
 	fmt.Println(err)
 	// Output: ucoauth: a newer token is already stored
-}
-
-// A fleet shares one Redis: every instance builds the same store and a
-// Manager over it. (miniredis stands in for your Redis here.)
-func ExampleNewRedis() {
-	mr, err := miniredis.Run()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer mr.Close()
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
-	defer rdb.Close()
-
-	store := tokenstore.NewRedis(rdb, tokenstore.WithKeyPrefix("myapp:"))
-	ctx := context.Background()
-	tok := &oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}
-	if err := store.Save(ctx, "merchant-1", tok); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(mr.Keys())
-	// Output: [myapp:{merchant-1}:token]
 }

@@ -116,7 +116,7 @@ func (f *File) load(key string) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := Unmarshal(key, b)
+	tok, err := unmarshal(key, b)
 	if err != nil {
 		return nil, fmt.Errorf("%w (file %s)", err, f.path(key))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 )
@@ -53,7 +54,7 @@ func TestFileRefusesSymlinkedTokenFile(t *testing.T) {
 	// The attacker's file holds a well-formed record for "m", readable by
 	// all: following the link would adopt the attacker's token.
 	outside := filepath.Join(t.TempDir(), "planted.json")
-	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
+	planted, err := record.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(outside, planted, 0o644))
 	require.NoError(t, os.Symlink(outside, tokenstore.FilePath(f, "m")))
@@ -136,7 +137,7 @@ func TestFileOversizedRecordIsCorrupt(t *testing.T) {
 
 func TestFileRemovesStaleTempFiles(t *testing.T) {
 	f := newFile(t)
-	stale, err := tokenstore.Marshal("m", storetest.Token("SECRET-left-by-a-killed-writer", time.Now().Add(time.Hour)))
+	stale, err := record.Marshal("m", storetest.Token("SECRET-left-by-a-killed-writer", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
 	for _, name := range []string{".tmp-123456", ".tmp-", ".tmp-link"} {
 		p := filepath.Join(tokenstore.FileDir(f), name)
@@ -208,7 +209,7 @@ func TestFileRefusesForeignOwnedPaths(t *testing.T) {
 	}
 	const nobody = 65534
 	f := newFile(t)
-	planted, err := tokenstore.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
+	planted, err := record.Marshal("m", storetest.Token("attacker", time.Now().Add(time.Hour)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(tokenstore.FilePath(f, "m"), planted, 0o644))
 	require.NoError(t, os.Chown(tokenstore.FilePath(f, "m"), nobody, nobody))

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/gofrs/flock"
-	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
@@ -61,33 +60,3 @@ func (l *fileLease) Keep(context.Context) error {
 }
 
 func (l *fileLease) Release() { l.once.Do(func() { _ = l.l.Unlock() }) }
-
-// keepScript gives the lock the TTL again if it is still ours.
-var keepScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	redis.call("PEXPIRE", KEYS[1], ARGV[2])
-	return 1
-end
-return 0`)
-
-// redisLease is a held Redis lock: the lock key, holding owner.
-type redisLease struct {
-	r         *Redis
-	lk, owner string
-	release   func()
-	once      sync.Once
-}
-
-// Keep confirms the owner value and gives the lock its TTL again.
-func (l *redisLease) Keep(ctx context.Context) error {
-	n, err := keepScript.Run(ctx, l.r.c, []string{l.lk}, l.owner, l.r.lockTTL.Milliseconds()).Int()
-	switch {
-	case err != nil:
-		return fmt.Errorf("tokenstore: redis: %w: cannot confirm the lock: %w", ucoauth.ErrLockLost, err)
-	case n != 1:
-		return fmt.Errorf("tokenstore: redis: %w: the lock expired or another holder took it", ucoauth.ErrLockLost)
-	}
-	return nil
-}
-
-func (l *redisLease) Release() { l.once.Do(l.release) }

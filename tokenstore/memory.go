@@ -50,7 +50,7 @@ func (m *Memory) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if !ok {
 		return nil, ucoauth.ErrTokenNotFound
 	}
-	return Unmarshal(key, b)
+	return unmarshal(key, b)
 }
 
 // Save stores tok under key. It refuses a token that expires before the

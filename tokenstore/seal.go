@@ -152,7 +152,7 @@ func (w *sealed) Save(ctx context.Context, key string, tok *oauth2.Token) error 
 	if tok == nil || tok.AccessToken == "" {
 		return ErrInvalidToken
 	}
-	if IsSealed(tok) {
+	if isSealed(tok) {
 		// Read from the inner store without Seal (a copy, a migration
 		// script): sealing it again would store ciphertext as the token,
 		// and replace a real refresh token with one that cannot work.
@@ -197,7 +197,7 @@ func (w *sealed) checkStored(key string, stored []byte) error {
 	if len(stored) == 0 || w.known.has(key, stored) {
 		return nil
 	}
-	old, err := Unmarshal(key, stored)
+	old, err := unmarshal(key, stored)
 	switch {
 	case err == nil:
 		if _, err := w.s.openToken(key, old); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -119,7 +120,7 @@ func TestSealRefusesToSealASealedToken(t *testing.T) {
 	require.NoError(t, s.Save(t.Context(), "m", storetest.Token("at-1", exp)))
 	raw, err := mem.Load(t.Context(), "m")
 	require.NoError(t, err)
-	require.True(t, tokenstore.IsSealed(raw), "precondition")
+	require.True(t, record.IsSealed(raw), "precondition")
 
 	for name, tok := range map[string]*oauth2.Token{
 		"whole record": {AccessToken: raw.AccessToken, RefreshToken: raw.RefreshToken, Expiry: exp.Add(time.Hour)},

@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"testing"
 
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -10,7 +11,7 @@ import (
 // MarshalForTest is the record Marshal writes for tok, as a string.
 func MarshalForTest(t testing.TB, key string, tok *oauth2.Token) string {
 	t.Helper()
-	b, err := Marshal(key, tok)
+	b, err := record.Marshal(key, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func MarshalForTest(t testing.TB, key string, tok *oauth2.Token) string {
 func PlantRecordForTest(t testing.TB, key string, plant func([]byte), sealedStore ucoauth.TokenStore, tok *oauth2.Token) error {
 	t.Helper()
 	w := sealedStore.(interface{ sealedBase() *sealed }).sealedBase()
-	b, err := Marshal(key, w.s.sealToken(key, tok))
+	b, err := record.Marshal(key, w.s.sealToken(key, tok))
 	if err != nil {
 		return err
 	}

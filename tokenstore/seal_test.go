@@ -17,13 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/ucoauth/go-ucoauth/internal/redact"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -102,43 +100,6 @@ func TestSealedFileConformance(t *testing.T) {
 			require.NoError(t, err)
 			return inners.put(mustSeal(t, f, sealK2, sealK1), f)
 		},
-	})
-}
-
-func TestSealedRedisConformance(t *testing.T) {
-	srv := redistest.Start(t)
-	var n atomic.Int32
-	const lockTTL = 500 * time.Millisecond
-	var mu sync.Mutex
-	prefixes := map[ucoauth.TokenStore]string{}
-	clients := map[ucoauth.TokenStore]*redis.Client{}
-	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) ucoauth.TokenStore {
-			p := fmt.Sprintf("sealconf%d:", n.Add(1))
-			s := mustSeal(t, tokenstore.NewRedis(srv.TestClient(t), tokenstore.WithKeyPrefix(p), tokenstore.WithLockTTL(lockTTL)), sealK2, sealK1)
-			mu.Lock()
-			prefixes[s] = p
-			mu.Unlock()
-			return s
-		},
-		Peer: func(t *testing.T, s ucoauth.TokenStore) ucoauth.TokenStore {
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
-			t.Cleanup(func() { c.Close() })
-			mu.Lock()
-			defer mu.Unlock()
-			peer := mustSeal(t, tokenstore.NewRedis(c, tokenstore.WithKeyPrefix(prefixes[s]), tokenstore.WithLockTTL(lockTTL)), sealK2, sealK1)
-			prefixes[peer] = prefixes[s]
-			clients[peer] = c
-			return peer
-		},
-		Abandon: func(t *testing.T, s ucoauth.TokenStore) {
-			mu.Lock()
-			c := clients[s]
-			mu.Unlock()
-			require.NoError(t, c.Close(), "the holder's process dies: its connection goes")
-			srv.FastForward(lockTTL)
-		},
-		LockTTL: lockTTL,
 	})
 }
 

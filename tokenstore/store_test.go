@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -149,50 +148,16 @@ func TestFileLockReleasedWhenProcessDies(t *testing.T) {
 
 // TestInvalidUTF8KeysRefusedByEveryStore: a key JSON cannot keep is refused
 // up front, with ErrInvalidKey, by every operation of every store, instead
-// of being saved and then failing to load as ErrCorrupt.
+// of being saved and then failing to load as ErrCorrupt. (redisstore and
+// sqlstore run storetest.RefusesInvalidKeys on theirs.)
 func TestInvalidUTF8KeysRefusedByEveryStore(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	stores := map[string]ucoauth.TokenStore{
-		"memory": tokenstore.NewMemory(),
-		"file":   newFile(t),
-		"redis":  tokenstore.NewRedis(rdb),
-	}
+	storetest.RefusesInvalidKeys(t, tokenstore.NewMemory())
+	storetest.RefusesInvalidKeys(t, newFile(t))
 	tok := storetest.Token("at", time.Now().Add(time.Hour))
-	for name, s := range stores {
-		for _, k := range storetest.InvalidUTF8Keys {
-			err := s.Save(t.Context(), k, tok)
-			require.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Save(%q)", name, k)
-			assert.Contains(t, err.Error(), "not valid UTF-8", "%s: the error says why", name)
-			_, err = s.Load(t.Context(), k)
-			assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Load(%q)", name, k)
-			assert.ErrorIs(t, s.Delete(t.Context(), k), tokenstore.ErrInvalidKey, "%s: Delete(%q)", name, k)
-			_, err = s.(ucoauth.Locker).Lock(t.Context(), k)
-			assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: Lock(%q)", name, k)
-		}
-		_, err := s.Load(t.Context(), "")
-		assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "%s: the empty key", name)
-	}
-	_, err := tokenstore.Marshal("\xff", tok)
+	_, err := record.Marshal("\xff", tok)
 	assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "Marshal refuses it too")
-	_, err = tokenstore.Unmarshal("\xff", []byte(`{"version":1,"key":"\ufffd","access_token":"at"}`))
+	_, err = record.Unmarshal("\xff", []byte(`{"version":1,"key":"\ufffd","access_token":"at"}`))
 	assert.ErrorIs(t, err, tokenstore.ErrInvalidKey, "and Unmarshal")
-}
-
-// TestMergeExampleStoreConformance runs the suite on ExampleMerge's store,
-// so that the example shows a store that really conforms.
-func TestMergeExampleStoreConformance(t *testing.T) {
-	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) ucoauth.TokenStore {
-			return kvStore{&versionedKV{vals: map[string][]byte{}, vers: map[string]int{}}}
-		},
-		Plant: func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte) {
-			kv := s.(kvStore).kv
-			_, ver := kv.get(key)
-			require.True(t, kv.compareAndSet(key, ver, raw))
-		},
-	})
 }
 
 // TestMergeDistrustsImpossibleExpiry: Merge itself, given raw stored values
@@ -208,25 +173,25 @@ func TestMergeDistrustsImpossibleExpiry(t *testing.T) {
 		time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC), // the largest time.Time
 	} {
 		old := storetest.Token("far", far)
-		got, err := tokenstore.Merge(old, fresh)
+		got, err := record.Merge(old, fresh)
 		require.NoError(t, err, "a stored %v expiry must not supersede a fresh real token", far)
 		assert.Equal(t, "fresh", got.AccessToken)
 		assert.Equal(t, "rt-far", got.RefreshToken, "the stored refresh token is kept")
 
-		_, err = tokenstore.Merge(storetest.Token("real", now.Add(time.Hour)), storetest.Token("far", far))
+		_, err = record.Merge(storetest.Token("real", now.Add(time.Hour)), storetest.Token("far", far))
 		if far.Year() <= 9999 {
 			assert.ErrorIs(t, err, ucoauth.ErrSuperseded, "an impossible expiry does not beat a real one")
 		} else {
 			assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "a record cannot hold year %d", far.Year())
 		}
 	}
-	got, err := tokenstore.Merge(storetest.Token("real", now.Add(2*time.Hour)), fresh)
+	got, err := record.Merge(storetest.Token("real", now.Add(2*time.Hour)), fresh)
 	require.ErrorIs(t, err, ucoauth.ErrSuperseded, "real expiries still order saves")
 	assert.Nil(t, got)
 
-	_, err = tokenstore.Marshal("m", storetest.Token("at", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
+	_, err = record.Marshal("m", storetest.Token("at", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
 	assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "an expiry JSON cannot hold is refused, not mangled")
-	_, err = tokenstore.Marshal("m", storetest.Token("at\xff", now))
+	_, err = record.Marshal("m", storetest.Token("at\xff", now))
 	assert.ErrorIs(t, err, tokenstore.ErrInvalidToken, "a token JSON would change is refused")
 	assert.NotContains(t, err.Error(), "at\xff")
 }

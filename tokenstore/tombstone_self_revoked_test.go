@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
@@ -26,7 +27,7 @@ func TestTokenOfItsOwnRevokedGrantIsATombstone(t *testing.T) {
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
 	raw := `{"version":2,"key":"m","access_token":"at","refresh_token":"rt","expiry":"2000-01-01T00:00:00Z","grant":"g-x",` +
 		`"revoked":[{"grant":"g-x","at":"` + recent + `"},{"grant":"","at":"` + recent + `"}]}`
-	_, err := tokenstore.Unmarshal("m", []byte(raw))
+	_, err := record.Unmarshal("m", []byte(raw))
 	assert.ErrorIs(t, err, ucoauth.ErrRevoked)
 	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
 

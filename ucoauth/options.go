@@ -135,8 +135,8 @@ func WithEarlyRefresh(d time.Duration) Option {
 //
 // A refresh holds the store's lock for up to three times d: the store
 // reads, the lock wait and the token request share twice d, and the save
-// has d more. A lock that expires on its own (tokenstore.WithLockTTL for
-// Redis, tokenstore.WithLeaseTTL for SQLite, 100 s by default) must outlive
+// has d more. A lock that expires on its own (redisstore.WithLockTTL for
+// Redis, sqlstore.WithLeaseTTL for SQLite, 100 s by default) must outlive
 // that, or a slow refresh can lose its lock to another process, which then
 // sends the same refresh token.
 func WithRefreshTimeout(d time.Duration) Option {

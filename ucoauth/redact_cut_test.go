@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/internal/ultracart"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
@@ -263,7 +264,7 @@ func TestScopeEchoingTheRequestKeepsNoSecret(t *testing.T) {
 	require.NoError(t, src.Close())
 	stored, err := store.Load(t.Context(), "m")
 	require.NoError(t, err)
-	rec, err := tokenstore.Marshal("m", stored)
+	rec, err := record.Marshal("m", stored)
 	require.NoError(t, err)
 	exchanged, err := ucoauth.Exchange(t.Context(), cfg, hCode)
 	require.NoError(t, err)

@@ -21,7 +21,7 @@ import (
 //     [ErrTokenNotFound] when the key holds nothing. A record it cannot
 //     read is an error, never an empty or partial token. It must never
 //     return a token expiring later than now plus [MaxLifetime]:
-//     tokenstore.Unmarshal bounds a stored expiry that way.
+//     the stores in tokenstore bound a stored expiry that way.
 //   - Save stores tok under key, as one atomic step against every other
 //     Save of the key, from this process or another sharing the store. It
 //     refuses, with an error matching [ErrSuperseded], to replace a token
@@ -41,10 +41,10 @@ import (
 //     cannot (a corrupt record, a refused key) should say so with a
 //     Temporary() bool method returning false (see [StoreError.Temporary]).
 //
-// tokenstore.Merge is the reusable rule for Save: read the stored token,
-// Merge it with tok, and write the result only if the stored token is still
-// the one read (a compare-and-set). tokenstore.Marshal and Unmarshal give a
-// versioned record that keeps every field.
+// A store of your own does Save as a compare-and-set: read the stored
+// token, apply the rules above to it and tok, and write the result only if
+// the stored token is still the one read. The tokenstore/storetest suite
+// checks every rule.
 //
 // Optional capabilities: a store that can serialize refreshes across
 // processes implements [Locker], one that can enumerate its keys

@@ -23,8 +23,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/bench"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 )
 
 func main() {
@@ -97,7 +97,7 @@ Flags:
 
 // redisFor returns where Redis is, a factory of clients for it, the options
 // its stores need, and how to stop it.
-func redisFor() (string, func() redis.UniversalClient, []tokenstore.RedisOption, func(), error) {
+func redisFor() (string, func() redis.UniversalClient, []redisstore.Option, func(), error) {
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
@@ -109,10 +109,10 @@ func redisFor() (string, func() redis.UniversalClient, []tokenstore.RedisOption,
 	if err != nil {
 		return "", nil, nil, nil, err
 	}
-	var opts []tokenstore.RedisOption
+	var opts []redisstore.Option
 	if !s.Real {
 		// miniredis: one node, no replicas, and no INFO replication to say so.
-		opts = []tokenstore.RedisOption{tokenstore.WithReplicaAcks(0, 0)}
+		opts = []redisstore.Option{redisstore.WithReplicaAcks(0, 0)}
 	}
 	return s.String(), func() redis.UniversalClient { return s.Client() }, opts, s.Close, nil
 }

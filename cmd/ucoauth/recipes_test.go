@@ -15,16 +15,15 @@ import (
 )
 
 // TestInstallFromAClone runs the README's install line from the clone on
-// hand: `go install ./cmd/ucoauth` at the repository root, into a GOBIN of
-// its own, gives a command that runs.
+// hand: `go install .` in cmd/ucoauth (a module of its own), into a GOBIN
+// of its own, gives a command that runs.
 func TestInstallFromAClone(t *testing.T) {
 	readme := root(t, "README.md")
-	require.Contains(t, readme, "cd go-ucoauth && go install ./cmd/ucoauth")
+	require.Contains(t, readme, "cd go-ucoauth/cmd/ucoauth && go install .")
 	gobin := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	install := exec.CommandContext(ctx, "go", "install", "./cmd/ucoauth")
-	install.Dir = filepath.Join("..", "..")
+	install := exec.CommandContext(ctx, "go", "install", ".")
 	install.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=readonly")
 	out, err := install.CombinedOutput()
 	require.NoError(t, err, "%s", out)

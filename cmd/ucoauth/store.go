@@ -13,6 +13,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 )
@@ -22,11 +24,11 @@ import (
 // that releases it (a Redis client's or database's connections):
 //
 //	file:DIR                       tokenstore.NewFile(DIR)
-//	redis://... or rediss://...    tokenstore.NewRedis, URL as redis.ParseURL reads it,
-//	                               plus ?prefix=P for tokenstore.WithKeyPrefix
-//	postgres://... (postgresql://) tokenstore.NewSQL over pgx, plus ?table=T
-//	mysql://USER:PASS@HOST:PORT/DB tokenstore.NewSQL over go-sql-driver/mysql, plus ?table=T
-//	sqlite:PATH                    tokenstore.NewSQL over modernc.org/sqlite, plus ?table=T
+//	redis://... or rediss://...    redisstore.New, URL as redis.ParseURL reads it,
+//	                               plus ?prefix=P for redisstore.WithKeyPrefix
+//	postgres://... (postgresql://) sqlstore.New over pgx, plus ?table=T
+//	mysql://USER:PASS@HOST:PORT/DB sqlstore.New over go-sql-driver/mysql, plus ?table=T
+//	sqlite:PATH                    sqlstore.New over modernc.org/sqlite, plus ?table=T
 //
 // The drivers are linked into the command only; the library imports none.
 //
@@ -78,7 +80,7 @@ func openPlain(spec string, warn io.Writer) (ucoauth.TokenStore, func(), error) 
 type sqlSpec struct {
 	driver, dsn, table string
 	path               string // SQLite's database file
-	dialect            tokenstore.Dialect
+	dialect            sqlstore.Dialect
 }
 
 // parseSQL reads a postgres://, mysql:// or sqlite: spec. The ?table=
@@ -93,7 +95,7 @@ func parseSQL(spec string) (sqlSpec, error) {
 			return out, usageErrorf("the SQLite store needs a file: sqlite:PATH[?table=T]")
 		}
 		out.table, out.path = q.Get("table"), path
-		out.driver, out.dialect = "sqlite", tokenstore.SQLite
+		out.driver, out.dialect = "sqlite", sqlstore.SQLite
 		// SQLite reads a file: name as a URI: %HH is decoded and # starts a
 		// fragment. Escaped, the file it opens is the one prepareSQLite
 		// made private and checked.
@@ -122,10 +124,10 @@ func parseSQL(spec string) (sqlSpec, error) {
 				c.Params[k] = q.Get(k)
 			}
 		}
-		out.driver, out.dialect, out.dsn = "mysql", tokenstore.MySQL, c.FormatDSN()
+		out.driver, out.dialect, out.dsn = "mysql", sqlstore.MySQL, c.FormatDSN()
 		return out, nil
 	}
-	out.driver, out.dialect, out.dsn = "pgx", tokenstore.Postgres, u.String()
+	out.driver, out.dialect, out.dsn = "pgx", sqlstore.Postgres, u.String()
 	return out, nil
 }
 
@@ -153,13 +155,13 @@ func openSQL(spec string, warn io.Writer) (ucoauth.TokenStore, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the %s store %s: %w", p.dialect, redactURL(spec), err)
 	}
-	var opts []tokenstore.SQLOption
+	var opts []sqlstore.Option
 	if p.table != "" {
-		opts = append(opts, tokenstore.WithTable(p.table))
+		opts = append(opts, sqlstore.WithTable(p.table))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := tokenstore.NewSQL(ctx, db, p.dialect, opts...)
+	s, err := sqlstore.New(ctx, db, p.dialect, opts...)
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("opening the %s store %s: %s", p.dialect, redactURL(spec), strings.ReplaceAll(err.Error(), p.dsn, "(DSN)"))
@@ -192,11 +194,11 @@ func openRedis(spec string) (ucoauth.TokenStore, func(), error) {
 	}
 	redis.SetLogger(quietRedis{})
 	client := redis.NewClient(opt)
-	var opts []tokenstore.RedisOption
+	var opts []redisstore.Option
 	if hasPrefix {
-		opts = append(opts, tokenstore.WithKeyPrefix(prefix))
+		opts = append(opts, redisstore.WithKeyPrefix(prefix))
 	}
-	return tokenstore.NewRedis(client, opts...), func() { _ = client.Close() }, nil
+	return redisstore.New(client, opts...), func() { _ = client.Close() }, nil
 }
 
 // quietRedis drops go-redis's own log lines (a failed dial logs one per

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucoauth/go-ucoauth/internal/record"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -418,7 +419,7 @@ func (u trustedLease) Release()                 { u() }
 var errSealed = errors.New("the record is sealed: set " + envSealKeys + " to the keys it was sealed with")
 
 func refuseSealed(tok *oauth2.Token) error {
-	if tokenstore.IsSealed(tok) {
+	if record.IsSealed(tok) {
 		return errSealed
 	}
 	return nil

@@ -12,8 +12,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
@@ -108,7 +110,7 @@ func TestRedisStore(t *testing.T) {
 	dir := t.TempDir()
 	tok := connect(t, f, dir, "M1") // connected into a file store, copied to Redis
 	ctx := context.Background()
-	require.NoError(t, tokenstore.NewRedis(rs.Client(), tokenstore.WithKeyPrefix("app:")).Save(ctx, "M1", tok))
+	require.NoError(t, redisstore.New(rs.Client(), redisstore.WithKeyPrefix("app:")).Save(ctx, "M1", tok))
 
 	env := f.env(dir, "UCOAUTH_STORE=redis://"+rs.Addr+"/0?prefix=app:")
 	r := runCmd(t, env, "token", "M1")
@@ -117,7 +119,7 @@ func TestRedisStore(t *testing.T) {
 
 	r = runCmd(t, env, "refresh", "M1")
 	require.Equal(t, 0, r.code, r.stderr)
-	got, err := tokenstore.NewRedis(rs.Client(), tokenstore.WithKeyPrefix("app:")).Load(ctx, "M1")
+	got, err := redisstore.New(rs.Client(), redisstore.WithKeyPrefix("app:")).Load(ctx, "M1")
 	require.NoError(t, err)
 	assert.NotEqual(t, tok.AccessToken, got.AccessToken, "refreshed into Redis under the prefix")
 
@@ -146,7 +148,7 @@ func TestSealedSQLiteStore(t *testing.T) {
 	require.NoError(t, err)
 	sqlDB, err := sql.Open("sqlite", "file:"+db)
 	require.NoError(t, err)
-	inner, err := tokenstore.NewSQL(t.Context(), sqlDB, tokenstore.SQLite, tokenstore.WithTable("merchant_tokens"))
+	inner, err := sqlstore.New(t.Context(), sqlDB, sqlstore.SQLite, sqlstore.WithTable("merchant_tokens"))
 	require.NoError(t, err)
 	sealed, err := tokenstore.Seal(inner, parsed[0])
 	require.NoError(t, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
@@ -45,13 +46,13 @@ func main() {
 		log.Fatal(err)
 	}
 	p := fleet.Params{Instances: *instances, Lifetime: *lifetime, Every: 20 * time.Millisecond,
-		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4, Redis: opts}
+		Duration: time.Duration(*windows)*(*lifetime) + *lifetime/4}
 	if p.Wrap, err = sealFromEnv(); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%d instances for %s, tokens living %s, refresh-token rotation on, Redis: %s\n\n", p.Instances, p.Duration, p.Lifetime, where)
 
-	ours, bare, err := run(p, newClient)
+	ours, bare, err := run(p, stores(newClient, opts))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,9 +66,9 @@ func main() {
 }
 
 // run runs both fleets at once.
-func run(p fleet.Params, newClient func() redis.UniversalClient) (ours, bare fleet.Result, err error) {
+func run(p fleet.Params, newStore func() ucoauth.TokenStore) (ours, bare fleet.Result, err error) {
 	var wg sync.WaitGroup
-	wg.Go(func() { ours, err = fleet.Ucoauth(p, newClient) })
+	wg.Go(func() { ours, err = fleet.Ucoauth(p, newStore) })
 	wg.Go(func() { bare = fleet.Bare(p) })
 	wg.Wait()
 	return ours, bare, err
@@ -76,7 +77,7 @@ func run(p fleet.Params, newClient func() redis.UniversalClient) (ours, bare fle
 // redisClients returns a factory of clients, one per instance: for a
 // Cluster, through a Sentinel, at REDIS_URL, or on an embedded miniredis,
 // and the options its stores need.
-func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, []tokenstore.RedisOption, error) {
+func redisClients(cluster, sentinel, master string) (func() redis.UniversalClient, string, []redisstore.Option, error) {
 	switch {
 	case cluster != "":
 		opt, err := clusterOptions(cluster)
@@ -106,7 +107,7 @@ func redisClients(cluster, sentinel, master string) (func() redis.UniversalClien
 	// One in-process node with no replicas: nothing to wait for, and no
 	// INFO replication to learn that from.
 	return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) },
-		"embedded miniredis (set REDIS_URL for a real one)", []tokenstore.RedisOption{tokenstore.WithReplicaAcks(0, 0)}, nil
+		"embedded miniredis (set REDIS_URL for a real one)", []redisstore.Option{redisstore.WithReplicaAcks(0, 0)}, nil
 }
 
 // clusterOptions reads -cluster: a redis:// URL (redis.ParseClusterURL) or a
@@ -136,4 +137,10 @@ func sealFromEnv() (func(ucoauth.TokenStore) (ucoauth.TokenStore, error), error)
 		return nil, fmt.Errorf("UCOAUTH_SEAL_KEYS: %w", err)
 	}
 	return func(s ucoauth.TokenStore) (ucoauth.TokenStore, error) { return tokenstore.Seal(s, k[0], k[1:]...) }, nil
+}
+
+// stores makes each fleet instance's store: a Redis store on a client of
+// its own, as separate processes would have.
+func stores(newClient func() redis.UniversalClient, opts []redisstore.Option) func() ucoauth.TokenStore {
+	return func() ucoauth.TokenStore { return redisstore.New(newClient(), opts...) }
 }

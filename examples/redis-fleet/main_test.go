@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 )
 
 func TestFleetRefreshesOncePerWindowWhereBareXOAuth2Fails(t *testing.T) {
@@ -20,7 +20,7 @@ func TestFleetRefreshesOncePerWindowWhereBareXOAuth2Fails(t *testing.T) {
 	newClient := func() redis.UniversalClient { return rs.TestClient(t) }
 	const lifetime = 2 * time.Second
 	p := fleet.Params{Instances: 4, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: 2*lifetime + lifetime/4}
-	ours, bare, err := run(p, newClient)
+	ours, bare, err := run(p, stores(newClient, nil))
 	require.NoError(t, err)
 	t.Logf("go-ucoauth %+v, x/oauth2 %+v", ours, bare)
 	assert.Zero(t, ours.InvalidGrant)
@@ -46,7 +46,7 @@ func TestFleetOnClusterAndSentinel(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			newClient, where, _, err := redisClients(args[0], args[1], args[2])
 			require.NoError(t, err)
-			ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
+			ours, err := fleet.Ucoauth(p, stores(closedAtCleanup(t, newClient), nil))
 			require.NoError(t, err)
 			t.Logf("%s: %+v", where, ours)
 			assert.Zero(t, ours.InvalidGrant)
@@ -90,8 +90,8 @@ func TestEmbeddedRedisRunsWithoutWarnings(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, where, "miniredis")
 	const lifetime = 2 * time.Second
-	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime, Redis: opts}
-	ours, err := fleet.Ucoauth(p, closedAtCleanup(t, newClient))
+	p := fleet.Params{Instances: 2, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime}
+	ours, err := fleet.Ucoauth(p, stores(closedAtCleanup(t, newClient), opts))
 	require.NoError(t, err)
 	assert.Positive(t, ours.Requests, "the fleet refreshed, so it saved and locked")
 	mu.Lock()

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/internal/fleet"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 )
@@ -44,7 +44,7 @@ func TestFleetSealsWithUCOAUTH_SEAL_KEYS(t *testing.T) {
 	rs := redistest.Start(t)
 	const lifetime = 2 * time.Second
 	p := fleet.Params{Instances: 3, Lifetime: lifetime, Every: 20 * time.Millisecond, Duration: lifetime + lifetime/2, Wrap: wrap}
-	ours, _, err := run(p, func() redis.UniversalClient { return rs.TestClient(t) })
+	ours, _, err := run(p, stores(func() redis.UniversalClient { return rs.TestClient(t) }, nil))
 	require.NoError(t, err)
 	assert.Zero(t, ours.InvalidGrant, "a sealed fleet refreshes as one")
 	assert.Zero(t, ours.FailedCalls)

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 )
 
 // TestMain silences go-redis's own log lines (a Sentinel's master switches,

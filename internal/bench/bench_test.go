@@ -7,8 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -156,7 +157,7 @@ func BenchmarkStore(b *testing.B) {
 	for _, st := range []struct {
 		name string
 		s    ucoauth.TokenStore
-	}{{"memory", tokenstore.NewMemory()}, {"file", file}, {"redis", tokenstore.NewRedis(rc)}} {
+	}{{"memory", tokenstore.NewMemory()}, {"file", file}, {"redis", redisstore.New(rc)}} {
 		b.Run("op=load/store="+st.name, func(b *testing.B) { StoreLoad(b, st.s) })
 		b.Run("op=save/store="+st.name, func(b *testing.B) { StoreSave(b, st.s) })
 	}

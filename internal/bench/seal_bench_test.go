@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ucoauth/go-ucoauth/internal/redistest"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/storetest"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -106,7 +107,7 @@ func BenchmarkSealedStore(b *testing.B) {
 			return f
 		}},
 		{"redis", func(b *testing.B) ucoauth.TokenStore {
-			return tokenstore.NewRedis(redistest.Start(b).TestClient(b))
+			return redisstore.New(redistest.Start(b).TestClient(b))
 		}},
 	}
 	ctx := context.Background()

@@ -6,29 +6,29 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/ucoauth/go-ucoauth/internal/sqltest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/internal/testservers/sqltest"
+	"github.com/ucoauth/go-ucoauth/tokenstore/sqlstore"
 )
 
 // sqlStores opens one SQL store per dialect whose database is available:
 // SQLite always, PostgreSQL and MariaDB when installed (each started for
 // this benchmark and stopped after it).
-func sqlStores(b *testing.B) map[string]*tokenstore.SQL {
-	stores := map[string]*tokenstore.SQL{}
-	open := func(name string, db *sql.DB, d tokenstore.Dialect) {
+func sqlStores(b *testing.B) map[string]*sqlstore.Store {
+	stores := map[string]*sqlstore.Store{}
+	open := func(name string, db *sql.DB, d sqlstore.Dialect) {
 		b.Cleanup(func() { db.Close() })
-		s, err := tokenstore.NewSQL(b.Context(), db, d)
+		s, err := sqlstore.New(b.Context(), db, d)
 		require.NoError(b, err)
 		stores[name] = s
 	}
 	db, err := sqltest.OpenSQLite(filepath.Join(b.TempDir(), "bench.db"))
 	require.NoError(b, err)
-	open("sqlite", db, tokenstore.SQLite)
+	open("sqlite", db, sqlstore.SQLite)
 	for _, srv := range []struct {
 		name  string
 		start func() (*sqltest.Server, error)
-		d     tokenstore.Dialect
-	}{{"postgres", sqltest.StartPostgres, tokenstore.Postgres}, {"mariadb", sqltest.StartMariaDB, tokenstore.MySQL}} {
+		d     sqlstore.Dialect
+	}{{"postgres", sqltest.StartPostgres, sqlstore.Postgres}, {"mariadb", sqltest.StartMariaDB, sqlstore.MySQL}} {
 		s, err := srv.start()
 		if err != nil {
 			b.Logf("%s: %v", srv.name, err)

@@ -1,7 +1,13 @@
-// Package fleet simulates a fleet of application instances that serve one
-// merchant: with go-ucoauth sharing Redis, or with bare x/oauth2. Each
-// instance has its own token source (and its own Redis connection), as
-// separate processes would. The examples and the benchmark program use it.
+// Package fleet runs fleets of token sources that serve one merchant.
+//
+// Ucoauth and Bare simulate a fleet in one process: go-ucoauth instances
+// sharing a store (Redis, in the examples and the benchmark program), or
+// bare x/oauth2. Each instance has its own token source and its own store
+// handle, as separate processes would.
+//
+// Spawn, Child and their helpers run a fleet of OS processes (the test
+// binary re-run), for the fleet tests of every module. The package needs
+// no store driver, so any module of this repository can use it.
 package fleet
 
 import (
@@ -11,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
@@ -27,16 +31,14 @@ type Params struct {
 	Duration time.Duration
 	// Every is the pause between two Token() calls of one instance.
 	Every time.Duration
-	// Wrap, if set, wraps each instance's Redis store (with tokenstore.Seal,
-	// for one).
+	// Wrap, if set, wraps each instance's store (with tokenstore.Seal, for
+	// one).
 	Wrap func(ucoauth.TokenStore) (ucoauth.TokenStore, error)
-	// Redis are the options of each instance's tokenstore.NewRedis.
-	Redis []tokenstore.RedisOption
 }
 
-// store returns a Redis store on a new client, wrapped by p.Wrap.
-func (p Params) store(newClient func() redis.UniversalClient) (ucoauth.TokenStore, error) {
-	var s ucoauth.TokenStore = tokenstore.NewRedis(newClient(), p.Redis...)
+// store returns a new store handle from newStore, wrapped by p.Wrap.
+func (p Params) store(newStore func() ucoauth.TokenStore) (ucoauth.TokenStore, error) {
+	s := newStore()
 	if p.Wrap == nil {
 		return s, nil
 	}
@@ -78,27 +80,28 @@ func hammer(p Params, get func(i int) error) int {
 }
 
 // Ucoauth runs the fleet on go-ucoauth, each instance with its own
-// TokenSource and Redis client from newClient.
-func Ucoauth(p Params, newClient func() redis.UniversalClient) (Result, error) {
+// TokenSource and store handle from newStore (a Redis store on a new
+// client, for one): the first handle seeds the store.
+func Ucoauth(p Params, newStore func() ucoauth.TokenStore) (Result, error) {
 	uc := newFake(p)
 	defer uc.Close()
 	key := fmt.Sprintf("fleet-%d", time.Now().UnixNano())
-	seed, err := p.store(newClient)
+	seed, err := p.store(newStore)
 	if err != nil {
 		return Result{}, err
 	}
 	if err := seed.Save(context.Background(), key, uc.Issue("DEMO")); err != nil {
-		return Result{}, fmt.Errorf("seeding Redis: %w", err)
+		return Result{}, fmt.Errorf("seeding the store: %w", err)
 	}
 	sources := make([]*ucoauth.TokenSource, p.Instances)
 	// The sources are closed before Ucoauth returns, and before the fake
 	// UltraCart: a refresh that a call started in the background may still
 	// be under way when the hammer stops. Left running, it would outlive the
-	// run and release its lock on a Redis client that the caller has closed
+	// run and release its lock on a store client that the caller has closed
 	// meanwhile ("cannot release a refresh lock ... client is closed").
 	defer closeAll(sources)
 	for i := range sources {
-		store, err := p.store(newClient)
+		store, err := p.store(newStore)
 		if err != nil {
 			return Result{}, err
 		}

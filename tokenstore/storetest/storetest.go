@@ -39,7 +39,7 @@ type Harness struct {
 	// Plant stores raw as key's record in s exactly as given, bypassing
 	// Save: what a newer build, another program or a damaged disk can leave
 	// behind. Nil skips the subtests that need it. Set it for stores that
-	// keep tokenstore's record format (tokenstore.Marshal), whose Load must
+	// keep tokenstore's record format (as the stores of this repository do), whose Load must
 	// then report tokenstore.ErrCorrupt and tokenstore.ErrNewerFormat.
 	Plant func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte)
 }

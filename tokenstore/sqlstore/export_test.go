@@ -1,0 +1,19 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// Plant writes raw as key's record in s, bypassing Save.
+func Plant(ctx context.Context, s *Store, key string, raw []byte) error {
+	h := keyHash(key)
+	if _, err := s.db.ExecContext(ctx, s.q.del, h); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, s.q.insert, h, []byte(key), raw, int64(0), time.Now().UnixMilli())
+	return err
+}
+
+// TableName is s's table, as given to WithTable.
+func TableName(s *Store) string { return s.tableName() }

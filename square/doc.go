@@ -29,7 +29,10 @@
 //     [DefaultVersion]).
 //   - Square advises refreshing by age, at least every 7 days, and alerting
 //     after 8 days without a successful refresh ([RefreshEvery],
-//     [StaleAfter], [DueForRefresh], [IsStale]).
+//     [StaleAfter], [DueForRefresh], [IsStale]). [Provider.Policy] hands
+//     that policy to the engine: its TokenSource refreshes a token 7 days
+//     old, trusts its 30-day lifetime, keeps the merchant's ID with it, and
+//     its Status reports Overdue after 8 days.
 //   - The oauth.authorization.revoked webhook ([VerifyRevokedWebhook]) tells
 //     the application that a merchant disconnected it.
 //

@@ -155,3 +155,18 @@ func engineError(op string, se *Error) *ucoauth.Error {
 	}
 	return e
 }
+
+// Policy is Square's [ucoauth.RefreshPolicy]: access tokens trusted for
+// their 30 days, refreshed once [RefreshEvery] has passed (Square's advice,
+// so that a failing refresh is noticed with weeks to spare), reported
+// Overdue by the engine's Status after [StaleAfter], and the merchant's ID,
+// short_lived and a PKCE refresh token's expiry kept with the token through
+// Exchange, every refresh and the stores.
+func (Provider) Policy() ucoauth.RefreshPolicy {
+	return ucoauth.RefreshPolicy{
+		MaxLifetime:     AccessTokenLifetime,
+		RefreshAfterAge: RefreshEvery,
+		StaleAfter:      StaleAfter,
+		Extras:          []string{ExtraMerchantID, ExtraShortLived, ExtraRefreshTokenExpiresAt},
+	}
+}

@@ -45,18 +45,19 @@ func TestProviderCodeFlowThroughTheEngine(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := ucoauth.Exchange(ctx, cfg, code, withSquare)
 	require.NoError(t, err)
-	// The engine keeps only scope and grant ID as extras, and caps a
-	// lifetime at ucoauth.MaxLifetime (24 h): the merchant ID is read with
-	// square.Client.Exchange, and the cap refreshes well within Square's
-	// 7 days.
-	assert.True(t, tok.Expiry.After(time.Now().Add(time.Hour)), "expires_at was read: %v", tok.Expiry)
+	// The provider's RefreshPolicy: the 30-day lifetime is kept (not cut
+	// to ucoauth.MaxLifetime), and so is the merchant's ID.
+	assert.True(t, tok.Expiry.After(time.Now().Add(square.AccessTokenLifetime-time.Hour)), "expires_at was kept: %v", tok.Expiry)
 	assert.False(t, tok.Expiry.After(time.Now().Add(square.AccessTokenLifetime)))
+	assert.Equal(t, "M-ENGINE", tok.Extra(square.ExtraMerchantID), "merchant_id reaches the caller of ucoauth.Exchange")
+	assert.Equal(t, "false", tok.Extra(square.ExtraShortLived))
 
 	ts := source(t, cfg, expiredIn(t, "m", tok), "m")
 	fresh, err := ts.TokenContext(ctx)
 	require.NoError(t, err)
 	assert.NotEqual(t, tok.AccessToken, fresh.AccessToken)
 	assert.Equal(t, tok.RefreshToken, fresh.RefreshToken, "the code flow keeps its refresh token")
+	assert.Equal(t, "M-ENGINE", fresh.Extra(square.ExtraMerchantID), "and the refresh its merchant")
 	assert.Equal(t, 1, sq.Stats().Refreshes())
 
 	res, err := ucoauth.NewClient(ctx, ts).Get(sq.URL + "/v2/merchants/me")
@@ -79,6 +80,11 @@ func TestProviderPKCERotationThroughTheEngine(t *testing.T) {
 	saved, err := st.Load(ctx, "m")
 	require.NoError(t, err)
 	assert.Equal(t, first.RefreshToken, saved.RefreshToken, "the new refresh token is saved")
+	assert.Equal(t, "M-PKCE", saved.Extra(square.ExtraMerchantID))
+	rtExp, _ := saved.Extra(square.ExtraRefreshTokenExpiresAt).(string)
+	exp, err := time.Parse(time.RFC3339, rtExp)
+	require.NoError(t, err, "the PKCE refresh token's expiry is kept, as RFC 3339")
+	assert.True(t, exp.After(time.Now().Add(square.PKCERefreshTokenLifetime-time.Hour)), "%v", exp)
 
 	ts2 := source(t, cfg, expiredIn(t, "m2", first), "m2")
 	second, err := ts2.TokenContext(ctx)

@@ -19,7 +19,7 @@
 //   - A corrupt record is reported as ErrCorrupt and replaced only by a
 //     real token.
 //   - A loaded token never expires later than now plus
-//     ucoauth.MaxLifetime; a stored expiry too far out to be real makes the
+//     ucoauth.MaxProviderLifetime; a stored expiry too far out to be real makes the
 //     token load as expired, and never wins against a real token.
 //
 // A store of your own can check itself with the tokenstore/storetest suite.

@@ -161,13 +161,13 @@ func TestInvalidUTF8KeysRefusedByEveryStore(t *testing.T) {
 }
 
 // TestMergeDistrustsImpossibleExpiry: Merge itself, given raw stored values
-// by a store of your own, never lets an expiry beyond MaxLifetime win.
+// by a store of your own, never lets an expiry beyond MaxProviderLifetime win.
 func TestMergeDistrustsImpossibleExpiry(t *testing.T) {
 	now := time.Now()
 	fresh := storetest.Token("fresh", now.Add(time.Hour))
 	fresh.RefreshToken = ""
 	for _, far := range []time.Time{
-		now.Add(ucoauth.MaxLifetime + time.Hour),
+		now.Add(ucoauth.MaxProviderLifetime + time.Hour),
 		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC), // the largest time.Time

@@ -37,18 +37,20 @@ type state struct {
 
 // newState derives a token's deadlines from the lifetime it was granted
 // (its ExpiresIn, or what remains when that is unknown). The early window
-// (early) is capped at half the lifetime and the expiry margin at a tenth
-// of it, so that a short or unknown lifetime never causes a refresh loop. A
-// token without an expiry (saved by hand) is served but refreshed at once,
-// never trusted forever; nor is one whose expiry lies beyond MaxLifetime
-// (year 3000 in a hand-edited record): it counts as expiring after
-// MaxLifetime.
-func newState(tok *oauth2.Token, now time.Time, early time.Duration) *state {
+// (lt.early) is capped at half the lifetime and the expiry margin at a
+// tenth of it, so that a short or unknown lifetime never causes a refresh
+// loop. A token without an expiry (saved by hand) is served but refreshed
+// at once, never trusted forever; nor is one whose expiry lies beyond the
+// provider's longest lifetime lt.max (year 3000 in a hand-edited record):
+// it counts as expiring after lt.max. A provider that refreshes by age
+// (lt.age) makes a token stale that long after it was issued, if that
+// comes first.
+func newState(tok *oauth2.Token, now time.Time, lt lifetimes) *state {
 	if tok.Expiry.IsZero() {
 		return newStateAt(tok, now, now.Add(FallbackLifetime))
 	}
 	expiry := tok.Expiry
-	if limit := now.Add(MaxLifetime); expiry.After(limit) {
+	if limit := now.Add(lt.max); expiry.After(limit) {
 		expiry = limit
 	}
 	remaining := expiry.Sub(now)
@@ -56,12 +58,20 @@ func newState(tok *oauth2.Token, now time.Time, early time.Duration) *state {
 		return newStateAt(tok, expiry, expiry)
 	}
 	lifetime := remaining
-	if tok.ExpiresIn > 0 && tok.ExpiresIn <= int64(MaxLifetime/time.Second) {
-		lifetime = time.Duration(tok.ExpiresIn) * time.Second
+	if g := lt.granted(tok); g > 0 {
+		lifetime = g
 	}
 	margin := min(10*time.Second, lifetime/10)
-	window := max(min(early, lifetime/2), margin)
-	return newStateAt(tok, expiry.Add(-window), expiry.Add(-margin))
+	window := max(min(lt.early, lifetime/2), margin)
+	staleAt := expiry.Add(-window)
+	if g := lt.granted(tok); lt.age > 0 && g > lt.age {
+		// Issued at expiry - g; refreshed by age, unless the early
+		// window comes first.
+		if byAge := tok.Expiry.Add(lt.age - g); byAge.Before(staleAt) {
+			staleAt = byAge
+		}
+	}
+	return newStateAt(tok, staleAt, expiry.Add(-margin))
 }
 
 func newStateAt(tok *oauth2.Token, staleAt, expireAt time.Time) *state {

@@ -239,6 +239,13 @@ func (o *options) wire() wireOptions {
 	return wireOptions{provider: o.provider, simpleKey: o.simpleKey, client: o.client, revokeURL: o.revokeURL, now: o.now}
 }
 
+// lifetimes is what a token's deadlines take from o and its provider's
+// [RefreshPolicy].
+func (o *options) lifetimes() lifetimes {
+	pol := policyOf(o.wire().prov())
+	return lifetimes{early: o.early, max: pol.MaxLifetime, age: pol.RefreshAfterAge}
+}
+
 // WithProvider selects the OAuth server's [Provider]; the default is
 // [UltraCart]. It applies to every call: NewTokenSource, NewManager,
 // Exchange, DeviceAccessToken and Revoke.

@@ -80,7 +80,7 @@ func (p persister) look(ctx context.Context, own saveOwner, mem *oauth2.Token) (
 	}
 	if mem == nil || (stored.AccessToken != mem.AccessToken && !issuedBefore(stored, mem)) {
 		now := p.o.now()
-		if st := newState(stored, now, p.o.early); st.freshAt(now) {
+		if st := newState(stored, now, p.o.lifetimes()); st.freshAt(now) {
 			return stored, st, false, nil
 		}
 	}
@@ -110,10 +110,10 @@ func issuedBefore(a, b *oauth2.Token) bool {
 }
 
 // issuedAt is t's expiry less its granted lifetime, which is bounded by
-// MaxLifetime first: a store of one's own may hold any expires_in, and the
-// product must not overflow.
+// [MaxProviderLifetime] first: a store of one's own may hold any
+// expires_in, and the product must not overflow.
 func issuedAt(t *oauth2.Token) time.Time {
-	return t.Expiry.Add(-time.Duration(min(t.ExpiresIn, int64(MaxLifetime/time.Second))) * time.Second)
+	return t.Expiry.Add(-time.Duration(min(t.ExpiresIn, int64(MaxProviderLifetime/time.Second))) * time.Second)
 }
 
 // save tries a few times quickly, because a store blip must not cost the

@@ -19,7 +19,9 @@ import (
 // (or plain http to loopback), within a deadline, reads at most 1 MiB of
 // the answer, scrubs every secret of the call from errors and logs, and
 // bounds a token's lifetime (see [FallbackLifetime], [MinLifetime],
-// [MaxLifetime]).
+// [MaxLifetime], and [RefreshPolicy], which a provider may state to grant
+// longer lifetimes, refresh by age and keep extras such as the merchant's
+// ID).
 //
 // The endpoints are the oauth2.Config's (cfg.Endpoint: AuthURL, TokenURL,
 // DeviceAuthURL and AuthStyle, which a form request honours); a provider
@@ -250,14 +252,20 @@ func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o
 	if tok == nil {
 		return nil, err
 	}
-	return bounded(tok, a.Sent, red, err)
+	pol := policyOf(p)
+	tok, err = bounded(tok, a.Sent, pol.MaxLifetime, red, err)
+	if tok != nil && len(pol.Extras) > 0 {
+		tok = withAllExtras(tok, scopeOf(tok), "", keptExtras(pol, tok, nil, red))
+	}
+	return tok, err
 }
 
 // bounded checks a provider's token as tokenFromResponse does UltraCart's:
 // an access token that can travel in a header, a lifetime within
-// [MinLifetime, MaxLifetime] counted from sent ([FallbackLifetime] when
-// there is none), and a blank refresh token taken as absent.
-func bounded(tok *oauth2.Token, sent time.Time, red *redactor, warn error) (*oauth2.Token, error) {
+// [MinLifetime, maxLife] (the provider's [RefreshPolicy].MaxLifetime)
+// counted from sent ([FallbackLifetime] when there is none), and a blank
+// refresh token taken as absent.
+func bounded(tok *oauth2.Token, sent time.Time, maxLife time.Duration, red *redactor, warn error) (*oauth2.Token, error) {
 	red.add(tok.AccessToken, tok.RefreshToken)
 	if strings.TrimSpace(tok.AccessToken) == "" || !headerSafe(tok.AccessToken) {
 		return nil, &Error{Op: opToken, StatusCode: http.StatusOK, red: red,
@@ -270,7 +278,7 @@ func bounded(tok *oauth2.Token, sent time.Time, red *redactor, warn error) (*oau
 		tok.RefreshToken = ""
 	}
 	if tok.Expiry.IsZero() && tok.ExpiresIn > 0 {
-		tok.Expiry = sent.Add(time.Duration(min(tok.ExpiresIn, int64(MaxLifetime/time.Second))) * time.Second)
+		tok.Expiry = sent.Add(time.Duration(min(tok.ExpiresIn, int64(maxLife/time.Second))) * time.Second)
 	}
 	life := tok.Expiry.Sub(sent)
 	switch {
@@ -278,8 +286,8 @@ func bounded(tok *oauth2.Token, sent time.Time, red *redactor, warn error) (*oau
 		life = FallbackLifetime
 	case life < MinLifetime:
 		life = MinLifetime
-	case life > MaxLifetime:
-		life = MaxLifetime
+	case life > maxLife:
+		life = maxLife
 	}
 	tok.Expiry, tok.ExpiresIn = sent.Add(life), int64(life/time.Second)
 	return tok, warn

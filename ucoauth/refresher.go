@@ -147,7 +147,7 @@ func (r refresher) refreshFrom(ctx context.Context, base *oauth2.Token, lk *held
 		if r.own.rejectedTok() == base.AccessToken {
 			return nil, nil, deadGrant{}, err // the API refused it: never serve it again
 		}
-		if st := newState(base, now, r.o.early); st.validAt(now) {
+		if st := newState(base, now, r.o.lifetimes()); st.validAt(now) {
 			return st, nil, deadGrant{}, err // serve it while it lasts
 		}
 		return nil, nil, deadGrant{}, err
@@ -179,7 +179,9 @@ func (r refresher) refreshFrom(ctx context.Context, base *oauth2.Token, lk *held
 	if scopeOf(tok) == "" {
 		tok = withScope(tok, scopeOf(base))
 	}
-	tok = withExtras(tok, scopeOf(tok), GrantID(base)) // the same grant, refreshed
+	// The same grant, refreshed: an extra the answer lacks (the merchant's
+	// ID, say) is base's still.
+	tok = withAllExtras(tok, scopeOf(tok), GrantID(base), mergedExtras(tok, base))
 	st, ev, err := r.saveRefreshed(ctx, base, tok, lk, warn)
 	if ev != nil {
 		ev.Duration = took
@@ -243,5 +245,5 @@ func (r refresher) saveRefreshed(ctx context.Context, base, tok *oauth2.Token, l
 		r.o.logger.Error("ucoauth: cannot save the refreshed token, for good; serving it from memory only", "key", r.key, "err", err)
 		warn = errors.Join(warn, err)
 	}
-	return newState(tok, r.o.now(), r.o.early), &RefreshEvent{Key: r.key, Token: tok, Err: warn}, nil
+	return newState(tok, r.o.now(), r.o.lifetimes()), &RefreshEvent{Key: r.key, Token: tok, Err: warn}, nil
 }

@@ -77,6 +77,14 @@ type Status struct {
 	// NextAttempt is when a refresh may be tried again after a failure, or
 	// zero when none is held back.
 	NextAttempt time.Time
+	// Issued is when the served token was issued (by a refresh of any
+	// process), or zero when unknown.
+	Issued time.Time
+	// Overdue reports a served token older than the provider's
+	// [RefreshPolicy].StaleAfter: refreshes have been failing for that
+	// long, and the merchant may soon have to connect again. Raise an
+	// alert.
+	Overdue bool
 }
 
 // Status reports the source's health. It does no I/O and starts nothing.
@@ -89,6 +97,11 @@ func (s *TokenSource) Status() Status {
 	if cur != nil && !cur.rejected() {
 		st.Token = Fingerprint(cur.tok.AccessToken)
 		st.Expiry = cur.tok.Expiry
+		if g := s.o.lifetimes().granted(cur.tok); g > 0 {
+			st.Issued = cur.tok.Expiry.Add(-g)
+			stale := policyOf(s.o.wire().prov()).StaleAfter
+			st.Overdue = stale > 0 && now-unixNanos(st.Issued) >= int64(stale)
+		}
 	}
 	if p.refreshed != 0 {
 		st.Refreshed = time.Unix(0, p.refreshed)

@@ -165,7 +165,7 @@ func (s *TokenSource) coldLoad(c *call, now int64) (st *state, at time.Time, aga
 		return nil, at, false
 	}
 	at = s.afterLoad(now)
-	st = newState(tok, at, s.o.early)
+	st = newState(tok, at, s.o.lifetimes())
 	if !st.validAt(at) {
 		return nil, at, true
 	}
@@ -256,7 +256,7 @@ func (s *TokenSource) heldBackLocked(st *state, err error) (*state, error) {
 		return st, err
 	}
 	now := s.o.now()
-	back := newState(cur.tok, now, s.o.early)
+	back := newState(cur.tok, now, s.o.lifetimes())
 	if !back.validAt(now) {
 		return st, err
 	}

@@ -55,19 +55,33 @@ func NewGrantID() string {
 }
 
 // WithGrantID returns a copy of tok that carries grant ID id (none when id
-// is empty) and tok's scope. Other extras are not kept: no store keeps
-// them. Stamp a token obtained without [Exchange] (oauth2.Config.Exchange,
-// say) with WithGrantID(tok, NewGrantID()) before saving it as a new
-// authorization: after a revoke, a store refuses a token with no grant ID
-// until the tombstone expires (see tokenstore.TombstoneRetention).
+// is empty), tok's scope and its provider extras (see [ProviderExtras]).
+// Other extras are not kept: no store keeps them. Stamp a token obtained
+// without [Exchange] (oauth2.Config.Exchange, say) with WithGrantID(tok,
+// NewGrantID()) before saving it as a new authorization: after a revoke, a
+// store refuses a token with no grant ID until the tombstone expires (see
+// tokenstore.TombstoneRetention).
 func WithGrantID(tok *oauth2.Token, id string) *oauth2.Token {
-	return withExtras(tok, scopeOf(tok), id)
+	return withAllExtras(tok, scopeOf(tok), id, ProviderExtras(tok))
 }
 
-// withExtras returns a copy of t whose extras are scope and grant ID, each
-// only when set.
+// withExtras returns a copy of t whose extras are scope, grant ID and t's
+// provider extras, each only when set.
 func withExtras(t *oauth2.Token, scope, grant string) *oauth2.Token {
+	return withAllExtras(t, scope, grant, ProviderExtras(t))
+}
+
+// withAllExtras returns a copy of t whose extras are scope, grant ID and
+// the provider extras kept, each only when set; a kept extra is readable
+// by its own name too.
+func withAllExtras(t *oauth2.Token, scope, grant string, kept map[string]string) *oauth2.Token {
 	extra := map[string]any{}
+	for k, v := range kept {
+		extra[k] = v
+	}
+	if len(kept) > 0 {
+		extra[extrasKey] = kept
+	}
 	if scope != "" {
 		extra["scope"] = scope
 	}

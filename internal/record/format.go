@@ -32,7 +32,7 @@ const Version = 2
 // tokenVersion is the version of a record that carries no revocation.
 const tokenVersion = 1
 
-// clockSkew is how far a stored expiry may lie beyond ucoauth.MaxLifetime
+// clockSkew is how far a stored expiry may lie beyond ucoauth.MaxProviderLifetime
 // from now and still be trusted: hosts sharing a store disagree a little
 // about the time.
 const clockSkew = 5 * time.Minute
@@ -85,6 +85,9 @@ type record struct {
 	ExpiresIn    int64     `json:"expires_in,omitempty"` // the lifetime granted, in seconds
 	Scope        string    `json:"scope,omitempty"`
 	Grant        string    `json:"grant,omitempty"` // ucoauth.GrantID; version 1 readers ignore it
+	// Extras are the provider's kept extras (ucoauth.ProviderExtras), such
+	// such as a merchant's ID; version 1 readers ignore them.
+	Extras map[string]string `json:"extras,omitempty"`
 	// Revoked (version 2) lists the grants revoked within the retention. A
 	// record with it and no access token is a tombstone.
 	Revoked []Revocation `json:"revoked,omitempty"`
@@ -122,6 +125,7 @@ func marshalRecord(key string, tok *oauth2.Token, revoked []Revocation) ([]byte,
 		ExpiresIn:    tok.ExpiresIn,
 		Scope:        scope,
 		Grant:        ucoauth.GrantID(tok),
+		Extras:       ucoauth.ProviderExtras(tok),
 		Revoked:      revoked,
 	})
 	if err != nil { // unreachable after checkToken; never echo the token
@@ -141,6 +145,9 @@ func checkToken(tok *oauth2.Token) error {
 	scope, _ := tok.Extra("scope").(string)
 	if len(ucoauth.GrantID(tok)) > MaxGrantLen {
 		return fmt.Errorf("%w: its grant ID is longer than %d bytes", ErrInvalidToken, MaxGrantLen)
+	}
+	if err := ucoauth.CheckProviderExtras(ucoauth.ProviderExtras(tok)); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"access token", tok.AccessToken},
@@ -167,8 +174,8 @@ func checkToken(tok *oauth2.Token) error {
 // secrets.
 //
 // Stored lifetimes are bounded as the wire bounds them, so a loaded token
-// never expires later than now+ucoauth.MaxLifetime: expires_in is capped at
-// MaxLifetime; an expiry up to five minutes beyond now+MaxLifetime (another
+// never expires later than now+ucoauth.MaxProviderLifetime: expires_in is capped at
+// MaxProviderLifetime; an expiry up to five minutes beyond now+MaxProviderLifetime (another
 // host's clock running ahead) is capped to it; and an expiry further out
 // cannot be real, so it is not trusted: the token comes back as expired (at
 // the Unix epoch), to be refreshed before use and replaced by any real
@@ -240,11 +247,14 @@ func Decode(key string, data []byte) (*oauth2.Token, []Revocation, error) {
 		TokenType:    r.TokenType,
 		RefreshToken: r.RefreshToken,
 		Expiry:       r.Expiry,
-		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxLifetime/time.Second)),
+		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxProviderLifetime/time.Second)),
 	}
 	tok.Expiry = boundExpiry(r.Expiry, time.Now())
-	if r.Scope != "" || r.Grant != "" {
-		tok = ucoauth.WithGrantID(tok.WithExtra(map[string]any{"scope": r.Scope}), r.Grant)
+	if ucoauth.CheckProviderExtras(r.Extras) != nil {
+		return nil, nil, fmt.Errorf("%w: unusable provider extras", ErrCorrupt)
+	}
+	if r.Scope != "" || r.Grant != "" || len(r.Extras) > 0 {
+		tok = ucoauth.WithProviderExtras(ucoauth.WithGrantID(tok.WithExtra(map[string]any{"scope": r.Scope}), r.Grant), r.Extras)
 	}
 	return tok, r.Revoked, nil
 }
@@ -290,10 +300,11 @@ func versionOK(raw json.RawMessage) (int, error) {
 	return int(v), nil
 }
 
-// boundExpiry is the expiry a loaded token gets: at most now+MaxLifetime,
+// boundExpiry is the expiry a loaded token gets: at most
+// now+MaxProviderLifetime,
 // and untrustedExpiry when the stored one cannot be real.
 func boundExpiry(expiry, now time.Time) time.Time {
-	switch limit := now.Add(ucoauth.MaxLifetime); {
+	switch limit := now.Add(ucoauth.MaxProviderLifetime); {
 	case !Trusted(expiry, now):
 		return untrustedExpiry
 	case expiry.After(limit):
@@ -303,10 +314,11 @@ func boundExpiry(expiry, now time.Time) time.Time {
 }
 
 // Trusted reports whether a stored expiry could be real at now: no token
-// is granted for longer than ucoauth.MaxLifetime. The comparison is of
+// is granted for longer than ucoauth.MaxProviderLifetime (the longest a
+// provider's RefreshPolicy may grant). The comparison is of
 // times, never of durations, so no expiry can overflow it.
 func Trusted(expiry, now time.Time) bool {
-	return !expiry.After(now.Add(ucoauth.MaxLifetime + clockSkew))
+	return !expiry.After(now.Add(ucoauth.MaxProviderLifetime + clockSkew))
 }
 
 // Key returns the key a record was written for.
@@ -327,7 +339,7 @@ func Key(data []byte) (string, error) {
 // none. A store of your own calls it inside its compare-and-set: read old,
 // Merge, write the result only if old is still what is stored.
 //
-// An expiry more than ucoauth.MaxLifetime (plus five minutes of clock skew)
+// An expiry more than ucoauth.MaxProviderLifetime (plus five minutes of clock skew)
 // from now cannot be real, so it never wins the comparison: old with one
 // supersedes nothing, and tok with one supersedes only a token with no
 // expiry.
@@ -345,10 +357,11 @@ func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 		t := *tok
 		t.RefreshToken = old.RefreshToken
 		scope, _ := tok.Extra("scope").(string)
-		if scope == "" && ucoauth.GrantID(tok) == "" {
+		if scope == "" && ucoauth.GrantID(tok) == "" && len(ucoauth.ProviderExtras(tok)) == 0 {
 			return &t, nil
 		}
-		return ucoauth.WithGrantID(t.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok)), nil
+		kept := ucoauth.ProviderExtras(tok)
+		return ucoauth.WithProviderExtras(ucoauth.WithGrantID(t.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok)), kept), nil
 	}
 	return tok, nil
 }

@@ -106,7 +106,7 @@ func FuzzRecord(f *testing.F) {
 		}
 
 		// Later than any loaded token may expire, and still real.
-		fresh := (&oauth2.Token{AccessToken: "fresh", Expiry: time.Now().Add(ucoauth.MaxLifetime + time.Minute)}).WithExtra(map[string]any{"scope": "s"})
+		fresh := (&oauth2.Token{AccessToken: "fresh", Expiry: time.Now().Add(ucoauth.MaxProviderLifetime + time.Minute)}).WithExtra(map[string]any{"scope": "s"})
 		out, serr := EncodeOverRaw(key, data, fresh)
 		switch {
 		case errors.Is(err, ErrNewerFormat):
@@ -164,10 +164,10 @@ func checkLoaded(t *testing.T, tok *oauth2.Token) {
 	if tok.AccessToken == "" {
 		t.Fatal("a loaded token has no access token")
 	}
-	if tok.Expiry.After(time.Now().Add(ucoauth.MaxLifetime)) {
-		t.Fatalf("loaded expiry %v is beyond now+MaxLifetime", tok.Expiry)
+	if tok.Expiry.After(time.Now().Add(ucoauth.MaxProviderLifetime)) {
+		t.Fatalf("loaded expiry %v is beyond now+MaxProviderLifetime", tok.Expiry)
 	}
-	if tok.ExpiresIn < 0 || tok.ExpiresIn > int64(ucoauth.MaxLifetime/time.Second) {
+	if tok.ExpiresIn < 0 || tok.ExpiresIn > int64(ucoauth.MaxProviderLifetime/time.Second) {
 		t.Fatalf("loaded expires_in %d is out of bounds", tok.ExpiresIn)
 	}
 }

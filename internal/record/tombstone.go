@@ -22,8 +22,10 @@ import (
 // at its next save.
 //
 // A process holding a revoked grant in memory meets the tombstone at its
-// next load or save: within a token's lifetime (ucoauth.MaxLifetime at
-// most) of the revoke while it serves the merchant. Thirty days also covers
+// next load or save: within a token's lifetime
+// (ucoauth.MaxLifetime, or a provider's RefreshPolicy.RefreshAfterAge when
+// it refreshes by age) of the revoke while it serves the merchant. Thirty
+// days also covers
 // a source left idle for weeks; only one that makes no refresh and reads
 // no store for longer than that could save the revoked grant again.
 const TombstoneRetention = 30 * 24 * time.Hour

@@ -78,20 +78,20 @@ func testInvalidUTF8Keys(t *testing.T, h Harness) {
 }
 
 // farExpiries cannot be real: no token is granted for more than
-// ucoauth.MaxLifetime. 3000 and 9999 do not fit in an int64 of nanoseconds.
+// ucoauth.MaxProviderLifetime. 3000 and 9999 do not fit in an int64 of nanoseconds.
 var farExpiries = []time.Time{
 	time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
 	time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
 	time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
 }
 
-// requireBounded checks that tok is never trusted beyond MaxLifetime.
+// requireBounded checks that tok is never trusted beyond MaxProviderLifetime.
 func requireBounded(t *testing.T, tok *oauth2.Token, msg string) {
 	t.Helper()
-	limit := time.Now().Add(ucoauth.MaxLifetime)
-	assert.False(t, tok.Expiry.After(limit), "%s: loaded expiry %v is beyond now+MaxLifetime", msg, tok.Expiry)
+	limit := time.Now().Add(ucoauth.MaxProviderLifetime)
+	assert.False(t, tok.Expiry.After(limit), "%s: loaded expiry %v is beyond now+MaxProviderLifetime", msg, tok.Expiry)
 	assert.False(t, tok.Expiry.IsZero(), "%s: a zero expiry reads as never expiring", msg)
-	assert.LessOrEqual(t, tok.ExpiresIn, int64(ucoauth.MaxLifetime/time.Second), "%s: granted lifetime beyond MaxLifetime", msg)
+	assert.LessOrEqual(t, tok.ExpiresIn, int64(ucoauth.MaxProviderLifetime/time.Second), "%s: granted lifetime beyond MaxProviderLifetime", msg)
 	assert.GreaterOrEqual(t, tok.ExpiresIn, int64(0), "%s: negative granted lifetime", msg)
 }
 
@@ -145,14 +145,14 @@ func testPlantedUntrustedExpiry(t *testing.T, h Harness) {
 		assert.Equal(t, "SECRET-rt", got.RefreshToken, "the stored refresh token is kept")
 	}
 
-	// A little beyond MaxLifetime is another host's clock running ahead:
+	// A little beyond MaxProviderLifetime is another host's clock running ahead:
 	// capped, still fresh, not distrusted.
-	skewed := time.Now().Add(ucoauth.MaxLifetime + 2*time.Minute).UTC().Format(time.RFC3339Nano)
+	skewed := time.Now().Add(ucoauth.MaxProviderLifetime + 2*time.Minute).UTC().Format(time.RFC3339Nano)
 	h.Plant(t, s, "k", []byte(`{"version":1,"key":"k","access_token":"SECRET-at","refresh_token":"SECRET-rt","expiry":"`+skewed+`"}`))
 	got, err := s.Load(ctx(t), "k")
 	require.NoError(t, err)
 	requireBounded(t, got, "skewed")
-	assert.True(t, got.Expiry.After(time.Now().Add(ucoauth.MaxLifetime-time.Hour)), "capped, not distrusted: %v", got.Expiry)
+	assert.True(t, got.Expiry.After(time.Now().Add(ucoauth.MaxProviderLifetime-time.Hour)), "capped, not distrusted: %v", got.Expiry)
 }
 
 func testNewerFormatKept(t *testing.T, h Harness) {

@@ -1,10 +1,8 @@
 package ucoauth
 
 import (
-	"fmt"
-	"strconv"
+		"strconv"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -38,7 +36,7 @@ type RefreshPolicy struct {
 	// beside scope and grant ID: through Exchange, each refresh (a refresh
 	// answer without one keeps the old value) and the stores, as strings.
 	// They are stored and logged in the clear, so never a secret; at most
-	// [maxExtras] of them, each value at most [maxScrubText] bytes.
+	// 8 of them, names of at most 64 bytes, each value cut at 16 KiB.
 	Extras []string
 }
 
@@ -58,9 +56,14 @@ func policyOf(p Provider) RefreshPolicy {
 	pol.MaxLifetime = min(max(pol.MaxLifetime, MinLifetime), MaxProviderLifetime)
 	pol.RefreshAfterAge = max(pol.RefreshAfterAge, 0)
 	pol.StaleAfter = max(pol.StaleAfter, 0)
-	if len(pol.Extras) > maxExtras {
-		pol.Extras = pol.Extras[:maxExtras]
+	var names []string
+	for _, k := range pol.Extras {
+		// The engine's own extras are not the provider's to keep.
+		if k != "" && len(k) <= 64 && k != "scope" && k != GrantExtra && k != extrasKey && len(names) < maxExtras {
+			names = append(names, k)
+		}
 	}
+	pol.Extras = names
 	return pol
 }
 
@@ -99,20 +102,6 @@ func ProviderExtras(tok *oauth2.Token) map[string]string {
 // tok.Extra(name) as well.
 func WithProviderExtras(tok *oauth2.Token, m map[string]string) *oauth2.Token {
 	return withAllExtras(tok, scopeOf(tok), GrantID(tok), m)
-}
-
-// CheckProviderExtras says why a store cannot keep m: too many, or a name
-// or value too long or not valid UTF-8. Its error names no value.
-func CheckProviderExtras(m map[string]string) error {
-	if len(m) > maxExtras {
-		return fmt.Errorf("more than %d provider extras", maxExtras)
-	}
-	for k, v := range m {
-		if len(k) > 64 || len(v) > maxScrubText || !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("provider extra %q is too long or not valid UTF-8", k[:min(len(k), 64)])
-		}
-	}
-	return nil
 }
 
 // keptExtras reads the extras pol names from tok, a provider's answer, as

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -146,7 +147,7 @@ func checkToken(tok *oauth2.Token) error {
 	if len(ucoauth.GrantID(tok)) > MaxGrantLen {
 		return fmt.Errorf("%w: its grant ID is longer than %d bytes", ErrInvalidToken, MaxGrantLen)
 	}
-	if err := ucoauth.CheckProviderExtras(ucoauth.ProviderExtras(tok)); err != nil {
+	if err := checkExtras(ucoauth.ProviderExtras(tok)); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	for _, f := range [...]struct{ name, v string }{
@@ -250,7 +251,7 @@ func Decode(key string, data []byte) (*oauth2.Token, []Revocation, error) {
 		ExpiresIn:    min(max(r.ExpiresIn, 0), int64(ucoauth.MaxProviderLifetime/time.Second)),
 	}
 	tok.Expiry = boundExpiry(r.Expiry, time.Now())
-	if ucoauth.CheckProviderExtras(r.Extras) != nil {
+	if checkExtras(r.Extras) != nil {
 		return nil, nil, fmt.Errorf("%w: unusable provider extras", ErrCorrupt)
 	}
 	if r.Scope != "" || r.Grant != "" || len(r.Extras) > 0 {
@@ -431,6 +432,28 @@ func CheckKey(key string) error {
 	}
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("%w: the key is not valid UTF-8 (%d bytes), which a JSON record cannot keep", ErrInvalidKey, len(key))
+	}
+	return nil
+}
+
+// maxExtras bounds the provider extras a record keeps (ucoauth keeps at
+// most 8), and maxExtraName the length of a name.
+const (
+	maxExtras    = 8
+	maxExtraName = 64
+)
+
+// checkExtras says why a record cannot keep m, the provider extras of a
+// token: too many, or a name or value too long or not valid UTF-8. Its
+// error names no value.
+func checkExtras(m map[string]string) error {
+	if len(m) > maxExtras {
+		return fmt.Errorf("more than %d provider extras", maxExtras)
+	}
+	for k, v := range m {
+		if len(k) > maxExtraName || len(v) > redact.MaxScrubText || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("a provider extra (%d-byte name) is too long or not valid UTF-8", len(k))
+		}
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package ucoauth
 
 import (
-		"strconv"
+	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"

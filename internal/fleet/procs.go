@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
-	"github.com/ucoauth/go-ucoauth/ucoauthtest"
 	"golang.org/x/oauth2"
 )
 
@@ -61,6 +60,10 @@ type Report struct {
 	Calls, Errs, Dead, Slow int
 }
 
+// Lifetimer is a fake OAuth server whose tokens' lifetime can be set:
+// ucoauthtest.Server, or squaretest.Server for a fleet of another provider.
+type Lifetimer interface{ SetLifetime(time.Duration) }
+
 // Spawn starts procs OS processes, each this test binary re-running
 // testName with env added to the environment, and returns the report each
 // prints after prefix and a space (see Child). during, if set, runs in the
@@ -72,7 +75,7 @@ type Report struct {
 // the first such token (see Settled), which no refresh replaces before the
 // last one reports. A report that is missing or malformed fails t and
 // comes back zero.
-func Spawn(t *testing.T, testName string, procs int, env []string, prefix string, srv *ucoauthtest.Server, during func()) []Report {
+func Spawn(t *testing.T, testName string, procs int, env []string, prefix string, srv Lifetimer, during func()) []Report {
 	lines := make([][]string, procs)
 	var wg, ready, done sync.WaitGroup
 	var stdins []io.WriteCloser

@@ -185,7 +185,8 @@ func (s *sealer) openToken(storeKey string, tok *oauth2.Token) (*oauth2.Token, e
 // sealToken returns a new token with both secrets sealed with the primary
 // key, everything else readable, and an empty refresh token still empty, so
 // that the inner store's Merge keeps the stored one. Of the extras only the
-// scope is kept (all that any store keeps): a token from
+// scope, the grant ID and the provider's kept extras (ucoauth.ProviderExtras,
+// no secrets by contract) are kept (all that any store keeps): a token from
 // oauth2.Config.Exchange carries the whole answer as extras, the plaintext
 // access and refresh tokens included.
 func (s *sealer) sealToken(storeKey string, tok *oauth2.Token) *oauth2.Token {
@@ -197,10 +198,11 @@ func (s *sealer) sealToken(storeKey string, tok *oauth2.Token) *oauth2.Token {
 		ExpiresIn:    tok.ExpiresIn,
 	}
 	scope, _ := tok.Extra("scope").(string)
-	if scope != "" || ucoauth.GrantID(tok) != "" {
+	kept := ucoauth.ProviderExtras(tok)
+	if scope != "" || ucoauth.GrantID(tok) != "" || len(kept) > 0 {
 		// The grant ID stays readable, like the scope: it is no secret,
 		// and the inner store's tombstones need it.
-		return ucoauth.WithGrantID(out.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok))
+		return ucoauth.WithProviderExtras(ucoauth.WithGrantID(out.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok)), kept)
 	}
 	return out
 }

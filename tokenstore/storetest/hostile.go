@@ -41,10 +41,10 @@ func testInvalidUTF8Keys(t *testing.T, h Harness) {
 	exp := time.Now().Add(time.Hour)
 	// The replacement character is what a careless encoding turns bad bytes
 	// into: its token must stay its own.
-	require.NoError(t, s.Save(ctx(t), "\uFFFD", Token("at-replacement", exp)))
+	require.NoError(t, s.Save(ctx(t), "\uFFFD", h.token("at-replacement", exp)))
 	var kept []string
 	for i, k := range InvalidUTF8Keys {
-		tok := Token(fmt.Sprintf("at-%d", i), exp)
+		tok := h.token(fmt.Sprintf("at-%d", i), exp)
 		if err := s.Save(ctx(t), k, tok); err != nil {
 			permanentErr(t, err, "refusing key %q is not an outage", k)
 			got, err := s.Load(ctx(t), k)
@@ -99,7 +99,7 @@ func testUntrustedExpiry(t *testing.T, h Harness) {
 	s := h.New(t)
 	for i, far := range farExpiries {
 		key := fmt.Sprintf("far-%d", i)
-		tok := Token("far", far)
+		tok := h.token("far", far)
 		tok.ExpiresIn = 1 << 60
 		if err := s.Save(ctx(t), key, tok); err != nil {
 			permanentErr(t, err, "refusing expiry %v is not an outage", far)
@@ -109,7 +109,7 @@ func testUntrustedExpiry(t *testing.T, h Harness) {
 		require.NoError(t, err, "expiry %v", far)
 		requireBounded(t, got, far.String())
 
-		real := Token("real", time.Now().Add(time.Hour))
+		real := h.token("real", time.Now().Add(time.Hour))
 		real.RefreshToken = ""
 		require.NoError(t, s.Save(ctx(t), key, real), "a stored %v expiry must not supersede a fresh real token", far)
 		got, err = s.Load(ctx(t), key)
@@ -136,7 +136,7 @@ func testPlantedUntrustedExpiry(t *testing.T, h Harness) {
 		require.NoError(t, err, raw)
 		requireBounded(t, got, raw)
 
-		real := Token("real", time.Now().Add(time.Hour))
+		real := h.token("real", time.Now().Add(time.Hour))
 		real.RefreshToken = ""
 		require.NoError(t, s.Save(ctx(t), "k", real), "a planted far expiry must not supersede a fresh real token: %s", raw)
 		got, err = s.Load(ctx(t), "k")
@@ -173,7 +173,7 @@ func testNewerFormatKept(t *testing.T, h Harness) {
 		assert.Contains(t, err.Error(), want, "the error says which version")
 		assert.NotContains(t, err.Error(), secretMark)
 
-		err = s.Save(ctx(t), "k", Token("older-build", time.Now().Add(time.Hour)))
+		err = s.Save(ctx(t), "k", h.token("older-build", time.Now().Add(time.Hour)))
 		require.ErrorIs(t, err, tokenstore.ErrNewerFormat, "an older build must not overwrite a newer record: %s", raw)
 		assert.NotErrorIs(t, err, ucoauth.ErrSuperseded)
 		permanentErr(t, err, "a newer record will not go away by retrying")
@@ -184,7 +184,7 @@ func testNewerFormatKept(t *testing.T, h Harness) {
 		assert.Contains(t, err.Error(), want, "the newer record is intact")
 	}
 	require.NoError(t, s.Delete(ctx(t), "k"), "an explicit Delete still removes it")
-	require.NoError(t, s.Save(ctx(t), "k", Token("after-delete", time.Now().Add(time.Hour))))
+	require.NoError(t, s.Save(ctx(t), "k", h.token("after-delete", time.Now().Add(time.Hour))))
 }
 
 func testCorruptReplaced(t *testing.T, h Harness) {
@@ -215,11 +215,11 @@ func testCorruptReplaced(t *testing.T, h Harness) {
 		permanentErr(t, err, "a corrupt record will not heal by retrying")
 
 		assert.Error(t, s.Save(ctx(t), "k", nil))
-		assert.Error(t, s.Save(ctx(t), "k", Token("", time.Now().Add(time.Hour))))
+		assert.Error(t, s.Save(ctx(t), "k", h.token("", time.Now().Add(time.Hour))))
 		_, err = s.Load(ctx(t), "k")
 		require.ErrorIs(t, err, tokenstore.ErrCorrupt, "only a real token replaces a corrupt record: %s", raw)
 
-		real := Token("real", time.Now().Add(time.Hour))
+		real := h.token("real", time.Now().Add(time.Hour))
 		require.NoError(t, s.Save(ctx(t), "k", real), "a real token replaces a corrupt record: %s", raw)
 		got, err := s.Load(ctx(t), "k")
 		require.NoError(t, err)

@@ -42,6 +42,20 @@ type Harness struct {
 	// keep tokenstore's record format (as the stores of this repository do), whose Load must
 	// then report tokenstore.ErrCorrupt and tokenstore.ErrNewerFormat.
 	Plant func(t *testing.T, s ucoauth.TokenStore, key string, raw []byte)
+	// Token makes the tokens the suite saves, in the shape of a provider's
+	// (long lifetimes, provider extras such as a merchant's ID; see
+	// ucoauth.RefreshPolicy): its access token is access, its refresh
+	// token "rt-" + access, its expiry expiry, as [Token]'s; nil means
+	// [Token].
+	Token func(access string, expiry time.Time) *oauth2.Token
+}
+
+// token makes a token of the suite: h.Token's, or [Token]'s.
+func (h Harness) token(access string, expiry time.Time) *oauth2.Token {
+	if h.Token != nil {
+		return h.Token(access, expiry)
+	}
+	return Token(access, expiry)
 }
 
 // Run runs the suite.
@@ -92,11 +106,12 @@ func requireSame(t *testing.T, want, got *oauth2.Token) {
 	assert.Equal(t, want.TokenType, got.TokenType, "token type")
 	assert.True(t, want.Expiry.Equal(got.Expiry), "expiry: want %v, got %v", want.Expiry, got.Expiry)
 	assert.Equal(t, want.Extra("scope"), got.Extra("scope"), "scope")
+	assert.Equal(t, ucoauth.ProviderExtras(want), ucoauth.ProviderExtras(got), "provider extras")
 }
 
 func testLoadSaveDelete(t *testing.T, h Harness) {
 	s := h.New(t)
-	tok := Token("at-1", time.Now().Add(time.Hour))
+	tok := h.token("at-1", time.Now().Add(time.Hour))
 	require.NoError(t, s.Save(ctx(t), "m1", tok))
 	got, err := s.Load(ctx(t), "m1")
 	require.NoError(t, err)
@@ -121,7 +136,7 @@ func testNotFound(t *testing.T, h Harness) {
 
 func testCopies(t *testing.T, h Harness) {
 	s := h.New(t)
-	tok := Token("at-1", time.Now().Add(time.Hour))
+	tok := h.token("at-1", time.Now().Add(time.Hour))
 	require.NoError(t, s.Save(ctx(t), "m", tok))
 	tok.AccessToken = "changed-after-save"
 	got, err := s.Load(ctx(t), "m")
@@ -136,35 +151,36 @@ func testCopies(t *testing.T, h Harness) {
 func testNewerWins(t *testing.T, h Harness) {
 	s := h.New(t)
 	now := time.Now()
-	newer := Token("newer", now.Add(2*time.Hour))
+	newer := h.token("newer", now.Add(2*time.Hour))
 	require.NoError(t, s.Save(ctx(t), "m", newer))
-	err := s.Save(ctx(t), "m", Token("older", now.Add(time.Hour)))
+	err := s.Save(ctx(t), "m", h.token("older", now.Add(time.Hour)))
 	assert.ErrorIs(t, err, ucoauth.ErrSuperseded)
 	got, err := s.Load(ctx(t), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "newer", got.AccessToken)
 
-	same := Token("newer", now.Add(2*time.Hour))
+	same := h.token("newer", now.Add(2*time.Hour))
 	assert.NoError(t, s.Save(ctx(t), "m", same), "saving the same token again is fine")
 }
 
 func testKeepsRefresh(t *testing.T, h Harness) {
 	s := h.New(t)
 	now := time.Now()
-	require.NoError(t, s.Save(ctx(t), "m", Token("first", now.Add(time.Hour))))
-	next := Token("second", now.Add(2*time.Hour))
+	require.NoError(t, s.Save(ctx(t), "m", h.token("first", now.Add(time.Hour))))
+	next := h.token("second", now.Add(2*time.Hour))
 	next.RefreshToken = ""
 	require.NoError(t, s.Save(ctx(t), "m", next))
 	got, err := s.Load(ctx(t), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "second", got.AccessToken)
 	assert.Equal(t, "rt-first", got.RefreshToken, "an empty refresh token must not replace a real one")
-	assert.Equal(t, "order_read item_write", got.Extra("scope"))
+	assert.Equal(t, next.Extra("scope"), got.Extra("scope"))
+	assert.Equal(t, ucoauth.ProviderExtras(next), ucoauth.ProviderExtras(got), "the new token's extras")
 }
 
 func testRejectsEmpty(t *testing.T, h Harness) {
 	s := h.New(t)
-	tok := Token("good", time.Now().Add(time.Hour))
+	tok := h.token("good", time.Now().Add(time.Hour))
 	require.NoError(t, s.Save(ctx(t), "m", tok))
 	assert.Error(t, s.Save(ctx(t), "m", &oauth2.Token{Expiry: time.Now().Add(3 * time.Hour)}))
 	assert.Error(t, s.Save(ctx(t), "m", nil))
@@ -186,7 +202,7 @@ func testConcurrentSaves(t *testing.T, h Harness) {
 			if i%2 == 1 {
 				st = peer
 			}
-			err := st.Save(ctx(t), "m", Token(fmt.Sprintf("at-%02d", i), base.Add(time.Duration(i)*time.Second)))
+			err := st.Save(ctx(t), "m", h.token(fmt.Sprintf("at-%02d", i), base.Add(time.Duration(i)*time.Second)))
 			if err != nil && !errors.Is(err, ucoauth.ErrSuperseded) {
 				errs <- err
 			}
@@ -214,7 +230,7 @@ func testOddKeys(t *testing.T, h Harness) {
 	s := h.New(t)
 	exp := time.Now().Add(time.Hour)
 	for i, k := range OddKeys {
-		require.NoError(t, s.Save(ctx(t), k, Token(fmt.Sprintf("at-%d", i), exp)), "key %q", k)
+		require.NoError(t, s.Save(ctx(t), k, h.token(fmt.Sprintf("at-%d", i), exp)), "key %q", k)
 	}
 	for i, k := range OddKeys {
 		got, err := s.Load(ctx(t), k)
@@ -230,7 +246,7 @@ func testOddKeys(t *testing.T, h Harness) {
 
 func testLargeValues(t *testing.T, h Harness) {
 	s := h.New(t)
-	tok := Token(strings.Repeat("A", 64<<10), time.Now().Add(time.Hour))
+	tok := h.token(strings.Repeat("A", 64<<10), time.Now().Add(time.Hour))
 	tok.RefreshToken = strings.Repeat("R", 64<<10)
 	require.NoError(t, s.Save(ctx(t), "big", tok))
 	got, err := s.Load(ctx(t), "big")
@@ -251,7 +267,7 @@ func testKeys(t *testing.T, h Harness) {
 	want := append([]string{"m1", "m2"}, OddKeys...)
 	exp := time.Now().Add(time.Hour)
 	for i, k := range want {
-		require.NoError(t, s.Save(ctx(t), k, Token(fmt.Sprintf("at-%d", i), exp)), "key %q", k)
+		require.NoError(t, s.Save(ctx(t), k, h.token(fmt.Sprintf("at-%d", i), exp)), "key %q", k)
 	}
 	keys, err = l.Keys(ctx(t))
 	require.NoError(t, err)

@@ -66,7 +66,7 @@ func testTombstoneRefuses(t *testing.T, h Harness) {
 	ts := tombstoner(t, s)
 	peer := h.Peer(t, s)
 	now := time.Now()
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-x1", "g-x", now.Add(time.Hour))))
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-x1", "g-x", now.Add(time.Hour))))
 	got, err := s.Load(ctx(t), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "g-x", ucoauth.GrantID(got), "the grant ID is stored")
@@ -76,8 +76,8 @@ func testTombstoneRefuses(t *testing.T, h Harness) {
 	requireTombstone(t, peer, "m", "through a peer")
 
 	// A refresh of the revoked grant, issued after the tombstone, elsewhere.
-	requireRefused(t, peer.Save(ctx(t), "m", GrantToken("at-x2", "g-x", now.Add(2*time.Hour))), "a refresh of the revoked grant")
-	requireRefused(t, s.Save(ctx(t), "m", Token("at-legacy", now.Add(2*time.Hour))), "a token with no grant ID")
+	requireRefused(t, peer.Save(ctx(t), "m", h.grantToken("at-x2", "g-x", now.Add(2*time.Hour))), "a refresh of the revoked grant")
+	requireRefused(t, s.Save(ctx(t), "m", h.token("at-legacy", now.Add(2*time.Hour))), "a token with no grant ID")
 	requireTombstone(t, s, "m", "after the refused saves")
 	if l, ok := s.(ucoauth.Lister); ok {
 		keys, err := l.Keys(ctx(t))
@@ -87,10 +87,10 @@ func testTombstoneRefuses(t *testing.T, h Harness) {
 
 	// A new authorization replaces it, even one expiring before the refresh
 	// that was refused.
-	require.NoError(t, peer.Save(ctx(t), "m", GrantToken("at-y1", "g-y", now.Add(90*time.Minute))), "a new grant")
+	require.NoError(t, peer.Save(ctx(t), "m", h.grantToken("at-y1", "g-y", now.Add(90*time.Minute))), "a new grant")
 	got, err = s.Load(ctx(t), "m")
 	require.NoError(t, err)
-	requireSame(t, GrantToken("at-y1", "g-y", now.Add(90*time.Minute)), got)
+	requireSame(t, h.grantToken("at-y1", "g-y", now.Add(90*time.Minute)), got)
 	assert.Equal(t, "g-y", ucoauth.GrantID(got))
 	if l, ok := s.(ucoauth.Lister); ok {
 		keys, err := l.Keys(ctx(t))
@@ -99,8 +99,8 @@ func testTombstoneRefuses(t *testing.T, h Harness) {
 	}
 
 	// The revoked grant stays refused over the new one, later expiry or not.
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-x3", "g-x", now.Add(3*time.Hour))), "the revoked grant over the new one")
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-y2", "g-y", now.Add(3*time.Hour))), "the new grant refreshes")
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-x3", "g-x", now.Add(3*time.Hour))), "the revoked grant over the new one")
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-y2", "g-y", now.Add(3*time.Hour))), "the new grant refreshes")
 	got, err = peer.Load(ctx(t), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "at-y2", got.AccessToken)
@@ -113,13 +113,13 @@ func testTombstoneGrants(t *testing.T, h Harness) {
 	// Nothing stored: the revoker names what it holds in memory.
 	require.NoError(t, ts.Tombstone(ctx(t), "m", "g-mem"))
 	requireTombstone(t, s, "m", "a tombstone over nothing")
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-mem", "g-mem", now.Add(time.Hour))), "the grant named")
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-mem", "g-mem", now.Add(time.Hour))), "the grant named")
 
 	// A second revoke keeps the first one's grants.
 	require.NoError(t, ts.Tombstone(ctx(t), "m", "g-other"))
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-mem", "g-mem", now.Add(time.Hour))), "the grant of the first revoke")
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-o", "g-other", now.Add(time.Hour))), "the grant of the second")
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-new", "g-new", now.Add(time.Hour))))
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-mem", "g-mem", now.Add(time.Hour))), "the grant of the first revoke")
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-o", "g-other", now.Add(time.Hour))), "the grant of the second")
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-new", "g-new", now.Add(time.Hour))))
 }
 
 // testTombstoneAtomic races a tombstone against refreshes of the revoked
@@ -130,7 +130,7 @@ func testTombstoneAtomic(t *testing.T, h Harness) {
 	ts := tombstoner(t, s)
 	peer := h.Peer(t, s)
 	base := time.Now().Add(time.Hour)
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-00", "g-x", base)))
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-00", "g-x", base)))
 	const n = 30
 	var wg sync.WaitGroup
 	errs := make(chan error, n+1)
@@ -138,7 +138,7 @@ func testTombstoneAtomic(t *testing.T, h Harness) {
 	for i := 1; i <= n; i++ {
 		wg.Go(func() {
 			<-start
-			err := peer.Save(ctx(t), "m", GrantToken(fmt.Sprintf("at-%02d", i), "g-x", base.Add(time.Duration(i)*time.Second)))
+			err := peer.Save(ctx(t), "m", h.grantToken(fmt.Sprintf("at-%02d", i), "g-x", base.Add(time.Duration(i)*time.Second)))
 			if err != nil && !errors.Is(err, ucoauth.ErrRevoked) && !errors.Is(err, ucoauth.ErrSuperseded) {
 				errs <- err
 			}
@@ -162,13 +162,13 @@ func testTombstoneAtomic(t *testing.T, h Harness) {
 func testTombstoneDeleted(t *testing.T, h Harness) {
 	s := h.New(t)
 	ts := tombstoner(t, s)
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-x", "g-x", time.Now().Add(time.Hour))))
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-x", "g-x", time.Now().Add(time.Hour))))
 	require.NoError(t, ts.Tombstone(ctx(t), "m"))
 	require.NoError(t, s.Delete(ctx(t), "m"), "Delete removes a tombstone like any record")
 	_, err := s.Load(ctx(t), "m")
 	require.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
 	assert.NotErrorIs(t, err, ucoauth.ErrRevoked, "the tombstone is gone")
-	require.NoError(t, s.Save(ctx(t), "m", Token("at-legacy", time.Now().Add(time.Hour))))
+	require.NoError(t, s.Save(ctx(t), "m", h.token("at-legacy", time.Now().Add(time.Hour))))
 }
 
 // testTombstoneLegacy: a record written before grant IDs (format version 1,
@@ -212,13 +212,13 @@ func testTombstoneExpires(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		assert.NotContains(t, keys, "m")
 	}
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-x", "g-x", time.Now().Add(time.Hour))), "the old grant may be saved again")
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-x", "g-x", time.Now().Add(time.Hour))), "the old grant may be saved again")
 
 	// A live one, planted as another build wrote it, still refuses.
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
 	h.Plant(t, s, "n", []byte(`{"version":2,"key":"n","access_token":"","revoked":[{"grant":"g-x","at":"`+recent+`"},{"grant":"","at":"`+recent+`"}]}`))
 	requireTombstone(t, s, "n", "a live planted tombstone")
-	requireRefused(t, s.Save(ctx(t), "n", GrantToken("at-x", "g-x", time.Now().Add(time.Hour))), "over a planted tombstone")
+	requireRefused(t, s.Save(ctx(t), "n", h.grantToken("at-x", "g-x", time.Now().Add(time.Hour))), "over a planted tombstone")
 }
 
 func testTombstoneNewerFormat(t *testing.T, h Harness) {
@@ -256,10 +256,15 @@ func testTombstoneSelfRevoked(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		assert.NotContains(t, keys, "m")
 	}
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-y", "g-x", time.Now().Add(time.Hour))), "the revoked grant")
-	require.NoError(t, s.Save(ctx(t), "m", GrantToken("at-new", "g-new", time.Now().Add(time.Hour))), "a new authorization, expiring before the forged token")
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-y", "g-x", time.Now().Add(time.Hour))), "the revoked grant")
+	require.NoError(t, s.Save(ctx(t), "m", h.grantToken("at-new", "g-new", time.Now().Add(time.Hour))), "a new authorization, expiring before the forged token")
 	got, err := s.Load(ctx(t), "m")
 	require.NoError(t, err)
 	assert.Equal(t, "at-new", got.AccessToken)
-	requireRefused(t, s.Save(ctx(t), "m", GrantToken("at-z", "g-x", time.Now().Add(2*time.Hour))), "the revocations carried on")
+	requireRefused(t, s.Save(ctx(t), "m", h.grantToken("at-z", "g-x", time.Now().Add(2*time.Hour))), "the revocations carried on")
+}
+
+// grantToken is h's token carrying grant ID grant.
+func (h Harness) grantToken(access, grant string, expiry time.Time) *oauth2.Token {
+	return ucoauth.WithGrantID(h.token(access, expiry), grant)
 }

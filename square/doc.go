@@ -33,8 +33,9 @@
 //     that policy to the engine: its TokenSource refreshes a token 7 days
 //     old, trusts its 30-day lifetime, keeps the merchant's ID with it, and
 //     its Status reports Overdue after 8 days.
-//   - The oauth.authorization.revoked webhook ([VerifyRevokedWebhook]) tells
-//     the application that a merchant disconnected it.
+//   - The oauth.authorization.revoked webhook ([VerifyRevokedWebhook])
+//     tells the application that a merchant disconnected it; [Webhook.Bury]
+//     verifies it and buries the merchant in the token store in one call.
 //
 // # RenewToken is deprecated
 //

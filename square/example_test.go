@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/ucoauth/go-ucoauth/square"
 	"github.com/ucoauth/go-ucoauth/square/squaretest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -102,4 +104,41 @@ func ExampleDueForRefresh() {
 	// Output:
 	// due: true
 	// stale: false
+}
+
+// The webhook endpoint of an application acting for many merchants: one
+// call verifies Square's signature and buries the merchant who
+// disconnected, so that no process serves or saves its tokens again.
+func ExampleWebhook_Bury() {
+	sq := squaretest.NewServer()
+	defer sq.Close()
+	store := tokenstore.NewMemory()
+	_ = store.Save(context.Background(), "MERCHANT1", sq.Issue("MERCHANT1"))
+	m := ucoauth.NewManager(sq.Config(), store, ucoauth.WithProvider(square.Provider{}))
+	defer m.Close()
+
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	hook := square.Webhook{SignatureKey: sq.WebhookKey, NotificationURL: srv.URL + "/square/webhook"}
+	mux.HandleFunc("POST /square/webhook", func(w http.ResponseWriter, r *http.Request) {
+		rev, err := hook.Bury(r.Context(), r, store, m)
+		switch {
+		case err == nil:
+			fmt.Println("buried", rev.MerchantID)
+		case errors.Is(err, square.ErrBadSignature):
+			w.WriteHeader(http.StatusUnauthorized)
+		case errors.Is(err, square.ErrReconnectedSince), errors.Is(err, square.ErrNotRevocation):
+			// Done: nothing to bury.
+		default:
+			w.WriteHeader(http.StatusInternalServerError) // Square retries
+		}
+	})
+
+	_, _ = sq.SendRevokedWebhook(context.Background(), hook.NotificationURL, "MERCHANT1")
+	_, err := store.Load(context.Background(), "MERCHANT1")
+	fmt.Println(errors.Is(err, ucoauth.ErrRevoked))
+	// Output:
+	// buried MERCHANT1
+	// true
 }

@@ -101,9 +101,9 @@ func ParseRevoked(signatureKey, notificationURL string, body []byte, signature s
 }
 
 // VerifyRevokedWebhook reads and verifies a webhook request received at
-// notificationURL and returns the revoked merchant. Pass the merchant ID to
-// the engine's revoke-by-tombstone so that no process serves its tokens
-// again. It reads at most 1 MiB of body.
+// notificationURL and returns the revoked merchant. [Webhook.Bury] does
+// this and buries the merchant in the token store in one call. It reads
+// at most 1 MiB of body.
 func VerifyRevokedWebhook(r *http.Request, signatureKey, notificationURL string) (*Revocation, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhook+1))
 	if err != nil {

@@ -1,0 +1,163 @@
+package square_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/square"
+	"github.com/ucoauth/go-ucoauth/square/squaretest"
+	"github.com/ucoauth/go-ucoauth/tokenstore"
+	"github.com/ucoauth/go-ucoauth/ucoauth"
+)
+
+// buryReceiver is an application's webhook endpoint that buries revoked
+// merchants in store and forgets them in m, and hands out each outcome.
+func buryReceiver(t *testing.T, key string, store ucoauth.TokenStore, m *ucoauth.Manager) (string, chan error) {
+	outcomes := make(chan error, 4)
+	var url string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := square.Webhook{SignatureKey: key, NotificationURL: url}.Bury(r.Context(), r, store, m)
+		outcomes <- err
+		if errors.Is(err, square.ErrBadSignature) {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	url = srv.URL + "/square/webhook"
+	return url, outcomes
+}
+
+// connect runs the code flow for merchant and saves its token under the
+// merchant's ID.
+func connect(t *testing.T, sq *squaretest.Server, cfg *oauth2.Config, store ucoauth.TokenStore, merchant string) *oauth2.Token {
+	t.Helper()
+	code, err := sq.Authorize(t.Context(), cfg, "st", merchant)
+	require.NoError(t, err)
+	tok, err := ucoauth.Exchange(t.Context(), cfg, code, withSquare)
+	require.NoError(t, err)
+	require.NoError(t, store.Save(t.Context(), merchant, tok))
+	return tok
+}
+
+// A merchant disconnects in Square's dashboard; the signed webhook (a real
+// HMAC-SHA256 from the fake) buries it in one call: the store holds a
+// tombstone that refuses the old grant, the Manager forgets the source, and
+// a new connection is let in.
+func TestWebhookBuriesTheRevokedMerchant(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	store, err := tokenstore.NewFile(t.TempDir())
+	require.NoError(t, err)
+	old := connect(t, sq, cfg, store, "M-GONE")
+	other := connect(t, sq, cfg, store, "M-STAYS")
+	m := ucoauth.NewManager(cfg, store, withSquare)
+	defer m.Close()
+	_, err = m.Source("M-GONE").Token()
+	require.NoError(t, err)
+	require.Equal(t, ucoauth.StateFresh, m.Status("M-GONE").State, "precondition: served")
+
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, store, m)
+	require.Positive(t, sq.DisconnectMerchant("M-GONE"))
+	status, err := sq.SendRevokedWebhook(ctx, hook, "M-GONE")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	require.NoError(t, <-outcomes)
+
+	_, err = store.Load(ctx, "M-GONE")
+	assert.ErrorIs(t, err, ucoauth.ErrRevoked, "a tombstone")
+	assert.ErrorIs(t, store.Save(ctx, "M-GONE", old), ucoauth.ErrRevoked, "a process holding the old grant cannot save it back")
+	assert.Equal(t, ucoauth.StateNotLoaded, m.Status("M-GONE").State, "the Manager forgot the source")
+	_, err = m.Source("M-GONE").Token()
+	assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+	kept, err := store.Load(ctx, "M-STAYS")
+	require.NoError(t, err)
+	assert.Equal(t, other.AccessToken, kept.AccessToken, "another merchant is untouched")
+	assert.Zero(t, sq.Stats().Revoke, "nothing is sent to Square, which revoked already")
+
+	// The same webhook again (Square retries) is no error.
+	status, err = sq.SendRevokedWebhook(ctx, hook, "M-GONE")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	require.NoError(t, <-outcomes)
+
+	m.Forget("M-GONE")
+	fresh := connect(t, sq, cfg, store, "M-GONE")
+	got, err := m.Source("M-GONE").Token()
+	require.NoError(t, err, "a new connection replaces the tombstone")
+	assert.Equal(t, fresh.AccessToken, got.AccessToken)
+}
+
+// A forged webhook (another key) buries nothing; a late one, whose
+// revocation predates the merchant's new connection, leaves the new grant
+// alone.
+func TestWebhookBuryRefusesForgeriesAndLateEvents(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	store := tokenstore.NewMemory()
+	tok := connect(t, sq, cfg, store, "M1")
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, store, nil)
+
+	status, err := squaretest.PostWebhook(ctx, hook, "not-the-subscription-key", sq.RevokedEvent("M1", "MERCHANT"))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.ErrorIs(t, <-outcomes, square.ErrBadSignature)
+	got, err := store.Load(ctx, "M1")
+	require.NoError(t, err, "a forgery buries nothing")
+	assert.Equal(t, tok.AccessToken, got.AccessToken)
+
+	// Revoked an hour ago, on Square's clock; the token stored now is a
+	// new connection's.
+	sq.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
+	late := sq.RevokedEvent("M1", "MERCHANT")
+	sq.SetClock(time.Now)
+	status, err = squaretest.PostWebhook(ctx, hook, sq.WebhookKey, late)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.ErrorIs(t, <-outcomes, square.ErrReconnectedSince)
+	_, err = store.Load(ctx, "M1")
+	assert.NoError(t, err, "the new grant is kept")
+}
+
+// Bury with a store of one's own that keeps no tombstones deletes the key,
+// and a Key function maps the merchant to the store key.
+func TestWebhookBuryDeletesWithoutTombstones(t *testing.T) {
+	sq := newFake(t)
+	ctx := context.Background()
+	mem := tokenstore.NewMemory()
+	store := plainStore{mem}
+	require.NoError(t, mem.Save(ctx, "tenant/M1", sq.Issue("M1")))
+	var url string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wh := square.Webhook{SignatureKey: sq.WebhookKey, NotificationURL: url, Key: func(id string) string { return "tenant/" + id }}
+		_, err := wh.Bury(r.Context(), r, store, nil)
+		assert.NoError(t, err)
+	}))
+	defer srv.Close()
+	url = srv.URL
+	_, err := sq.SendRevokedWebhook(ctx, url, "M1")
+	require.NoError(t, err)
+	_, err = mem.Load(ctx, "tenant/M1")
+	assert.ErrorIs(t, err, ucoauth.ErrTokenNotFound)
+}
+
+// plainStore hides every method but TokenStore's: a store with no
+// tombstones.
+type plainStore struct{ s ucoauth.TokenStore }
+
+func (p plainStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	return p.s.Load(ctx, key)
+}
+func (p plainStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	return p.s.Save(ctx, key, tok)
+}
+func (p plainStore) Delete(ctx context.Context, key string) error { return p.s.Delete(ctx, key) }

@@ -161,8 +161,16 @@ func MerchantID(tok *oauth2.Token) string {
 }
 
 // RefreshTokenExpiry returns when tok's refresh token dies (PKCE), or the
-// zero time when it does not expire or is unknown.
+// zero time when it does not expire or is unknown. It reads the extra as
+// [DecodeAnswer] sets it (a time.Time) and as the engine and the stores
+// keep it (RFC 3339 text; see [Provider.Policy]).
 func RefreshTokenExpiry(tok *oauth2.Token) time.Time {
-	t, _ := tok.Extra(ExtraRefreshTokenExpiresAt).(time.Time)
-	return t
+	switch v := tok.Extra(ExtraRefreshTokenExpiresAt).(type) {
+	case time.Time:
+		return v
+	case string:
+		t, _ := time.Parse(time.RFC3339Nano, v)
+		return t
+	}
+	return time.Time{}
 }

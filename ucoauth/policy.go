@@ -59,7 +59,7 @@ func policyOf(p Provider) RefreshPolicy {
 	var names []string
 	for _, k := range pol.Extras {
 		// The engine's own extras are not the provider's to keep.
-		if k != "" && len(k) <= 64 && k != "scope" && k != GrantExtra && k != extrasKey && len(names) < maxExtras {
+		if !reservedExtra(k) && len(k) <= 64 && len(names) < maxExtras {
 			names = append(names, k)
 		}
 	}
@@ -159,4 +159,10 @@ func mergedExtras(tok, base *oauth2.Token) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// reservedExtra reports a name no provider extra may have: the engine's
+// own extras, and none.
+func reservedExtra(k string) bool {
+	return k == "" || k == "scope" || k == GrantExtra || k == extrasKey
 }

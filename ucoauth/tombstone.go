@@ -76,11 +76,14 @@ func withExtras(t *oauth2.Token, scope, grant string) *oauth2.Token {
 // by its own name too.
 func withAllExtras(t *oauth2.Token, scope, grant string, kept map[string]string) *oauth2.Token {
 	extra := map[string]any{}
+	clean := make(map[string]string, len(kept))
 	for k, v := range kept {
-		extra[k] = v
+		if !reservedExtra(k) { // a stored record may name anything
+			extra[k], clean[k] = v, v
+		}
 	}
-	if len(kept) > 0 {
-		extra[extrasKey] = kept
+	if len(clean) > 0 {
+		extra[extrasKey] = clean
 	}
 	if scope != "" {
 		extra["scope"] = scope

@@ -61,3 +61,14 @@ func TestRecordRefusesUnboundedExtras(t *testing.T) {
 	_, err := Unmarshal("k", []byte(`{"version":1,"key":"k","access_token":"at","extras":{"a":"`+strings.Repeat("x", 17<<10)+`"}}`))
 	assert.ErrorIs(t, err, ErrCorrupt)
 }
+
+// A stored record cannot pass its own scope, grant ID or extras map off as
+// provider extras: those names are dropped.
+func TestRecordExtrasCannotShadowTheEngines(t *testing.T) {
+	got, err := Unmarshal("k", []byte(`{"version":1,"key":"k","access_token":"at","scope":"s","grant":"g-1",`+
+		`"extras":{"":"x","scope":"forged","ucoauth_grant":"g-forged","ucoauth_extras":"x","merchant_id":"M1"}}`))
+	require.NoError(t, err)
+	assert.Equal(t, "s", got.Extra("scope"))
+	assert.Equal(t, "g-1", ucoauth.GrantID(got))
+	assert.Equal(t, map[string]string{"merchant_id": "M1"}, ucoauth.ProviderExtras(got))
+}

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,8 @@ func FuzzRecord(f *testing.F) {
 		`{"version":2,"key":"merchant-1","access_token":"SECRET-at","refresh_token":"SECRET-rt","expiry":1893456000}`,
 		`{"version":99999999999999999999999,"refresh_token":"SECRET-rt"}`,
 		`{"version":0,"key":"merchant-1","access_token":"SECRET-at"}`,
+		`{"version":1,"key":"merchant-1","access_token":"at","expires_in":2592000,"extras":{"merchant_id":"M1","short_lived":"false"}}`,
+		`{"version":1,"key":"merchant-1","access_token":"at","extras":{"":"","ucoauth_extras":"x"}}`,
 		`{"version":-1,"key":"merchant-1","access_token":"SECRET-at"}`,
 		`{"version":1.0,"key":"merchant-1","access_token":"SECRET-at"}`,
 		`{"version":"1","key":"merchant-1","access_token":"SECRET-at"}`,
@@ -175,7 +178,8 @@ func checkLoaded(t *testing.T, tok *oauth2.Token) {
 func sameToken(t *testing.T, a, b *oauth2.Token) {
 	t.Helper()
 	if a.AccessToken != b.AccessToken || a.RefreshToken != b.RefreshToken || a.TokenType != b.TokenType ||
-		!a.Expiry.Equal(b.Expiry) || a.ExpiresIn != b.ExpiresIn || a.Extra("scope") != b.Extra("scope") {
+		!a.Expiry.Equal(b.Expiry) || a.ExpiresIn != b.ExpiresIn || a.Extra("scope") != b.Extra("scope") ||
+		!maps.Equal(ucoauth.ProviderExtras(a), ucoauth.ProviderExtras(b)) {
 		t.Fatal("the token changed in a Marshal/Unmarshal round trip")
 	}
 }

@@ -155,7 +155,7 @@ func (tr *Trace) String() string {
 // They log no token, only fingerprints.
 func ChildOptions() []ucoauth.Option {
 	child := os.Getenv(EnvChild)
-	opts := []ucoauth.Option{ucoauth.WithHTTPClient(&http.Client{Transport: childHeader{child}})}
+	opts := []ucoauth.Option{ucoauth.WithHTTPClient(&http.Client{Transport: childHeader{child: child}})}
 	if os.Getenv(EnvDebug) == "" {
 		return opts
 	}
@@ -169,11 +169,18 @@ func ChildOptions() []ucoauth.Option {
 	}))
 }
 
-// childHeader adds the process's index to every request.
-type childHeader struct{ child string }
+// childHeader adds the process's index to every request it passes to next
+// (nil: http.DefaultTransport).
+type childHeader struct {
+	child string
+	next  http.RoundTripper
+}
 
 func (c childHeader) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set(HeaderChild, c.child)
-	return http.DefaultTransport.RoundTrip(r)
+	if c.next == nil {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	return c.next.RoundTrip(r)
 }

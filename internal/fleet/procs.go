@@ -63,8 +63,8 @@ type Report struct {
 
 // Spawn starts procs OS processes, each this test binary re-running
 // testName with env added to the environment and its index in EnvChild
-// (see ChildOptions), and returns the report each
-// prints after prefix and a space (see Child). during, if set, runs in the
+// (see ChildOptions), and returns the report each prints after prefix and
+// a space (see Child). during, if set, runs in the
 // parent once every child printed READY (see Ready): a loaded machine can
 // take seconds to start 8 processes, and a store killed before they loaded
 // the token would leave none of them holding it. Once every child has

@@ -70,8 +70,10 @@ type Request struct {
 	// URL is the endpoint: https, or plain http to a loopback address.
 	URL string
 	// Header holds headers to send, such as an Authorization the provider
-	// computes itself ("Client <secret>"). Its values are scrubbed from
-	// every error and log line.
+	// computes itself ("Client <secret>") or an API key. Its values (and
+	// what follows a scheme word, as in "Client <secret>") are scrubbed
+	// from every error and log line, except those of Accept, Content-Type
+	// and headers named "...-Version", which carry no credential.
 	Header http.Header
 	// Form is sent form-encoded, with the client credentials placed as
 	// cfg.Endpoint.AuthStyle says.
@@ -157,7 +159,12 @@ func (p rfc6749) RevokeRequest(_ *oauth2.Config, params url.Values) (*Request, e
 
 func (rfc6749) SetAPIHeader(http.Header) {}
 
-var errNoRevokeURL = errors.New("the provider has no revoke endpoint")
+var (
+	errNoRevokeURL = errors.New("the provider has no revoke endpoint")
+	// A provider's bugs, told as errors rather than panics in the engine.
+	errNoRequest = errors.New("the provider made no request and no error")
+	errNilError  = errors.New("the provider returned a nil *Error")
+)
 
 // builtin marks the providers of this package, whose readers add every
 // token of an answer to the call's redactor as they parse it.
@@ -235,6 +242,9 @@ func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o
 		red.add(params[k]...)
 	}
 	rq, err := p.TokenRequest(cfg, params)
+	if err == nil && rq == nil {
+		err = errNoRequest
+	}
 	if err != nil {
 		return nil, scrubbed(opToken, 0, red, err)
 	}
@@ -294,6 +304,11 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 	// Only an *Error itself is taken as it is: one wrapped in another
 	// error would leave the outer text unscrubbed.
 	e, ok := err.(*Error)
+	if ok && e == nil {
+		// A typed nil in a non-nil error: a provider's bug, which fails
+		// closed (a revoke it answered so is not taken as done).
+		return &Error{Op: op, StatusCode: status, Err: errNilError, red: red}
+	}
 	if !ok {
 		return &Error{Op: op, StatusCode: status, Err: red.wrap(err), red: red}
 	}
@@ -313,6 +328,9 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o wireOptions, red *redactor) error {
 	p := o.prov()
 	rq, err := p.RevokeRequest(cfg, params)
+	if err == nil && rq == nil {
+		err = errNoRequest
+	}
 	if err != nil {
 		return scrubbed(opRevoke, 0, red, err)
 	}

@@ -2,13 +2,17 @@ package ucoauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 )
 
 // Provider is what differs between OAuth servers: how a token or revoke
@@ -207,6 +211,9 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *
 	for _, k := range formSecrets {
 		red.add(rq.Form[k]...)
 	}
+	if rq.Form == nil && rq.JSON != nil {
+		red.add(jsonSecrets(rq.JSON)...)
+	}
 	sent := now()
 	r, err := send(ctx, op, cfg, rq, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
 	if err != nil {
@@ -217,6 +224,24 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *
 		_, _ = parseBody(a.Body, red) // every token in the answer is a secret
 	}
 	return a, nil
+}
+
+// jsonSecrets are the values, in a provider's JSON request, of the fields
+// a form would carry a secret in (formSecrets), or an answer a token in
+// (redact.SecretKey): the provider may have made them (a signed
+// client_assertion), so the engine cannot know them otherwise.
+func jsonSecrets(body []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	var vals []json.RawMessage
+	for k, v := range top {
+		if redact.SecretKey(k) || slices.Contains(formSecrets, strings.ToLower(k)) {
+			vals = append(vals, v)
+		}
+	}
+	return redact.AnswerSecrets(vals)
 }
 
 // send posts rq, a request a [Provider] built: a form, with the client

@@ -152,3 +152,28 @@ func TestProviderHeaderValuesAreScrubbed(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.NotContains(t, e.Description, apiKey)
 }
+
+// A provider's JSON request carries its secrets where a form would: a
+// client_assertion it signed, a code_verifier, a token. The engine scrubs
+// them from errors as it does a form's, even when the engine never saw
+// them (the provider made them).
+func TestProviderJSONRequestSecretsAreScrubbed(t *testing.T) {
+	const assertion = "misb-signed-assertion-e1d2"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, "bad request "+string(b))
+	}))
+	defer srv.Close()
+	cfg := misbehavingConfig(srv)
+	p := funcProvider{tokenRequest: func(cfg *oauth2.Config, v url.Values) (*ucoauth.Request, error) {
+		body := fmt.Sprintf(`{"grant_type":"authorization_code","code":%q,"client_assertion":%q}`, v.Get("code"), assertion)
+		return &ucoauth.Request{URL: cfg.Endpoint.TokenURL, JSON: []byte(body)}, nil
+	}}
+	_, err := ucoauth.Exchange(t.Context(), cfg, "misb-code-3", ucoauth.WithProvider(p))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "client_assertion", "the echo reached the error")
+	assert.NotContains(t, err.Error(), assertion)
+	assert.NotContains(t, err.Error(), "misb-code-3")
+}

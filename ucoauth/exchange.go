@@ -169,7 +169,8 @@ const maxPollInterval = MaxRetryAfter
 // slow_down, until the merchant approves, denies, the code expires or ctx
 // ends. It parses the answer with the same tolerance as [Exchange], which
 // x/oauth2's own DeviceAccessToken lacks, and like Exchange it returns a
-// token or an error, never both. The options of [Exchange] apply.
+// token or an error, never both. The options of [Exchange] apply;
+// [WithAuthCodeOptions]' fields go with every poll.
 func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse, opts ...ExchangeOption) (*oauth2.Token, error) {
 	o := callOptions(opts)
 	interval := 5 * time.Second
@@ -185,7 +186,9 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 		defer cancel()
 	}
 	for {
-		form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {da.DeviceCode}}
+		form := optionValues(o.authOpts)
+		form.Set("grant_type", grantTypeDeviceCode)
+		form.Set("device_code", da.DeviceCode)
 		tok, err := retrieveToken(ctx, cfg, form, o.wire(), da.DeviceCode)
 		var e *Error
 		switch {

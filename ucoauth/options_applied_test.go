@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,4 +78,29 @@ func TestDeviceAuthRefusesAProviderWithoutADeviceFlow(t *testing.T) {
 	da, err := ucoauth.DeviceAuth(t.Context(), cfg, ucoauth.WithProvider(ucoauth.RFC6749("")))
 	require.NoError(t, err, "a provider of this package has the device flow")
 	assert.Equal(t, "dc-prov-1", da.DeviceCode)
+}
+
+// DeviceAccessToken takes the options of Exchange, WithAuthCodeOptions
+// included: its extra form fields go with every poll.
+func TestDeviceAccessTokenSendsTheAuthCodeOptions(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		got.Store(r.PostForm)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"dat-access-1","token_type":"bearer","expires_in":3600,"refresh_token":"dat-refresh-1"}`)
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "dat-id", ClientSecret: "dat-client-secret",
+		Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	da := &oauth2.DeviceAuthResponse{DeviceCode: "dat-device-code-1", Interval: 1}
+	tok, err := ucoauth.DeviceAccessToken(t.Context(), cfg, da,
+		ucoauth.WithAuthCodeOptions(oauth2.SetAuthURLParam("resource", "https://api.example/")))
+	require.NoError(t, err)
+	assert.Equal(t, "dat-access-1", tok.AccessToken)
+	form, ok := got.Load().(url.Values)
+	require.True(t, ok, "the server was asked")
+	assert.Equal(t, "https://api.example/", form.Get("resource"))
+	assert.Equal(t, "dat-device-code-1", form.Get("device_code"))
+	assert.Equal(t, "urn:ietf:params:oauth:grant-type:device_code", form.Get("grant_type"))
 }

@@ -1,13 +1,14 @@
 package ucoauth_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +39,10 @@ func TestProviderWarningNamingItsTokensIsScrubbed(t *testing.T) {
 		tok := &oauth2.Token{AccessToken: v.Data.AccessToken, RefreshToken: v.Data.RefreshToken}
 		return tok, fmt.Errorf("no lifetime for %s (refresh %q)", tok.AccessToken, tok.RefreshToken)
 	}}
-	var logs strings.Builder
-	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	logs := func() string { mu.Lock(); defer mu.Unlock(); return buf.String() }
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := misbehavingConfig(srv)
 	tok, err := ucoauth.Exchange(t.Context(), cfg, "warn-code-1", ucoauth.WithProvider(p), ucoauth.WithLogger(logger))
 	require.NoError(t, err)
@@ -48,17 +51,18 @@ func TestProviderWarningNamingItsTokensIsScrubbed(t *testing.T) {
 	store := tokenstore.NewMemory()
 	tok.Expiry = time.Now().Add(-time.Minute)
 	require.NoError(t, store.Save(t.Context(), "m", tok))
-	var events []string
+	// The hook runs in the refreshing goroutine, after the log line.
+	events := make(chan string, 1)
 	src := ucoauth.NewTokenSource(cfg, store, "m", ucoauth.WithProvider(p), ucoauth.WithLogger(logger),
 		ucoauth.WithRefreshHook(func(e ucoauth.RefreshEvent) {
-			events = append(events, fmt.Sprintf("%v %+v %#v %s", e, e, e, e.Err))
 			b, _ := json.Marshal(e)
-			events = append(events, string(b))
+			events <- fmt.Sprintf("%v %+v %#v %s %s", e, e, e, e.Err, b)
 		}))
 	defer src.Close()
 	_, err = src.Token()
 	require.NoError(t, err)
-	out := logs.String() + strings.Join(events, "\n")
+	event := <-events
+	out := logs() + event
 	assert.Contains(t, out, "no lifetime for", "the warning was logged")
 	assert.NotContains(t, out, "warn-access-token-1")
 	assert.NotContains(t, out, "warn-refresh-token-1")

@@ -200,8 +200,11 @@ func (o wireOptions) clock() clock {
 	return o.now
 }
 
-// formSecrets are the request fields that carry a secret.
-var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token", "access_token"}
+// formSecrets are the request fields that carry a secret: the engine's
+// (a grant's code or token) and those a provider may add of its own (a
+// client secret it derived, an RFC 7523 assertion, a password).
+var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token", "access_token",
+	"client_secret", "assertion", "password"}
 
 // ask sends a provider's request, reads the answer and turns what the
 // provider made of it into what the engine trusts: errors scrubbed of

@@ -177,3 +177,32 @@ func TestProviderJSONRequestSecretsAreScrubbed(t *testing.T) {
 	assert.NotContains(t, err.Error(), assertion)
 	assert.NotContains(t, err.Error(), "misb-code-3")
 }
+
+// A provider's form may carry secrets the engine did not give it: a
+// client_secret it derived, an RFC 7523 assertion, a password. Each is
+// scrubbed from the call's errors.
+func TestProviderFormSecretsAreScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, "bad form "+r.PostForm.Encode())
+	}))
+	defer srv.Close()
+	cfg := misbehavingConfig(srv)
+	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	secrets := map[string]string{"client_secret": "misb-derived-secret-5", "assertion": "misb-jwt-assertion-6", "password": "misb-password-7"}
+	p := funcProvider{tokenRequest: func(cfg *oauth2.Config, v url.Values) (*ucoauth.Request, error) {
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}}
+		for k, s := range secrets {
+			form.Set(k, s)
+		}
+		return &ucoauth.Request{URL: cfg.Endpoint.TokenURL, Form: form}, nil
+	}}
+	_, err := ucoauth.Exchange(t.Context(), cfg, "misb-code-4", ucoauth.WithProvider(p))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "grant-type", "the echo reached the error")
+	for k, s := range secrets {
+		assert.NotContains(t, err.Error(), s, k)
+	}
+}

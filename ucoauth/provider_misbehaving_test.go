@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 )
 
@@ -205,4 +206,44 @@ func TestProviderFormSecretsAreScrubbed(t *testing.T) {
 	for k, s := range secrets {
 		assert.NotContains(t, err.Error(), s, k)
 	}
+}
+
+// A provider's token and API headers go only to the API's origin: not to
+// another host, and not to where the API's redirect points.
+func TestProviderHeadersStayOnTheAPIOrigin(t *testing.T) {
+	srv := newJSONServer(t)
+	cfg := srv.config()
+	seen := make(chan http.Header, 2)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+	}))
+	defer other.Close()
+	p := ucoauth.WithProvider(jsonProvider{revokeURL: srv.URL + "/oauth2/revoke"})
+	store := tokenstore.NewMemory()
+	tok, err := ucoauth.Exchange(t.Context(), cfg, "jcode-origin", p)
+	require.NoError(t, err)
+	require.NoError(t, store.Save(t.Context(), "m", tok))
+	src := ucoauth.NewTokenSource(cfg, store, "m", p)
+	defer src.Close()
+	client := ucoauth.NewClient(t.Context(), src)
+
+	resp, err := client.Get(other.URL + "/v2/locations")
+	require.NoError(t, err)
+	resp.Body.Close()
+	h := <-seen
+	assert.Empty(t, h.Get("Authorization"), "no token to another origin")
+	assert.Empty(t, h.Get("Json-Version"), "no API header to another origin")
+
+	// The API redirects to the other host: the client follows, without the token.
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	t2 := &ucoauth.Transport{Source: src, Origin: redirecting.URL}
+	resp, err = (&http.Client{Transport: t2}).Get(redirecting.URL + "/v2/locations")
+	require.NoError(t, err)
+	resp.Body.Close()
+	h = <-seen
+	assert.Empty(t, h.Get("Authorization"), "no token past the redirect")
+	assert.Empty(t, h.Get("Json-Version"), "no API header past the redirect")
 }

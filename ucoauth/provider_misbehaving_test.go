@@ -247,3 +247,25 @@ func TestProviderHeadersStayOnTheAPIOrigin(t *testing.T) {
 	assert.Empty(t, h.Get("Authorization"), "no token past the redirect")
 	assert.Empty(t, h.Get("Json-Version"), "no API header past the redirect")
 }
+
+// A provider's Authorization with an empty credential ("Client " for a
+// public client with no secret) holds no secret: its scheme word is not
+// blotted out of every message.
+func TestProviderEmptyCredentialLeavesMessagesReadable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_client","error_description":"Client secret missing"}`)
+	}))
+	defer srv.Close()
+	cfg := misbehavingConfig(srv)
+	cfg.ClientSecret = ""
+	p := funcProvider{revokeRequest: func(cfg *oauth2.Config, v url.Values) (*ucoauth.Request, error) {
+		return &ucoauth.Request{URL: cfg.Endpoint.TokenURL, JSON: []byte(`{}`),
+			Header: http.Header{"Authorization": {"Client " + cfg.ClientSecret}}}, nil
+	}}
+	err := ucoauth.Revoke(t.Context(), cfg, "misb-access-10", ucoauth.WithProvider(p))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Client secret missing")
+}

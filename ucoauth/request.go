@@ -117,7 +117,10 @@ func newCaller(ctx context.Context, op string, cfg *oauth2.Config, endpoint stri
 			continue
 		}
 		for _, v := range vs {
-			_, cred, _ := strings.Cut(v, " ")
+			scheme, cred, spaced := strings.Cut(v, " ")
+			if spaced && strings.TrimSpace(cred) == "" && isToken(scheme) {
+				continue // a scheme word alone ("Client "): no credential in it
+			}
 			red.add(v, cred)
 		}
 	}

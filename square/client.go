@@ -135,7 +135,10 @@ func (c *Client) post(ctx context.Context, op, u string, body []byte, auth *stri
 		return 0, nil, nil, errNetwork(op, err, sc)
 	}
 	defer res.Body.Close()
-	if res.StatusCode/100 == 3 {
+	// A 3xx, or an answer that the caller's own Transport reached by
+	// following a redirect (only such a request carries the redirect that
+	// caused it): it comes from wherever the redirect pointed.
+	if res.StatusCode/100 == 3 || (res.Request != nil && res.Request.Response != nil) {
 		return 0, nil, nil, &Error{Op: op, StatusCode: res.StatusCode, Class: Misconfigured,
 			Err: ucoauth.ErrRedirect, scrub: sc}
 	}

@@ -96,7 +96,9 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(")")
 	if e.Err != nil {
-		b.WriteString(": " + cut(e.Err.Error()))
+		// Scrubbed before the cut: a cut through a secret would leave its
+		// head, which no longer matches, in clear.
+		b.WriteString(": " + cut(e.scrub.scrub(e.Err.Error())))
 	}
 	return e.scrub.scrub(b.String())
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -57,7 +58,13 @@ func Sign(signatureKey, notificationURL string, body []byte) string {
 // VerifySignature checks signature against body as received at
 // notificationURL, exactly as configured in the subscription (scheme, host,
 // path and query byte for byte), in constant time.
+//
+// An empty (or blank) signature key is refused: anyone can sign with it,
+// and a forged revocation would disconnect any merchant.
 func VerifySignature(signatureKey, notificationURL string, body []byte, signature string) error {
+	if strings.TrimSpace(signatureKey) == "" {
+		return fmt.Errorf("%w: the signature key is empty", ErrBadSignature)
+	}
 	want := Sign(signatureKey, notificationURL, body)
 	if signature == "" || !hmac.Equal([]byte(want), []byte(signature)) {
 		return ErrBadSignature

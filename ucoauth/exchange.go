@@ -71,20 +71,25 @@ func optionValues(opts []oauth2.AuthCodeOption) url.Values {
 
 // Revoke revokes an access token. At UltraCart, that revokes the
 // application's whole grant for the merchant: the merchant has to connect
-// again. [WithProvider], [WithRevokeURL], [WithSimpleKey], [WithHTTPClient]
-// and [WithClock] apply. UltraCart's revoke URL is the token URL's sibling
+// again. [WithProvider], [WithRevokeURL], [WithSimpleKey], [WithHTTPClient],
+// [WithClock] and [WithLogger] (the revoke, at Info; by default nothing is
+// logged) apply. UltraCart's revoke URL is the token URL's sibling
 // ".../oauth/revoke".
 //
 // UltraCart answers {"successful": true|false}; when the body says so, that
 // decides, even if the rest of the body does not parse (as does an "error"
 // in it). Any other 2xx answer (RFC 7009's empty 200) is success. Every other
 // answer, 404 and 405 included, is an error: nothing was revoked.
-func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...EndpointOption) error {
+func Revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, opts ...RevokeOption) error {
 	o := newOptions()
 	for _, opt := range opts {
 		opt.applyRevoke(o)
 	}
-	return revoke(ctx, cfg, accessToken, o)
+	if err := revoke(ctx, cfg, accessToken, o); err != nil {
+		return err
+	}
+	o.logger.Info("ucoauth: revoked", "token", Fingerprint(accessToken))
+	return nil
 }
 
 // revoke revokes accessToken; secrets are scrubbed from its errors too (the
@@ -99,12 +104,18 @@ func revoke(ctx context.Context, cfg *oauth2.Config, accessToken string, o *opti
 // poll. Unlike x/oauth2's cfg.DeviceAuth, it authenticates the client as
 // cfg.Endpoint.AuthStyle says, never follows a redirect, and reads numbers
 // sent as strings. [WithAuthCodeOptions] (extra form fields),
-// [WithSimpleKey], [WithHTTPClient] and [WithClock] apply. The user code and
+// [WithSimpleKey], [WithHTTPClient], [WithClock] and [WithLogger] (an
+// unusable expires_in, read as no expiry, is logged) apply; so does
+// [WithProvider], which must be one of this package's: another provider's
+// dialect has no device flow here, and is refused. The user code and
 // the verification links, which are shown to the merchant, come back with
 // the client secret and the simple key (in any encoding) scrubbed, should
 // the server have echoed them.
 func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...ExchangeOption) (*oauth2.DeviceAuthResponse, error) {
 	o := callOptions(opts)
+	if _, ok := o.wire().prov().(builtin); !ok {
+		return nil, &Error{Op: opDeviceReq, Err: errNoDeviceFlow}
+	}
 	form := optionValues(o.authOpts)
 	if len(cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(cfg.Scopes, " "))
@@ -134,14 +145,20 @@ func DeviceAuth(ctx context.Context, cfg *oauth2.Config, opts ...ExchangeOption)
 		VerificationURI:         creds.scrub(w.VerificationURI.s),
 		VerificationURIComplete: creds.scrub(w.VerificationURIComplete.s),
 	}
-	if d, ok, _ := parseExpiresIn(w.ExpiresIn); ok {
+	if d, ok, warn := parseExpiresIn(w.ExpiresIn); ok {
 		da.Expiry = now.Add(d)
+	} else if warn != nil {
+		o.logger.Warn("ucoauth: device authorization kept without an expiry", "err", red.wrap(warn))
 	}
 	if n, err := strconv.ParseFloat(strings.TrimSpace(w.Interval.s), 64); err == nil && n > 0 {
 		da.Interval = int64(min(n, maxPollInterval.Seconds()))
 	}
 	return da, nil
 }
+
+// errNoDeviceFlow refuses DeviceAuth through a provider of another
+// package: the seam has no device authorization request.
+var errNoDeviceFlow = errors.New("the provider has no device flow (RFC 8628) that DeviceAuth can use")
 
 // maxPollInterval bounds the wait between device-flow polls, whatever the
 // server asks for.
@@ -152,7 +169,8 @@ const maxPollInterval = MaxRetryAfter
 // slow_down, until the merchant approves, denies, the code expires or ctx
 // ends. It parses the answer with the same tolerance as [Exchange], which
 // x/oauth2's own DeviceAccessToken lacks, and like Exchange it returns a
-// token or an error, never both. The options of [Exchange] apply.
+// token or an error, never both. The options of [Exchange] apply;
+// [WithAuthCodeOptions]' fields go with every poll.
 func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.DeviceAuthResponse, opts ...ExchangeOption) (*oauth2.Token, error) {
 	o := callOptions(opts)
 	interval := 5 * time.Second
@@ -168,7 +186,9 @@ func DeviceAccessToken(ctx context.Context, cfg *oauth2.Config, da *oauth2.Devic
 		defer cancel()
 	}
 	for {
-		form := url.Values{"grant_type": {grantTypeDeviceCode}, "device_code": {da.DeviceCode}}
+		form := optionValues(o.authOpts)
+		form.Set("grant_type", grantTypeDeviceCode)
+		form.Set("device_code", da.DeviceCode)
 		tok, err := retrieveToken(ctx, cfg, form, o.wire(), da.DeviceCode)
 		var e *Error
 		switch {

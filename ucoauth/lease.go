@@ -169,6 +169,13 @@ func (r *retryHold) attempt(ctx context.Context, p persister, own saveOwner, tok
 		}
 	}
 	if r.lease == nil {
+		// Saved first: a lock lost with the store (a Redis restart) may be
+		// held by another process now, which may be waiting for this very
+		// token to be saved (see restoreLost) before it refreshes. The
+		// store's newer-wins rule makes the save safe without the lock.
+		if err := save(false); err == nil || !(&StoreError{Err: err}).Temporary() {
+			return err
+		}
 		if l, err := lockLease(ctx, p.store, p.key); err == nil && l != nil {
 			r.lease = l
 			p.o.logger.Warn("ucoauth: holding the refresh lock again while the refreshed token waits to be saved", "key", p.key)

@@ -72,7 +72,11 @@ func (p persister) lockOrAdopt(ctx context.Context, own saveOwner, mem *oauth2.T
 		wait = min(2*wait, lockWaitLookMax)
 		// A failed look changes nothing: the lock wait goes on, and its
 		// own outcome is what counts.
-		if _, fresh, _, lerr := p.look(ctx, own, mem); lerr == nil && fresh != nil {
+		stored, fresh, _, lerr := p.look(ctx, own, mem)
+		if lerr == nil && fresh == nil {
+			p.restoreNewer(ctx, stored, mem) // for the holder waiting out lostGrace
+		}
+		if lerr == nil && fresh != nil {
 			cancel()
 			if r := <-done; r.err == nil && r.lease != nil {
 				r.lease.Release() // granted as the wait was called off

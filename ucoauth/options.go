@@ -23,8 +23,10 @@ const (
 // Option configures a TokenSource: pass it to NewTokenSource, or to
 // NewManager for every source of the Manager. Each constructor takes only
 // the options it applies, so that none is silently ignored: every Option
-// is a [ManagerOption], and those that say how to reach the server are
-// [EndpointOption]s, which [Revoke] takes too.
+// is a [ManagerOption]; those that say how to reach the server are
+// [EndpointOption]s, which [Revoke] and [Exchange] take too; and
+// [WithRevokeURL] is a [RevokeOption], which Revoke takes and Exchange
+// does not.
 type Option interface {
 	ManagerOption
 	applySource(*options)
@@ -35,8 +37,15 @@ type Option interface {
 // applies to every call that reaches the server: a TokenSource, a Manager,
 // [Exchange], [DeviceAuth], [DeviceAccessToken] and [Revoke] alike.
 type EndpointOption interface {
-	Option
+	RevokeOption
 	ExchangeOption
+}
+
+// RevokeOption configures [Revoke]: every [EndpointOption] does, and
+// [WithRevokeURL], which the calls that never revoke ([Exchange],
+// [DeviceAuth], [DeviceAccessToken]) do not take.
+type RevokeOption interface {
+	Option
 	applyRevoke(*options)
 }
 
@@ -79,6 +88,13 @@ func (f endpointOption) applySource(o *options)         { f(o) }
 func (f endpointOption) applyManager(m *managerOptions) { f(&m.source) }
 func (f endpointOption) applyRevoke(o *options)         { f(o) }
 func (f endpointOption) applyExchange(o *options)       { f(o) }
+
+// revokeOption is a RevokeOption that is not an EndpointOption.
+type revokeOption func(*options)
+
+func (f revokeOption) applySource(o *options)         { f(o) }
+func (f revokeOption) applyManager(m *managerOptions) { f(&m.source) }
+func (f revokeOption) applyRevoke(o *options)         { f(o) }
 
 // exchangeOption is an ExchangeOption that is not an EndpointOption.
 type exchangeOption func(*options)
@@ -230,8 +246,8 @@ func WithHTTPClient(c *http.Client) EndpointOption {
 // WithRevokeURL sets the revoke endpoint, for a server whose layout differs
 // from UltraCart's (where it is the token URL's sibling ".../oauth/revoke").
 // Like every OAuth endpoint it must be https, or plain http to loopback.
-func WithRevokeURL(url string) EndpointOption {
-	return endpointOption(func(o *options) { o.revokeURL = url })
+func WithRevokeURL(url string) RevokeOption {
+	return revokeOption(func(o *options) { o.revokeURL = url })
 }
 
 // wire is what calls to OAuth endpoints take from o.

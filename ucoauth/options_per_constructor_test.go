@@ -23,10 +23,12 @@ func TestOptionsApplyOnlyWhereTheyAreTaken(t *testing.T) {
 	endpoint := map[string]any{
 		"WithSimpleKey":  ucoauth.WithSimpleKey("k"),
 		"WithHTTPClient": ucoauth.WithHTTPClient(nil),
-		"WithRevokeURL":  ucoauth.WithRevokeURL("https://127.0.0.1/revoke"),
 		"WithProvider":   ucoauth.WithProvider(ucoauth.UltraCart()),
 		"WithLogger":     ucoauth.WithLogger(nil),
 		"WithClock":      ucoauth.WithClock(time.Now),
+	}
+	revokeOnly := map[string]any{
+		"WithRevokeURL": ucoauth.WithRevokeURL("https://127.0.0.1/revoke"),
 	}
 	exchangeOnly := map[string]any{
 		"WithAuthCodeOptions": ucoauth.WithAuthCodeOptions(),
@@ -46,6 +48,16 @@ func TestOptionsApplyOnlyWhereTheyAreTaken(t *testing.T) {
 		assert.Implements(t, (*ucoauth.Option)(nil), o, name)
 		assert.Implements(t, (*ucoauth.ManagerOption)(nil), o, name)
 		assert.Implements(t, (*ucoauth.ExchangeOption)(nil), o, name)
+	}
+	for name, o := range endpoint {
+		assert.Implements(t, (*ucoauth.RevokeOption)(nil), o, name)
+	}
+	for name, o := range revokeOnly {
+		assert.Implements(t, (*ucoauth.RevokeOption)(nil), o, name)
+		assert.Implements(t, (*ucoauth.Option)(nil), o, name)
+		assert.Implements(t, (*ucoauth.ManagerOption)(nil), o, name)
+		_, exchange := o.(ucoauth.ExchangeOption)
+		assert.False(t, exchange, "%s: Exchange would ignore it", name)
 	}
 	for name, o := range exchangeOnly {
 		assert.Implements(t, (*ucoauth.ExchangeOption)(nil), o, name)

@@ -307,3 +307,21 @@ func (p persister) bury(ctx context.Context, toks ...*oauth2.Token) error {
 	}
 	return nil
 }
+
+// behind reports whether stored is an older copy than mem: the store lost
+// writes (restarted empty, then restored from an older copy).
+func behind(stored, mem *oauth2.Token) bool {
+	return stored != nil && mem != nil && stored.AccessToken != mem.AccessToken && issuedBefore(stored, mem)
+}
+
+// restoreNewer writes mem over stored when the store holds an older copy,
+// so that a refresh waiting out lostGrace elsewhere refreshes from it. A
+// failed write changes nothing: this process refreshes from mem anyway.
+func (p persister) restoreNewer(ctx context.Context, stored, mem *oauth2.Token) {
+	if !behind(stored, mem) {
+		return
+	}
+	if err := p.store.Save(ctx, p.key, mem); err == nil {
+		p.o.logger.Warn("ucoauth: the store held an older token than this process; wrote this one back", "key", p.key)
+	}
+}

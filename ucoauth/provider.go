@@ -2,13 +2,17 @@ package ucoauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ucoauth/go-ucoauth/internal/redact"
 )
 
 // Provider is what differs between OAuth servers: how a token or revoke
@@ -72,8 +76,10 @@ type Request struct {
 	// URL is the endpoint: https, or plain http to a loopback address.
 	URL string
 	// Header holds headers to send, such as an Authorization the provider
-	// computes itself ("Client <secret>"). Its values are scrubbed from
-	// every error and log line.
+	// computes itself ("Client <secret>") or an API key. Its values (and
+	// what follows a scheme word, as in "Client <secret>") are scrubbed
+	// from every error and log line, except those of Accept, Content-Type
+	// and headers named "...-Version", which carry no credential.
 	Header http.Header
 	// Form is sent form-encoded, with the client credentials placed as
 	// cfg.Endpoint.AuthStyle says.
@@ -159,7 +165,12 @@ func (p rfc6749) RevokeRequest(_ *oauth2.Config, params url.Values) (*Request, e
 
 func (rfc6749) SetAPIHeader(http.Header) {}
 
-var errNoRevokeURL = errors.New("the provider has no revoke endpoint")
+var (
+	errNoRevokeURL = errors.New("the provider has no revoke endpoint")
+	// A provider's bugs, told as errors rather than panics in the engine.
+	errNoRequest = errors.New("the provider made no request and no error")
+	errNilError  = errors.New("the provider returned a nil *Error")
+)
 
 // builtin marks the providers of this package, whose readers add every
 // token of an answer to the call's redactor as they parse it.
@@ -191,8 +202,11 @@ func (o wireOptions) clock() clock {
 	return o.now
 }
 
-// formSecrets are the request fields that carry a secret.
-var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token", "access_token"}
+// formSecrets are the request fields that carry a secret: the engine's
+// (a grant's code or token) and those a provider may add of its own (a
+// client secret it derived, an RFC 7523 assertion, a password).
+var formSecrets = []string{"refresh_token", "code", "device_code", "code_verifier", "client_assertion", "token", "access_token",
+	"client_secret", "assertion", "password"}
 
 // ask sends a provider's request, reads the answer and turns what the
 // provider made of it into what the engine trusts: errors scrubbed of
@@ -201,6 +215,9 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *
 	now := o.clock()
 	for _, k := range formSecrets {
 		red.add(rq.Form[k]...)
+	}
+	if rq.Form == nil && rq.JSON != nil {
+		red.add(jsonSecrets(rq.JSON)...)
 	}
 	sent := now()
 	r, err := send(ctx, op, cfg, rq, wireCall{simpleKey: o.simpleKey, client: o.client, red: red})
@@ -212,6 +229,24 @@ func ask(ctx context.Context, op string, cfg *oauth2.Config, o wireOptions, rq *
 		_, _ = parseBody(a.Body, red) // every token in the answer is a secret
 	}
 	return a, nil
+}
+
+// jsonSecrets are the values, in a provider's JSON request, of the fields
+// a form would carry a secret in (formSecrets), or an answer a token in
+// (redact.SecretKey): the provider may have made them (a signed
+// client_assertion), so the engine cannot know them otherwise.
+func jsonSecrets(body []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	var vals []json.RawMessage
+	for k, v := range top {
+		if redact.SecretKey(k) || slices.Contains(formSecrets, strings.ToLower(k)) {
+			vals = append(vals, v)
+		}
+	}
+	return redact.AnswerSecrets(vals)
 }
 
 // send posts rq, a request a [Provider] built: a form, with the client
@@ -237,6 +272,9 @@ func retrieveToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o
 		red.add(params[k]...)
 	}
 	rq, err := p.TokenRequest(cfg, params)
+	if err == nil && rq == nil {
+		err = errNoRequest
+	}
 	if err != nil {
 		return nil, scrubbed(opToken, 0, red, err)
 	}
@@ -302,6 +340,11 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 	// Only an *Error itself is taken as it is: one wrapped in another
 	// error would leave the outer text unscrubbed.
 	e, ok := err.(*Error)
+	if ok && e == nil {
+		// A typed nil in a non-nil error: a provider's bug, which fails
+		// closed (a revoke it answered so is not taken as done).
+		return &Error{Op: op, StatusCode: status, Err: errNilError, red: red}
+	}
 	if !ok {
 		return &Error{Op: op, StatusCode: status, Err: red.wrap(err), red: red}
 	}
@@ -321,6 +364,9 @@ func scrubbed(op string, status int, red *redactor, err error) error {
 func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o wireOptions, red *redactor) error {
 	p := o.prov()
 	rq, err := p.RevokeRequest(cfg, params)
+	if err == nil && rq == nil {
+		err = errNoRequest
+	}
 	if err != nil {
 		return scrubbed(opRevoke, 0, red, err)
 	}

@@ -67,6 +67,7 @@ func (r refresher) refresh(ctx context.Context, cur *state) (res result) {
 			return result{err: err} // no store lock for a refusal the pace holds back
 		}
 	}
+	r.restoreNewer(ctx, stored, mem) // for a refresh waiting out lostGrace
 	lk, adopt, err := r.lock(ctx, r.own, mem)
 	if err != nil {
 		return result{err: err}
@@ -81,6 +82,13 @@ func (r refresher) refresh(ctx context.Context, cur *state) (res result) {
 		// Under the lock, look again: the holder we waited for has saved.
 		if stored, fresh, corrupt, err = r.look(ctx, r.own, mem); fresh != nil || err != nil {
 			return result{st: fresh, err: err}
+		}
+		if stored == nil && !corrupt && mem != nil {
+			// The store lost the token: another process may hold a newer
+			// copy than mem (see lost.go).
+			if stored, fresh, err = r.restoreLost(ctx, r.own, mem); fresh != nil || err != nil {
+				return result{st: fresh, err: err}
+			}
 		}
 	}
 	if corrupt {

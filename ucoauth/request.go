@@ -102,7 +102,7 @@ type caller struct {
 
 // newCaller checks endpoint and makes red scrub every credential the call
 // may send: the client secret (raw and as HTTP Basic), the simple key and
-// the provider's Authorization header.
+// the values of the provider's headers (see credentialHeader).
 func newCaller(ctx context.Context, op string, cfg *oauth2.Config, endpoint string, wc wireCall) (*caller, error) {
 	red := wc.red
 	if red == nil {
@@ -112,15 +112,36 @@ func newCaller(ctx context.Context, op string, cfg *oauth2.Config, endpoint stri
 	if cfg.ClientSecret != "" {
 		red.add(basicCredentials(cfg))
 	}
-	for _, v := range wc.header.Values("Authorization") {
-		_, cred, _ := strings.Cut(v, " ")
-		red.add(v, cred)
+	for k, vs := range wc.header {
+		if !credentialHeader(k) {
+			continue
+		}
+		for _, v := range vs {
+			scheme, cred, spaced := strings.Cut(v, " ")
+			if spaced && strings.TrimSpace(cred) == "" && isToken(scheme) {
+				continue // a scheme word alone ("Client "): no credential in it
+			}
+			red.add(v, cred)
+		}
 	}
 	if err := checkURL(endpoint); err != nil {
 		return nil, &Error{Op: op, Err: red.wrap(err), red: red}
 	}
 	return &caller{op: op, cfg: cfg, endpoint: endpoint, client: wireClient(ctx, wc.client),
 		red: red, header: wc.header, simpleKey: wc.simpleKey}, nil
+}
+
+// credentialHeader reports whether a provider's header k may carry a
+// credential: any header (Authorization, an API key, a signature) but the
+// few that only describe the body or the API version, whose values are
+// common words that scrubbing would only blot out of messages.
+func credentialHeader(k string) bool {
+	k = http.CanonicalHeaderKey(k)
+	switch k {
+	case "Accept", "Content-Type":
+		return false
+	}
+	return !strings.HasSuffix(k, "-Version")
 }
 
 // basicCredentials is what HTTP Basic carries, before base64: RFC 6749

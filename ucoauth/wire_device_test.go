@@ -33,7 +33,7 @@ func TestDeviceAuthParsesTolerantly(t *testing.T) {
 }
 
 // DeviceAccessToken, like Exchange, returns a token or an error, never both:
-// an anomaly it survives goes to the context's logger.
+// an anomaly it survives goes to WithLogger's logger.
 func TestDeviceAccessTokenNeverReturnsTokenAndError(t *testing.T) {
 	uc := ucoauthtest.NewServer()
 	defer uc.Close()

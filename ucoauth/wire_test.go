@@ -186,7 +186,7 @@ func TestExpiresInTolerance(t *testing.T) {
 			require.NoError(t, err, "a token never comes with an error")
 			require.NotNil(t, tok, "the usable rest of the response is kept")
 			if tc.badExpr {
-				assert.Contains(t, logs.String(), strings.TrimPrefix(ucoauth.ErrBadExpiresIn.Error(), "ucoauth: "), "the anomaly goes to the context's logger")
+				assert.Contains(t, logs.String(), strings.TrimPrefix(ucoauth.ErrBadExpiresIn.Error(), "ucoauth: "), "the anomaly goes to WithLogger's logger")
 			} else {
 				assert.Empty(t, logs.String())
 			}

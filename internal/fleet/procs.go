@@ -65,8 +65,9 @@ type Report struct {
 type Lifetimer interface{ SetLifetime(time.Duration) }
 
 // Spawn starts procs OS processes, each this test binary re-running
-// testName with env added to the environment, and returns the report each
-// prints after prefix and a space (see Child). during, if set, runs in the
+// testName with env added to the environment and its index in EnvChild
+// (see ChildOptions), and returns the report each prints after prefix and
+// a space (see Child). during, if set, runs in the
 // parent once every child printed READY (see Ready): a loaded machine can
 // take seconds to start 8 processes, and a store killed before they loaded
 // the token would leave none of them holding it. Once every child has
@@ -83,7 +84,7 @@ func Spawn(t *testing.T, testName string, procs int, env []string, prefix string
 	done.Add(procs)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.v")
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(append(os.Environ(), env...), EnvChild+"="+strconv.Itoa(i))
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		in, err := cmd.StdinPipe()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ucoauth/go-ucoauth/internal/fleet"
 	"github.com/ucoauth/go-ucoauth/internal/testservers/redistest"
 	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/tokenstore/redisstore"
@@ -27,9 +28,10 @@ func TestRedisSentinelFailoverFleet(t *testing.T) {
 	env := []string{envFleetSentinel + "=" + sn.Sentinel.Addr, envFleetMaster + "=" + sn.MasterName}
 	const failovers = 3
 	var done int
-	srv, results := runFleetOn(t, "TestRedisSentinelFailoverFleet", 4, 4*fleetLifetime, env, store, func() {
+	srv, results := runFleetOn(t, "TestRedisSentinelFailoverFleet", 4, 4*fleetLifetime, env, store, func(tr *fleet.Trace) {
 		for range failovers {
 			time.Sleep(fleetLifetime / 2)
+			tr.Mark("failover")
 			sn.Failover(t)
 			done++
 		}

@@ -38,12 +38,12 @@ func isFleetChild() bool { return os.Getenv(envFleetRedis) != "" || os.Getenv(en
 // runFleet starts procs OS processes (this test binary, re-run as
 // fleetChild) that share one Redis and one merchant key and hammer Token()
 // for runFor. during, if set, runs in the parent meanwhile.
-func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server)) (*ucoauthtest.Server, *redisstore.Store, []fleet.Report) {
+func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, during func(rs *redistest.Server, tr *fleet.Trace)) (*ucoauthtest.Server, *redisstore.Store, []fleet.Report) {
 	rs := redistest.Start(t)
 	store := redisstore.New(rs.TestClient(t))
-	srv, results := runFleetOn(t, testName, procs, runFor, []string{envFleetRedis + "=" + rs.Addr}, store, func() {
+	srv, results := runFleetOn(t, testName, procs, runFor, []string{envFleetRedis + "=" + rs.Addr}, store, func(tr *fleet.Trace) {
 		if during != nil {
-			during(rs)
+			during(rs, tr)
 		}
 	})
 	t.Logf("redis: %s", rs)
@@ -52,16 +52,23 @@ func runFleet(t *testing.T, testName string, procs int, runFor time.Duration, du
 
 // runFleetOn runs the fleet on the Redis that env tells the children to use
 // (envFleetRedis, or envFleetSentinel and envFleetMaster) and store reaches.
-func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, env []string, store *redisstore.Store, during func()) (*ucoauthtest.Server, []fleet.Report) {
+// The children reach the fake UltraCart through a fleet.Trace, which the
+// test logs when a refresh token was refused.
+func runFleetOn(t *testing.T, testName string, procs int, runFor time.Duration, env []string, store *redisstore.Store, during func(tr *fleet.Trace)) (*ucoauthtest.Server, []fleet.Report) {
 	srv := ucoauthtest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.SetRotation(true)
 	srv.SetLifetime(fleetLifetime)
-	require.NoError(t, store.Save(t.Context(), "DEMO", srv.Issue("DEMO")))
+	seed := srv.Issue("DEMO")
+	require.NoError(t, store.Save(t.Context(), "DEMO", seed))
+	tr := fleet.NewTrace(t, srv.BaseURL(), seed.RefreshToken)
 
-	env = append(env[:len(env):len(env)], envFleetBase+"="+srv.BaseURL(), envFleetFor+"="+runFor.String())
-	results := fleet.Spawn(t, testName, procs, env, "FLEET", srv, during)
+	env = append(env[:len(env):len(env)], envFleetBase+"="+tr.BaseURL(), envFleetFor+"="+runFor.String())
+	results := fleet.Spawn(t, testName, procs, env, "FLEET", srv, func() { during(tr) })
 	t.Logf("refreshes: %d, invalid_grant: %d; results: %+v", srv.Stats().Refreshes(), srv.Stats().InvalidGrant, results)
+	if srv.Stats().InvalidGrant > 0 {
+		t.Logf("refresh tokens presented (generation 0 is the seeded one):\n%s", tr)
+	}
 	return srv, results
 }
 
@@ -84,8 +91,10 @@ func fleetChild(t *testing.T) {
 	store := redisstore.New(c)
 	cfg := ucoauth.NewConfig(ucoauthtest.DefaultClientID, ucoauthtest.DefaultClientSecret, "")
 	cfg.Endpoint = ucoauth.EndpointAt(os.Getenv(envFleetBase))
-	src := ucoauth.NewTokenSource(cfg, store, "DEMO", ucoauth.WithEarlyRefresh(fleetEarly),
-		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))
+	// fleet.ChildOptions: the child names itself to the trace, and logs
+	// with fleet.EnvDebug set.
+	src := ucoauth.NewTokenSource(cfg, store, "DEMO", append(fleet.ChildOptions(), ucoauth.WithEarlyRefresh(fleetEarly),
+		ucoauth.WithBackoff(50*time.Millisecond, 300*time.Millisecond), ucoauth.WithRefreshTimeout(2*time.Second))...)
 	defer src.Close() // before the store's connection closes: a refresh may be under way
 
 	fleet.Ready(src)
@@ -134,12 +143,63 @@ func TestRedisFleetSurvivesRedisRestart(t *testing.T) {
 		fleetChild(t)
 		return
 	}
-	srv, store, results := runFleet(t, "TestRedisFleetSurvivesRedisRestart", 8, 4*fleetLifetime, func(rs *redistest.Server) {
+	srv, store, results := runFleet(t, "TestRedisFleetSurvivesRedisRestart", 8, 4*fleetLifetime, func(rs *redistest.Server, tr *fleet.Trace) {
 		time.Sleep(fleetLifetime + fleetLifetime/4)
+		tr.Mark("killing Redis")
 		rs.Kill()
+		tr.Mark("Redis killed")
 		time.Sleep(fleetLifetime) // tokens expire while Redis is gone
 		assert.NoError(t, rs.Restart())
+		tr.Mark("Redis restarted, empty")
 	})
+	checkRestartedFleet(t, srv, store, results)
+}
+
+// TestRedisFleetSurvivesRedisRestartMidRefresh kills Redis the moment
+// UltraCart answered a refresh, before the process that asked can save the
+// rotated token (unsaved: at once; saved: 20 ms later, before the others
+// adopted it), and restarts it empty: the interleavings in which
+// TestRedisFleetSurvivesRedisRestart met invalid_grant, every run.
+func TestRedisFleetSurvivesRedisRestartMidRefresh(t *testing.T) {
+	if isFleetChild() {
+		fleetChild(t)
+		return
+	}
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+	}{{"unsaved", 0}, {"saved", 20 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, store, results := runFleet(t, "TestRedisFleetSurvivesRedisRestartMidRefresh", 8, 4*fleetLifetime, func(rs *redistest.Server, tr *fleet.Trace) {
+				killed := make(chan struct{})
+				time.Sleep(fleetLifetime / 2)
+				kill := func() {
+					time.Sleep(c.delay)
+					rs.Kill()
+					tr.Mark("Redis killed after that answer")
+					close(killed)
+				}
+				tr.AfterNextAnswer(func() {
+					if c.delay == 0 {
+						kill() // before the answer reaches the process
+					} else {
+						go kill()
+					}
+				})
+				<-killed
+				time.Sleep(fleetLifetime) // tokens expire while Redis is gone
+				assert.NoError(t, rs.Restart())
+				tr.Mark("Redis restarted, empty")
+			})
+			checkRestartedFleet(t, srv, store, results)
+		})
+	}
+}
+
+// checkRestartedFleet asserts what a fleet whose Redis restarted empty
+// must end with: no refresh token presented twice, every process on the
+// stored token, and that token's refresh token live.
+func checkRestartedFleet(t *testing.T, srv *ucoauthtest.Server, store *redisstore.Store, results []fleet.Report) {
 	st := srv.Stats()
 	assert.Zero(t, st.InvalidGrant, "no refresh token was used twice")
 	checkConverged(t, store, results)

@@ -46,7 +46,7 @@ func WithTable(name string) Option { return func(s *Store) { s.table = name } }
 
 // WithExistingTable makes New use a table that your migrations created,
 // instead of creating it if missing; New still checks that it has the
-// columns the store needs. The DDL per dialect is in the README.
+// columns the store needs. The DDL per dialect is in docs/sql.md.
 func WithExistingTable() Option { return func(s *Store) { s.migrate = false } }
 
 // WithLeaseTTL sets how long a SQLite lock lease lives if its holder dies

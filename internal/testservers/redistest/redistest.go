@@ -35,6 +35,11 @@ type Server struct {
 }
 
 // New starts a server; Close stops it.
+// startWait bounds how long a started redis-server may take to answer: on
+// a loaded 2-core machine (CI, or several test binaries at once) a cluster
+// node has taken over 10 s.
+const startWait = 60 * time.Second
+
 func New() (*Server, error) {
 	s := &Server{}
 	if path, err := exec.LookPath("redis-server"); err == nil && os.Getenv("UCOAUTH_FORCE_MINIREDIS") == "" {
@@ -94,7 +99,7 @@ func (s *Server) startReal() error {
 	s.cmd = cmd
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(startWait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := c.Ping(ctx).Err()
 		cancel()

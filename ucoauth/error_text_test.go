@@ -2,6 +2,7 @@ package ucoauth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -321,4 +322,37 @@ func TestStatusAfterADeadGrantShowsNoHalfToken(t *testing.T) {
 	assert.Equal(t, st.Token == "", st.Expiry.IsZero(), "a fingerprint comes with its expiry, or neither shows")
 	assert.LessOrEqual(t, strings.Count(st.Err.Error(), serverSays), 1, st.Err.Error())
 	assert.LessOrEqual(t, strings.Count(st.Err.Error(), "ucoauth:"), 1, st.Err.Error())
+}
+
+// A server whose refresh token reads like an OAuth error code cannot hide
+// the code from the library's decisions.
+func TestKnownCodesSurviveRedaction(t *testing.T) {
+	rs := newRaw(t, 400, `{"error":"invalid_grant","refresh_token":"invalid_grant","error_code":"invalid_grant"}`)
+	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "invalid_grant")
+	assert.ErrorIs(t, err, ucoauth.ErrReauthorizationRequired)
+}
+
+// A server's code or error_code cannot break a log line: each is printed as
+// it is when it is one plain word, quoted otherwise (so is the merchant ID,
+// though a header cannot carry CR or LF).
+func TestServerCodesCannotForgeLogLines(t *testing.T) {
+	const forged = "x\nlevel=INFO msg=\"all good\""
+	body, _ := json.Marshal(map[string]any{"error": forged})
+	envelope, _ := json.Marshal(map[string]any{"error": map[string]string{"error_code": forged, "developer_message": "m"}})
+	for name, rs := range map[string]*rawServer{
+		"error":      newRaw(t, 400, string(body)),
+		"error_code": newRaw(t, 400, string(envelope)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "\n")
+			assert.NotContains(t, err.Error(), "\r")
+			assert.Contains(t, err.Error(), "level=INFO", "still said, quoted")
+		})
+	}
+	rs := newRaw(t, 400, `{"error":"invalid_grant","error":"invalid_grant"}`, ultracart.HeaderRESTErrorMerchantID, "DEMO")
+	_, err := ucoauth.Exchange(t.Context(), rs.config(""), "code-1")
+	assert.Contains(t, err.Error(), ": invalid_grant")
+	assert.Contains(t, err.Error(), "(merchant DEMO)", "a plain word stays unquoted")
 }

@@ -3,6 +3,7 @@ package ucoauth_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -299,4 +300,111 @@ func TestHugeScopeIsCutNotScrubbedWhole(t *testing.T) {
 	assert.LessOrEqual(t, len(scope), 16<<10+3, "the scope is cut at the scrub window")
 	assert.NotContains(t, scope, strings.Repeat("a", 1000), "the stored scope holds no long run of the token")
 	assert.NotContains(t, printedScope, strings.Repeat("a", 1000), "the printed scope holds no long run of the token")
+}
+
+// TestEchoedSecretScrubbedInEveryEncoding: a token endpoint echoing the
+// client secret in encodings other than Go's own (lowercase
+// percent-encoding, Java's URLEncoder, JSON with an escaped solidus) and in
+// Go's own has it scrubbed, under every fmt verb and through slog.
+func TestEchoedSecretScrubbedInEveryEncoding(t *testing.T) {
+	const secret = "Sec/ret+Val~ue*01"
+	echoes := map[string]string{
+		"lowercase percent-encoding": "Sec%2fret%2bVal~ue%2a01",
+		"java URLEncoder":            "Sec%2Fret%2BVal%7Eue*01",
+		"json escaped solidus":       `Sec\/ret+Val~ue*01`,
+		"java URLEncoder lowercase":  "Sec%2fret%2bVal%7eue*01",
+		"every byte escaped":         "Sec%2Fret%2BVal%7Eue%2A01",
+		"raw":                        secret,
+		"go query escape":            "Sec%2Fret%2BVal~ue%2A01",
+		"json":                       `Sec/ret+Val~ue*01`,
+	}
+	for name, echo := range echoes {
+		t.Run(name, func(t *testing.T) {
+			for _, where := range []string{"header", "error_description", "developer_message"} {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					switch where {
+					case "header":
+						w.Header().Set("UC-REST-ERROR", "bad client_secret="+echo)
+						w.WriteHeader(400)
+						fmt.Fprintf(w, `{"error":"invalid_client"}`)
+					case "error_description":
+						w.WriteHeader(400)
+						fmt.Fprintf(w, `{"error":"invalid_client","error_description":%q}`, "bad client_secret="+echo)
+					default:
+						w.WriteHeader(400)
+						fmt.Fprintf(w, `{"error":{"developer_message":%q,"error_code":"x"}}`, "bad client_secret="+echo)
+					}
+				}))
+				cfg := &oauth2.Config{ClientID: "cid", ClientSecret: secret,
+					Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+				_, err := ucoauth.Exchange(context.Background(), cfg, "code-abcdef")
+				srv.Close()
+				require.Error(t, err)
+				msg := fmt.Sprintf("%v", err)
+				assert.NotContains(t, msg, echo, "%s: client secret leaked in an encoding the redactor does not know", where)
+				assert.NotContains(t, msg, "ret+Val~ue*01", "%s: client secret leaked (quoted) in an encoding the redactor does not know", where)
+				out := printed(err)
+				for _, frag := range []string{echo, "ret+Val~ue*01", "ret%2", "ret%2b", `ret\/`, "%7Eue", "%7eue"} {
+					assert.NotContains(t, out, frag, "%s: printed under some verb or slog:\n%s", where, out)
+				}
+				var e *ucoauth.Error
+				require.ErrorAs(t, err, &e)
+				for _, f := range []string{e.Message, e.Description} {
+					assert.NotContains(t, f, echo, "%s: a field keeps the secret", where)
+				}
+			}
+		})
+	}
+}
+
+// TestEchoedSecretScrubbedInBinaryEncodings: a server echoing the client
+// secret base64-encoded (without padding, URL-safe, or inside the encoding
+// of a longer text where it starts at any byte offset), hex-encoded, or
+// JSON-escaped the way PHP's JSON_HEX_TAG writes it (uppercase \u003C)
+// has it scrubbed too.
+func TestEchoedSecretScrubbedInBinaryEncodings(t *testing.T) {
+	const secret = "Sec/ret+Val<ue>?~01"
+	b64 := func(enc *base64.Encoding, s string) string { return enc.EncodeToString([]byte(s)) }
+	echoes := map[string]string{
+		"base64 raw":              b64(base64.RawStdEncoding, secret),
+		"base64 url":              b64(base64.URLEncoding, secret),
+		"base64 raw url":          b64(base64.RawURLEncoding, secret),
+		"base64 of a text, +1":    b64(base64.StdEncoding, "x="+secret+"&y=1"),
+		"base64 of a text, +2":    b64(base64.StdEncoding, "xy="+secret+"&y=1"),
+		"base64 of a text, +3":    b64(base64.StdEncoding, "xyz="+secret+"&y=1"),
+		"base64 url of a text":    b64(base64.URLEncoding, "client_secret="+secret),
+		"hex":                     hex.EncodeToString([]byte(secret)),
+		"HEX":                     strings.ToUpper(hex.EncodeToString([]byte(secret))),
+		"php JSON_HEX_TAG":        `Sec\/ret+Val\u003Cue\u003E?~01`,
+		"json escaped, upper \\u": `Sec/ret+Val\u003Cue\u003E?~01`,
+	}
+	for name, echo := range echoes {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("UC-REST-ERROR", "you sent "+echo)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(400)
+				fmt.Fprintf(w, `{"error":"invalid_client","error_description":%q}`, "you sent "+echo)
+			}))
+			defer srv.Close()
+			cfg := &oauth2.Config{ClientID: "cid", ClientSecret: secret,
+				Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+			_, err := ucoauth.Exchange(t.Context(), cfg, "code-abcdef")
+			require.Error(t, err)
+			var e *ucoauth.Error
+			require.ErrorAs(t, err, &e)
+			require.Contains(t, e.Description, "you sent", "the description is kept")
+			// The encoded secret, less the one or two characters at each
+			// end that it shares with its neighbours.
+			core := echo[2 : len(echo)-2]
+			if strings.HasPrefix(name, "base64 of a text") || name == "base64 url of a text" {
+				core = echo[len(echo)/3 : 2*len(echo)/3]
+			}
+			out := printed(err)
+			assert.NotContains(t, out, core, "printed:\n%s", out)
+			assert.NotContains(t, e.Description, core)
+			assert.NotContains(t, e.Message, core)
+		})
+	}
 }

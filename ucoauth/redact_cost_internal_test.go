@@ -2,15 +2,12 @@ package ucoauth
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/ucoauth/go-ucoauth/internal/redact"
 )
@@ -64,15 +61,4 @@ func TestScrubWindowIsBounded(t *testing.T) {
 	for n := maxScrubText; n < maxScrubText+4; n++ { // cuts at either byte of a character
 		assert.True(t, utf8.ValidString(red.scrubPrefix(wide, n)), "cut at %d", n)
 	}
-}
-
-// TestIssuedBeforeSaturates: a store of one's own may hold any expires_in;
-// the issue time is computed without overflow, so a token granted an
-// absurd lifetime never passes for one issued later than it was.
-func TestIssuedBeforeSaturates(t *testing.T) {
-	now := time.Now()
-	absurd := &oauth2.Token{AccessToken: "a", Expiry: now.Add(time.Hour), ExpiresIn: math.MaxInt64}
-	recent := &oauth2.Token{AccessToken: "b", Expiry: now.Add(30 * time.Minute), ExpiresIn: 1800}
-	assert.True(t, issuedBefore(absurd, recent), "issued at most MaxLifetime before its expiry: before the recent token")
-	assert.False(t, issuedBefore(recent, absurd))
 }

@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
@@ -47,17 +47,6 @@ var (
 	_ ucoauth.Lister      = (*File)(nil)
 	_ ucoauth.Tombstoner  = (*File)(nil)
 )
-
-// ErrUnsafePath means the token directory, a token file or a lock file is
-// not what the store itself creates: a symbolic link, not a directory or
-// regular file, owned by another user, or a token file others may read
-// whose mode cannot be tightened. The store neither follows nor replaces
-// it; a person must look.
-var ErrUnsafePath error = permanent("tokenstore: unsafe path in the token directory")
-
-// lockPoll is how often a blocked Lock retries. OS file locks cannot be
-// waited on with a deadline, so the wait is a poll.
-const lockPoll = 5 * time.Millisecond
 
 // maxFileSize bounds what is read from a token file. A real record is a few
 // kilobytes; a bigger file is corrupt, not a reason to exhaust memory.
@@ -279,6 +268,38 @@ func (f *File) LockLease(ctx context.Context, key string) (ucoauth.Lease, error)
 	return &fileLease{l: l, path: path}, nil
 }
 
+// RemoveLock removes key's lock file (KEY.lock), which Lock creates and
+// leaves behind, once nobody holds it: it waits for the lock (ctx bounds the
+// wait), then unlinks the file while holding it. A process of this version
+// waiting on the file meanwhile notices that it was unlinked and locks a
+// new one, so the lock stays exclusive. A process of a version before this
+// one does not notice: remove lock files only when every process sharing the
+// directory runs this version or later. The token file is not touched;
+// remove it first (Delete), or the next Lock creates the lock file again.
+//
+// On Windows it does nothing: a file held open there cannot be unlinked.
+func (f *File) RemoveLock(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	path := tokenfile.Lock(f.dir, key)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	unlock, err := lockFile(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("tokenstore: removing lock file %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
 // writeLockName is the file whose lock every writer holds.
 const writeLockName = ".write.lock"
 
@@ -293,63 +314,6 @@ func (f *File) withWriteLock(ctx context.Context, fn func() error) error {
 	}
 	defer unlock()
 	return fn()
-}
-
-// lockFile takes an OS lock on path, creating it 0600 if needed but never
-// through a symbolic link.
-//
-// The lock held is the one on the file path names once it is held: a lock
-// taken on a file that RemoveLock unlinked meanwhile is let go, and the
-// path tried again (see lockedCurrent).
-func lockFile(ctx context.Context, path string) (func(), error) {
-	l, err := flockFile(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = l.Unlock() }, nil
-}
-
-// flockFile is lockFile, returning the held lock.
-func flockFile(ctx context.Context, path string) (*flock.Flock, error) {
-	for {
-		l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
-		ok, err := l.TryLockContext(ctx, lockPoll)
-		if err != nil || !ok {
-			_ = l.Close()
-			if isSymlinkErr(err) {
-				return nil, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
-			}
-			if err == nil {
-				err = ctx.Err()
-			}
-			return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
-		}
-		if lockedCurrent(l, path) {
-			return l, nil
-		}
-		_ = l.Unlock()
-	}
-}
-
-// tryLockFile takes the lock on path if it is free now.
-func tryLockFile(path string) (unlock func(), ok bool, err error) {
-	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
-	ok, err = l.TryLock()
-	if err != nil || !ok {
-		_ = l.Close()
-		if isSymlinkErr(err) {
-			return nil, false, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
-		}
-		return nil, false, nil
-	}
-	if !lockedCurrent(l, path) {
-		_ = l.Unlock()
-		return nil, false, nil
-	}
-	return func() { _ = l.Unlock() }, true, nil
 }
 
 // removeStaleTemps removes the temporary files of writers that died

@@ -1,16 +1,17 @@
 package tokenstore
 
+// OS file locks for the File store. Files depend one way: file.go uses
+// this file, which uses the platform files (file_unix.go, file_other.go),
+// which use only format.go (ErrUnsafePath).
+
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/ucoauth/go-ucoauth/internal/tokenfile"
 )
 
 // lockedCurrent reports whether the file l holds locked is still the one
@@ -27,34 +28,63 @@ func lockedCurrent(l *flock.Flock, path string) bool {
 	return err == nil && os.SameFile(held, named)
 }
 
-// RemoveLock removes key's lock file (KEY.lock), which Lock creates and
-// leaves behind, once nobody holds it: it waits for the lock (ctx bounds the
-// wait), then unlinks the file while holding it. A process of this version
-// waiting on the file meanwhile notices that it was unlinked and locks a
-// new one, so the lock stays exclusive. A process of a version before this
-// one does not notice: remove lock files only when every process sharing the
-// directory runs this version or later. The token file is not touched;
-// remove it first (Delete), or the next Lock creates the lock file again.
+// lockPoll is how often a blocked Lock retries. OS file locks cannot be
+// waited on with a deadline, so the wait is a poll.
+const lockPoll = 5 * time.Millisecond
+
+// lockFile takes an OS lock on path, creating it 0600 if needed but never
+// through a symbolic link.
 //
-// On Windows it does nothing: a file held open there cannot be unlinked.
-func (f *File) RemoveLock(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	path := tokenfile.Lock(f.dir, key)
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	unlock, err := lockFile(ctx, path)
+// The lock held is the one on the file path names once it is held: a lock
+// taken on a file that RemoveLock unlinked meanwhile is let go, and the
+// path tried again (see lockedCurrent).
+func lockFile(ctx context.Context, path string) (func(), error) {
+	l, err := flockFile(ctx, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("tokenstore: removing lock file %s: %w", filepath.Base(path), err)
+	return func() { _ = l.Unlock() }, nil
+}
+
+// flockFile is lockFile, returning the held lock.
+func flockFile(ctx context.Context, path string) (*flock.Flock, error) {
+	for {
+		l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
+		ok, err := l.TryLockContext(ctx, lockPoll)
+		if err != nil || !ok {
+			_ = l.Close()
+			if isSymlinkErr(err) {
+				return nil, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
+		}
+		if lockedCurrent(l, path) {
+			return l, nil
+		}
+		_ = l.Unlock()
 	}
-	return nil
+}
+
+// tryLockFile takes the lock on path if it is free now.
+func tryLockFile(path string) (unlock func(), ok bool, err error) {
+	l := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|oNoFollow), flock.SetPermissions(0o600))
+	ok, err = l.TryLock()
+	if err != nil || !ok {
+		_ = l.Close()
+		if isSymlinkErr(err) {
+			return nil, false, fmt.Errorf("%w: lock file %s is a symbolic link", ErrUnsafePath, path)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("tokenstore: locking %s: %w", filepath.Base(path), err)
+		}
+		return nil, false, nil
+	}
+	if !lockedCurrent(l, path) {
+		_ = l.Unlock()
+		return nil, false, nil
+	}
+	return func() { _ = l.Unlock() }, true, nil
 }

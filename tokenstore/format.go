@@ -28,6 +28,13 @@ var (
 	ErrInvalidToken = record.ErrInvalidToken
 )
 
+// ErrUnsafePath means the token directory, a token file or a lock file is
+// not what the store itself creates: a symbolic link, not a directory or
+// regular file, owned by another user, or a token file others may read
+// whose mode cannot be tightened. The store neither follows nor replaces
+// it; a person must look.
+var ErrUnsafePath error = permanent("tokenstore: unsafe path in the token directory")
+
 // permanent is an error that says retrying will not help, so that a
 // ucoauth.StoreError wrapping it is not Temporary.
 type permanent = record.Permanent

@@ -1,7 +1,6 @@
 package ucoauth
 
 import (
-	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -40,33 +39,6 @@ type RefreshPolicy struct {
 	Extras []string
 }
 
-// maxExtras bounds how many extras a token keeps.
-const maxExtras = 8
-
-// policyOf returns p's policy, bounded.
-func policyOf(p Provider) RefreshPolicy {
-	pp, ok := p.(interface{ Policy() RefreshPolicy })
-	if !ok {
-		return RefreshPolicy{MaxLifetime: MaxLifetime}
-	}
-	pol := pp.Policy()
-	if pol.MaxLifetime <= 0 {
-		pol.MaxLifetime = MaxLifetime
-	}
-	pol.MaxLifetime = min(max(pol.MaxLifetime, MinLifetime), MaxProviderLifetime)
-	pol.RefreshAfterAge = max(pol.RefreshAfterAge, 0)
-	pol.StaleAfter = max(pol.StaleAfter, 0)
-	var names []string
-	for _, k := range pol.Extras {
-		// The engine's own extras are not the provider's to keep.
-		if !reservedExtra(k) && len(k) <= 64 && len(names) < maxExtras {
-			names = append(names, k)
-		}
-	}
-	pol.Extras = names
-	return pol
-}
-
 // lifetimes is what a token's deadlines depend on (see newState).
 type lifetimes struct {
 	early time.Duration // refresh this long before expiry
@@ -80,28 +52,6 @@ func (lt lifetimes) granted(t *oauth2.Token) time.Duration {
 		return 0
 	}
 	return time.Duration(min(t.ExpiresIn, int64(lt.max/time.Second))) * time.Second
-}
-
-// extrasKey is the extra under which a token carries its kept extras, so
-// that a store can find them (oauth2.Token cannot list its extras).
-const extrasKey = "ucoauth_extras"
-
-// ProviderExtras returns the extras tok keeps for its provider (see
-// [RefreshPolicy].Extras), or nil. A store saves them with the token and
-// gives them back with [WithProviderExtras].
-func ProviderExtras(tok *oauth2.Token) map[string]string {
-	if tok == nil {
-		return nil
-	}
-	m, _ := tok.Extra(extrasKey).(map[string]string)
-	return m
-}
-
-// WithProviderExtras returns a copy of tok that carries tok's scope and
-// grant ID and the extras m (none when m is empty), each readable with
-// tok.Extra(name) as well.
-func WithProviderExtras(tok *oauth2.Token, m map[string]string) *oauth2.Token {
-	return withAllExtras(tok, scopeOf(tok), GrantID(tok), m)
 }
 
 // keptExtras reads the extras pol names from tok, a provider's answer, as
@@ -125,44 +75,4 @@ func keptExtras(pol RefreshPolicy, tok, base *oauth2.Token, red *redactor) map[s
 		return nil
 	}
 	return m
-}
-
-// extraString states an extra as a string: JSON's strings, booleans and
-// numbers, and a time as RFC 3339.
-func extraString(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case bool:
-		return strconv.FormatBool(v), true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano), true
-	}
-	return "", false
-}
-
-// mergedExtras is tok's provider extras, with base's for those it lacks.
-func mergedExtras(tok, base *oauth2.Token) map[string]string {
-	now, old := ProviderExtras(tok), ProviderExtras(base)
-	if len(old) == 0 {
-		return now
-	}
-	m := make(map[string]string, len(now)+len(old))
-	for k, v := range old {
-		if _, ok := now[k]; !ok && len(m)+len(now) < maxExtras {
-			m[k] = v
-		}
-	}
-	for k, v := range now {
-		m[k] = v
-	}
-	return m
-}
-
-// reservedExtra reports a name no provider extra may have: the engine's
-// own extras, and none.
-func reservedExtra(k string) bool {
-	return k == "" || k == "scope" || k == GrantExtra || k == extrasKey
 }

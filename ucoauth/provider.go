@@ -379,3 +379,27 @@ func revokeToken(ctx context.Context, cfg *oauth2.Config, params url.Values, o w
 	}
 	return scrubbed(opRevoke, a.StatusCode, red, p.ParseRevoke(a))
 }
+
+// policyOf returns p's policy, bounded.
+func policyOf(p Provider) RefreshPolicy {
+	pp, ok := p.(interface{ Policy() RefreshPolicy })
+	if !ok {
+		return RefreshPolicy{MaxLifetime: MaxLifetime}
+	}
+	pol := pp.Policy()
+	if pol.MaxLifetime <= 0 {
+		pol.MaxLifetime = MaxLifetime
+	}
+	pol.MaxLifetime = min(max(pol.MaxLifetime, MinLifetime), MaxProviderLifetime)
+	pol.RefreshAfterAge = max(pol.RefreshAfterAge, 0)
+	pol.StaleAfter = max(pol.StaleAfter, 0)
+	var names []string
+	for _, k := range pol.Extras {
+		// The engine's own extras are not the provider's to keep.
+		if !reservedExtra(k) && len(k) <= 64 && len(names) < maxExtras {
+			names = append(names, k)
+		}
+	}
+	pol.Extras = names
+	return pol
+}

@@ -27,26 +27,6 @@ func (revokedError) Is(target error) bool { return target == ErrReauthorizationR
 // Temporary is false: a revoked grant stays revoked.
 func (revokedError) Temporary() bool { return false }
 
-// GrantExtra is the token extra (oauth2.Token.Extra) that names the grant a
-// token belongs to: a random ID that [Exchange] and [DeviceAccessToken]
-// give every new authorization and that every refresh by a [TokenSource]
-// carries forward. The stores keep it, in the clear (it is no secret: it
-// authorizes nothing), so that a tombstone can name the grant it revoked
-// and still let a new authorization in. A token without it (saved by an
-// earlier version, or obtained by other means) belongs to the "legacy"
-// grant, named by the empty ID.
-const GrantExtra = "ucoauth_grant"
-
-// GrantID returns the grant ID tok carries (see [GrantExtra]), or "" when
-// it carries none.
-func GrantID(tok *oauth2.Token) string {
-	if tok == nil {
-		return ""
-	}
-	id, _ := tok.Extra(GrantExtra).(string)
-	return id
-}
-
 // NewGrantID returns a new random grant ID.
 func NewGrantID() string {
 	b := make([]byte, 16)
@@ -63,39 +43,6 @@ func NewGrantID() string {
 // tokenstore.TombstoneRetention).
 func WithGrantID(tok *oauth2.Token, id string) *oauth2.Token {
 	return withAllExtras(tok, scopeOf(tok), id, ProviderExtras(tok))
-}
-
-// withExtras returns a copy of t whose extras are scope, grant ID and t's
-// provider extras, each only when set.
-func withExtras(t *oauth2.Token, scope, grant string) *oauth2.Token {
-	return withAllExtras(t, scope, grant, ProviderExtras(t))
-}
-
-// withAllExtras returns a copy of t whose extras are scope, grant ID and
-// the provider extras kept, each only when set; a kept extra is readable
-// by its own name too.
-func withAllExtras(t *oauth2.Token, scope, grant string, kept map[string]string) *oauth2.Token {
-	extra := map[string]any{}
-	clean := make(map[string]string, len(kept))
-	for k, v := range kept {
-		if !reservedExtra(k) { // a stored record may name anything
-			extra[k], clean[k] = v, v
-		}
-	}
-	if len(clean) > 0 {
-		extra[extrasKey] = clean
-	}
-	if scope != "" {
-		extra["scope"] = scope
-	}
-	if grant != "" {
-		extra[GrantExtra] = grant
-	}
-	c := *t
-	if len(extra) == 0 {
-		return c.WithExtra(nil)
-	}
-	return c.WithExtra(extra)
 }
 
 // newGrant stamps the token of a new authorization with a new grant ID.

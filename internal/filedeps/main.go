@@ -6,6 +6,7 @@
 //
 //	go run ./internal/filedeps ./ucoauth
 //	go run ./internal/filedeps -edges ./ucoauth
+//	go run ./internal/filedeps -names ./ucoauth    # the names each cycle edge uses
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,12 +28,13 @@ import (
 
 func main() {
 	edgesFlag := flag.Bool("edges", false, "print every edge, not only the cycles")
+	namesFlag := flag.Bool("names", false, "print the names each edge in a cycle uses")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: filedeps [-edges] DIR")
+		fmt.Fprintln(os.Stderr, "usage: filedeps [-edges] [-names] DIR")
 		os.Exit(2)
 	}
-	edges, err := fileEdges(flag.Arg(0))
+	edges, names, err := fileEdges(flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -53,6 +56,9 @@ func main() {
 		for _, e := range keys {
 			if slices.Contains(c, e[0]) && slices.Contains(c, e[1]) {
 				fmt.Printf("  %s -> %s (%d)\n", e[0], e[1], edges[e])
+				if *namesFlag {
+					fmt.Printf("    %s\n", strings.Join(slices.Sorted(maps.Keys(names[e])), " "))
+				}
 			}
 		}
 	}
@@ -62,12 +68,13 @@ func main() {
 }
 
 // fileEdges type-checks the non-test files of dir and counts, per pair of
-// files, the uses in the first of names declared in the second.
-func fileEdges(dir string) (map[[2]string]int, error) {
+// files, the uses in the first of names declared in the second; names holds
+// those names per pair.
+func fileEdges(dir string) (edges map[[2]string]int, names map[[2]string]map[string]bool, err error) {
 	fset := token.NewFileSet()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var files []*ast.File
 	for _, e := range entries {
@@ -80,7 +87,7 @@ func fileEdges(dir string) (map[[2]string]int, error) {
 		}
 		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		files = append(files, f)
 	}
@@ -88,9 +95,9 @@ func fileEdges(dir string) (map[[2]string]int, error) {
 	info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
 	pkg, err := conf.Check(dir, fset, files, info)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	edges := map[[2]string]int{}
+	edges, names = map[[2]string]int{}, map[[2]string]map[string]bool{}
 	for id, obj := range info.Uses {
 		if obj == nil || obj.Pkg() != pkg || !obj.Pos().IsValid() || !declaredAtTop(pkg, obj) {
 			continue
@@ -98,10 +105,15 @@ func fileEdges(dir string) (map[[2]string]int, error) {
 		from := filepath.Base(fset.Position(id.Pos()).Filename)
 		to := filepath.Base(fset.Position(obj.Pos()).Filename)
 		if from != to {
-			edges[[2]string{from, to}]++
+			e := [2]string{from, to}
+			edges[e]++
+			if names[e] == nil {
+				names[e] = map[string]bool{}
+			}
+			names[e][obj.Name()] = true
 		}
 	}
-	return edges, nil
+	return edges, names, nil
 }
 
 // declaredAtTop reports whether obj is a package-level name, a method or a

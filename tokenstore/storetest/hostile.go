@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -21,19 +20,6 @@ import (
 var InvalidUTF8Keys = []string{
 	"\xff", "merchant-\xfe\xfd", "\xc3\x28", "cut-\xe2\x82", "\xed\xa0\x80surrogate",
 	"\xc0\xafoverlong", "ok\x00\xff",
-}
-
-// secretMark is in every secret the suite plants, to look for in errors.
-const secretMark = "SECRET"
-
-func permanentErr(t *testing.T, err error, msgAndArgs ...any) {
-	t.Helper()
-	var tmp interface{ Temporary() bool }
-	if errors.As(err, &tmp) {
-		assert.False(t, tmp.Temporary(), msgAndArgs...)
-	}
-	se := &ucoauth.StoreError{Op: "save", Err: err}
-	assert.False(t, se.Temporary(), msgAndArgs...)
 }
 
 func testInvalidUTF8Keys(t *testing.T, h Harness) {

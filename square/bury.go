@@ -29,8 +29,12 @@ type Webhook struct {
 var ErrReconnectedSince = errors.New("square: the merchant connected again after the revocation; nothing buried")
 
 // reconnectSkew is how much later than revoked_at a stored token must have
-// been issued to count as a new connection: Square's clock and ours differ.
-const reconnectSkew = time.Minute
+// been issued to count as a new connection: Square's clock and ours differ
+// (by milliseconds where both keep NTP time). It is kept short: a seller
+// who connects again within it, before the webhook arrives, loses the new
+// grant, while a revoked token issued within it is merely kept until its
+// first use fails.
+const reconnectSkew = 5 * time.Second
 
 // Bury verifies webhook request r (see [VerifyRevokedWebhook]) and marks
 // its merchant revoked in store, in one call: a tombstone (see

@@ -128,6 +128,30 @@ func TestWebhookBuryRefusesForgeriesAndLateEvents(t *testing.T) {
 	assert.NoError(t, err, "the new grant is kept")
 }
 
+// A seller who disconnects and connects again 20 seconds later keeps the
+// new grant when the revocation's webhook arrives after it (Square
+// delivers webhooks late and retries them): a new connection is told
+// from the revoked one by more than clock skew, not by a minute.
+func TestWebhookBuryKeepsAQuickReconnection(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	store := tokenstore.NewMemory()
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, store, nil)
+
+	sq.SetClock(func() time.Time { return time.Now().Add(-20 * time.Second) })
+	revoked := sq.RevokedEvent("M1", "MERCHANT") // revoked 20 s ago
+	sq.SetClock(time.Now)
+	fresh := connect(t, sq, cfg, store, "M1") // connected again now
+	status, err := squaretest.PostWebhook(ctx, hook, sq.WebhookKey, revoked)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.ErrorIs(t, <-outcomes, square.ErrReconnectedSince)
+	got, err := store.Load(ctx, "M1")
+	require.NoError(t, err, "the new grant is kept")
+	assert.Equal(t, fresh.AccessToken, got.AccessToken)
+}
+
 // Bury with a store of one's own that keeps no tombstones deletes the key,
 // and a Key function maps the merchant to the store key.
 func TestWebhookBuryDeletesWithoutTombstones(t *testing.T) {

@@ -27,7 +27,8 @@ type RefreshPolicy struct {
 	MaxLifetime time.Duration
 	// RefreshAfterAge refreshes a token this long after it was issued,
 	// long before its expiry, so that a failing refresh is noticed while
-	// the token still works. Zero refreshes only before expiry.
+	// the token still works. Zero refreshes only before expiry; a
+	// shorter one than [MinLifetime] counts as MinLifetime.
 	RefreshAfterAge time.Duration
 	// StaleAfter is the age past which [Status] reports the served token
 	// Overdue: refreshes have been failing for too long. Zero never.
@@ -55,6 +56,11 @@ func policyOf(p Provider) RefreshPolicy {
 	}
 	pol.MaxLifetime = min(max(pol.MaxLifetime, MinLifetime), MaxProviderLifetime)
 	pol.RefreshAfterAge = max(pol.RefreshAfterAge, 0)
+	if pol.RefreshAfterAge > 0 {
+		// A token stale as it is issued would be refreshed again at
+		// once, as fast as callers call.
+		pol.RefreshAfterAge = max(pol.RefreshAfterAge, MinLifetime)
+	}
 	pol.StaleAfter = max(pol.StaleAfter, 0)
 	var names []string
 	for _, k := range pol.Extras {

@@ -29,8 +29,12 @@ type Webhook struct {
 var ErrReconnectedSince = errors.New("square: the merchant connected again after the revocation; nothing buried")
 
 // reconnectSkew is how much later than revoked_at a stored token must have
-// been issued to count as a new connection: Square's clock and ours differ.
-const reconnectSkew = time.Minute
+// been issued to count as a new connection: Square's clock and ours differ
+// (by milliseconds where both keep NTP time). It is kept short: a seller
+// who connects again within it, before the webhook arrives, loses the new
+// grant, while a revoked token issued within it is merely kept until its
+// first use fails.
+const reconnectSkew = 5 * time.Second
 
 // Bury verifies webhook request r (see [VerifyRevokedWebhook]) and marks
 // its merchant revoked in store, in one call: a tombstone (see
@@ -41,7 +45,8 @@ const reconnectSkew = time.Minute
 //
 // A stored token issued after the revocation belongs to a new connection:
 // it is kept, and the error is [ErrReconnectedSince]. A key that holds
-// nothing is not an error. Nothing is read from r's body, nor done, before
+// nothing is not an error; a store outage while reading it buries nothing
+// (a new connection cannot be told) and is the error. Nothing is read from r's body, nor done, before
 // its signature holds; answer Square 2xx unless the error is a store's
 // (then Square retries the webhook).
 func (w Webhook) Bury(ctx context.Context, r *http.Request, store ucoauth.TokenStore, m *ucoauth.Manager) (*Revocation, error) {
@@ -68,6 +73,10 @@ func bury(ctx context.Context, store ucoauth.TokenStore, key string, revokedAt t
 	switch {
 	case errors.Is(err, ucoauth.ErrTokenNotFound):
 		return nil // nothing stored, or buried already
+	case err != nil && !permanent(err):
+		// An outage: without the stored token a new connection cannot be
+		// told, so nothing is buried and Square retries the webhook.
+		return fmt.Errorf("square: reading the revoked merchant's token: %w", err)
 	case err == nil && !revokedAt.IsZero() && tok.ExpiresIn > 0:
 		issued := tok.Expiry.Add(-time.Duration(tok.ExpiresIn) * time.Second)
 		if issued.After(revokedAt.Add(reconnectSkew)) {
@@ -89,4 +98,12 @@ func bury(ctx context.Context, store ucoauth.TokenStore, key string, revokedAt t
 		return fmt.Errorf("square: deleting the revoked merchant's token: %w", err)
 	}
 	return nil
+}
+
+// permanent reports an error that says retrying cannot cure it (a record
+// that cannot be opened or is corrupt); anything else is taken for an
+// outage, as ucoauth.StoreError.Temporary does.
+func permanent(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && !t.Temporary()
 }

@@ -1,10 +1,14 @@
 package square_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +130,102 @@ func TestWebhookBuryRefusesForgeriesAndLateEvents(t *testing.T) {
 	assert.ErrorIs(t, <-outcomes, square.ErrReconnectedSince)
 	_, err = store.Load(ctx, "M1")
 	assert.NoError(t, err, "the new grant is kept")
+}
+
+// A seller who disconnects and connects again 20 seconds later keeps the
+// new grant when the revocation's webhook arrives after it (Square
+// delivers webhooks late and retries them): a new connection is told
+// from the revoked one by more than clock skew, not by a minute.
+func TestWebhookBuryKeepsAQuickReconnection(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	store := tokenstore.NewMemory()
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, store, nil)
+
+	sq.SetClock(func() time.Time { return time.Now().Add(-20 * time.Second) })
+	revoked := sq.RevokedEvent("M1", "MERCHANT") // revoked 20 s ago
+	sq.SetClock(time.Now)
+	fresh := connect(t, sq, cfg, store, "M1") // connected again now
+	status, err := squaretest.PostWebhook(ctx, hook, sq.WebhookKey, revoked)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.ErrorIs(t, <-outcomes, square.ErrReconnectedSince)
+	got, err := store.Load(ctx, "M1")
+	require.NoError(t, err, "the new grant is kept")
+	assert.Equal(t, fresh.AccessToken, got.AccessToken)
+}
+
+// flakyLoad is a store whose next Load fails with an outage (a timeout),
+// as a Redis under load does, while Tombstone still works.
+type flakyLoad struct {
+	*tokenstore.Memory
+	fail atomic.Bool
+}
+
+func (f *flakyLoad) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if f.fail.CompareAndSwap(true, false) {
+		return nil, &ucoauth.StoreError{Op: "load", Key: key, Err: context.DeadlineExceeded}
+	}
+	return f.Memory.Load(ctx, key)
+}
+
+// A late webhook meeting a store outage on its Load buries nothing: Bury
+// cannot tell a new connection without reading the stored token, so it
+// answers a store error (Square retries the webhook) instead of burying a
+// grant that may be new. A record that cannot be opened is still buried.
+func TestWebhookBuryOnAStoreOutageBuriesNothing(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	store := &flakyLoad{Memory: tokenstore.NewMemory()}
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, store, nil)
+
+	sq.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
+	late := sq.RevokedEvent("M1", "MERCHANT") // revoked an hour ago
+	sq.SetClock(time.Now)
+	fresh := connect(t, sq, cfg, store, "M1") // connected again since
+	store.fail.Store(true)
+	_, err := squaretest.PostWebhook(ctx, hook, sq.WebhookKey, late)
+	require.NoError(t, err)
+	err = <-outcomes
+	require.Error(t, err, "a store error: Square retries")
+	assert.NotErrorIs(t, err, square.ErrReconnectedSince)
+	got, err := store.Load(ctx, "M1")
+	require.NoError(t, err, "the new grant is kept")
+	assert.Equal(t, fresh.AccessToken, got.AccessToken)
+
+	// Retried with the store back: the new connection is recognized.
+	_, err = squaretest.PostWebhook(ctx, hook, sq.WebhookKey, late)
+	require.NoError(t, err)
+	assert.ErrorIs(t, <-outcomes, square.ErrReconnectedSince)
+}
+
+// A record this process cannot open (sealed with a key it lacks) is no
+// outage: the revoked merchant is buried all the same.
+func TestWebhookBuryBuriesARecordItCannotOpen(t *testing.T) {
+	sq := newFake(t)
+	ctx := t.Context()
+	cfg := sq.Config("MERCHANT_PROFILE_READ")
+	mem := tokenstore.NewMemory()
+	sealWith := func(b byte) ucoauth.TokenStore {
+		keys, err := tokenstore.ParseSealKeys(fmt.Sprintf("k%d:%s", b, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b, 9}, 16))))
+		require.NoError(t, err)
+		s, err := tokenstore.Seal(mem, keys[0])
+		require.NoError(t, err)
+		return s
+	}
+	connect(t, sq, cfg, sealWith(1), "M1")
+	other := sealWith(2)
+	_, err := other.Load(ctx, "M1")
+	require.ErrorIs(t, err, tokenstore.ErrCannotOpen, "precondition: this process lacks the key")
+	hook, outcomes := buryReceiver(t, sq.WebhookKey, other, nil)
+	require.Positive(t, sq.DisconnectMerchant("M1"))
+	_, err = sq.SendRevokedWebhook(ctx, hook, "M1")
+	require.NoError(t, err)
+	require.NoError(t, <-outcomes)
+	_, err = mem.Load(ctx, "M1")
+	assert.ErrorIs(t, err, ucoauth.ErrRevoked, "buried")
 }
 
 // Bury with a store of one's own that keeps no tombstones deletes the key,

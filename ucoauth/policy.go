@@ -26,7 +26,8 @@ type RefreshPolicy struct {
 	MaxLifetime time.Duration
 	// RefreshAfterAge refreshes a token this long after it was issued,
 	// long before its expiry, so that a failing refresh is noticed while
-	// the token still works. Zero refreshes only before expiry.
+	// the token still works. Zero refreshes only before expiry; a
+	// shorter one than [MinLifetime] counts as MinLifetime.
 	RefreshAfterAge time.Duration
 	// StaleAfter is the age past which [Status] reports the served token
 	// Overdue: refreshes have been failing for too long. Zero never.

@@ -392,6 +392,11 @@ func policyOf(p Provider) RefreshPolicy {
 	}
 	pol.MaxLifetime = min(max(pol.MaxLifetime, MinLifetime), MaxProviderLifetime)
 	pol.RefreshAfterAge = max(pol.RefreshAfterAge, 0)
+	if pol.RefreshAfterAge > 0 {
+		// A token stale as it is issued would be refreshed again at
+		// once, as fast as callers call.
+		pol.RefreshAfterAge = max(pol.RefreshAfterAge, MinLifetime)
+	}
 	pol.StaleAfter = max(pol.StaleAfter, 0)
 	var names []string
 	for _, k := range pol.Extras {

@@ -3,6 +3,7 @@ package ucoauth
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -99,8 +100,7 @@ func (s *TokenSource) Status() Status {
 		st.Expiry = cur.tok.Expiry
 		if g := s.o.lifetimes().granted(cur.tok); g > 0 {
 			st.Issued = cur.tok.Expiry.Add(-g)
-			stale := policyOf(s.o.wire().prov()).StaleAfter
-			st.Overdue = stale > 0 && now-unixNanos(st.Issued) >= int64(stale)
+			st.Overdue = overdue(st.Issued, now, policyOf(s.o.wire().prov()).StaleAfter)
 		}
 	}
 	if p.refreshed != 0 {
@@ -144,4 +144,18 @@ func (p policy) state(cur *state, now int64, busy bool) State {
 	default:
 		return StateExpired
 	}
+}
+
+// overdue reports a token issued at issued older than stale at now (Unix
+// nanoseconds); a zero stale never.
+func overdue(issued time.Time, now int64, stale time.Duration) bool {
+	at := unixNanos(issued)
+	if stale <= 0 || at > now {
+		return false
+	}
+	age := now - at
+	if age < 0 {
+		age = math.MaxInt64 // saturates: issued before 1678 wraps around
+	}
+	return age >= int64(stale)
 }

@@ -1,6 +1,6 @@
 // Command square-merchants is a service acting for several Square sellers
 // with go-ucoauth: it connects them, calls Square's API for each through
-// one ucoauth.Manager over a file store, refreshes every token by age (at
+// one ucoauth.Manager over a Redis store, refreshes every token by age (at
 // least every 7 days, as Square advises), buries a seller who disconnects
 // (the oauth.authorization.revoked webhook), and reports a seller whose
 // refreshes have been failing for 8 days.
@@ -13,9 +13,11 @@
 // SQUARE_REDIRECT_URL it uses Square's sandbox (SQUARE_ENVIRONMENT=production
 // for production): it prints the authorize link, reads the code you were
 // redirected with from stdin, calls the API and asks Square for the token's
-// status. Tokens are kept under SQUARE_TOKEN_DIR (default ./square-tokens):
-// they are live credentials. For a fleet of processes, use a Redis or SQL
-// store (tokenstore/redisstore, tokenstore/sqlstore) the same way.
+// status. Tokens are kept in the Redis at REDIS_URL (redis://host:port/db),
+// where every process of a fleet finds them and refreshes each once, or
+// without it in an embedded miniredis that dies with the program. They are
+// live credentials: in production, wrap the store in tokenstore.Seal. A SQL
+// store (tokenstore/sqlstore) is used the same way.
 package main
 
 import (
@@ -34,7 +36,6 @@ import (
 
 	"github.com/ucoauth/go-ucoauth/square"
 	"github.com/ucoauth/go-ucoauth/square/squaretest"
-	"github.com/ucoauth/go-ucoauth/tokenstore"
 	"github.com/ucoauth/go-ucoauth/ucoauth"
 	"golang.org/x/oauth2"
 )
@@ -47,36 +48,25 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, in io.Reader) error {
-	dir := os.Getenv("SQUARE_TOKEN_DIR")
+	store, where, closeStore, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	if id := os.Getenv("SQUARE_APPLICATION_ID"); id != "" {
-		if dir == "" {
-			dir = "square-tokens"
-		}
-		return runReal(ctx, out, in, id, dir)
+		return runReal(ctx, out, in, id, store, where)
 	}
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "square-merchants-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	return runFake(ctx, out, dir)
+	return runFake(ctx, out, store)
 }
 
 // runFake runs the whole life of three sellers against the fake Square.
-func runFake(ctx context.Context, out io.Writer, dir string) error {
+func runFake(ctx context.Context, out io.Writer, store ucoauth.TokenStore) error {
 	sq := squaretest.NewServer()
 	defer sq.Close()
 	var skew atomic.Int64 // weeks pass in a second, for the fake and the engine alike
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	sq.SetClock(clock)
 	cfg := sq.Config("MERCHANT_PROFILE_READ", "PAYMENTS_READ")
-	store, err := tokenstore.NewFile(dir)
-	if err != nil {
-		return err
-	}
 	provider := ucoauth.WithProvider(square.Provider{})
 	m := ucoauth.NewManager(cfg, store, provider, ucoauth.WithClock(clock))
 	defer m.Close()
@@ -234,17 +224,13 @@ func days(d time.Duration) int { return int((d + 12*time.Hour) / (24 * time.Hour
 // runReal connects one seller at Square (the sandbox unless
 // SQUARE_ENVIRONMENT=production), calls the API and checks the token's
 // status.
-func runReal(ctx context.Context, out io.Writer, in io.Reader, id, dir string) error {
+func runReal(ctx context.Context, out io.Writer, in io.Reader, id string, store ucoauth.TokenStore, where string) error {
 	cfg := square.NewConfig(id, os.Getenv("SQUARE_APPLICATION_SECRET"), os.Getenv("SQUARE_REDIRECT_URL"),
 		"MERCHANT_PROFILE_READ")
 	base := square.SandboxURL
 	cfg.Endpoint = square.SandboxEndpoint
 	if os.Getenv("SQUARE_ENVIRONMENT") == "production" {
 		cfg.Endpoint, base = square.Endpoint, square.ProductionURL
-	}
-	store, err := tokenstore.NewFile(dir)
-	if err != nil {
-		return err
 	}
 	provider := ucoauth.WithProvider(square.Provider{})
 	m := ucoauth.NewManager(cfg, store, provider)
@@ -263,7 +249,7 @@ func runReal(ctx context.Context, out io.Writer, in io.Reader, id, dir string) e
 	if err := m.Save(ctx, seller, tok); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "2. connected %s; tokens saved under %s\n", seller, dir)
+	fmt.Fprintf(out, "2. connected %s; tokens saved in the %s\n", seller, where)
 	if err := call(ctx, m, seller, base); err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // exit.
 func TestMain(m *testing.M) {
 	redistest.QuietLogs() // here and in the children, which dial a Redis that the tests kill
-	for _, env := range []string{envFleetRedis, envFleetSentinel, envSealFleetRedis, envRevokedRedis} {
+	for _, env := range []string{envFleetRedis, envFleetSentinel, envSealFleetRedis, envRevokedRedis, envSquareFleetRedis} {
 		if os.Getenv(env) != "" {
 			os.Exit(m.Run())
 		}

@@ -17,3 +17,10 @@ func Plant(ctx context.Context, s *Store, key string, raw []byte) error {
 
 // TableName is s's table, as given to WithTable.
 func TableName(s *Store) string { return s.tableName() }
+
+// SetAfterGrant runs f between a session lock's grant and the settings
+// that keep its session, until restore is called.
+func SetAfterGrant(f func()) (restore func()) {
+	afterGrant = f
+	return func() { afterGrant = nil }
+}

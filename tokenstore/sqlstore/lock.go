@@ -80,16 +80,28 @@ func (s *Store) sessionLock(ctx context.Context, key string) (ucoauth.Lease, err
 		}
 		return nil, s.wrap("lock", err)
 	}
+	if afterGrant != nil {
+		afterGrant()
+	}
 	l := &sessionLease{s: s, conn: conn, arg: arg, ctx: context.WithoutCancel(ctx)}
 	if err := l.immune(ctx); err != nil {
 		// A lock whose session may be closed by an idle timeout while
-		// the refresh token is out is not worth holding.
+		// the refresh token is out is not worth holding. The lock was
+		// granted, so this is a lost lock (temporary: the retry path),
+		// whether the session was killed meanwhile or the settings were
+		// refused.
 		l.lost = true
 		l.Release()
-		return nil, s.wrap("lock", err)
+		return nil, fmt.Errorf("sqlstore: %s lock: %w: its session failed as it was being kept: %w", s.dialect, ucoauth.ErrLockLost, err)
 	}
 	return l, nil
 }
+
+// afterGrant, when set (by tests only), runs between the grant of a
+// session lock and the settings that keep its session: where a session
+// killed at that moment was once reported as a plain store error, not as
+// a lost lock.
+var afterGrant func()
 
 // sessionLease is a held Postgres or MySQL lock: its session, kept
 // immune to the server's idle timeouts while it holds the lock.

@@ -41,9 +41,12 @@ func withExtras(t *oauth2.Token, scope, grant string) *oauth2.Token {
 // by its own name too.
 func withAllExtras(t *oauth2.Token, scope, grant string, kept map[string]string) *oauth2.Token {
 	extra := map[string]any{}
-	clean := make(map[string]string, len(kept))
+	var clean map[string]string // made only for a provider that keeps extras
 	for k, v := range kept {
 		if !reservedExtra(k) { // a stored record may name anything
+			if clean == nil {
+				clean = make(map[string]string, len(kept))
+			}
 			extra[k], clean[k] = v, v
 		}
 	}

@@ -254,8 +254,11 @@ func Decode(key string, data []byte) (*oauth2.Token, []Revocation, error) {
 	if checkExtras(r.Extras) != nil {
 		return nil, nil, fmt.Errorf("%w: unusable provider extras", ErrCorrupt)
 	}
-	if r.Scope != "" || r.Grant != "" || len(r.Extras) > 0 {
-		tok = ucoauth.WithProviderExtras(ucoauth.WithGrantID(tok.WithExtra(map[string]any{"scope": r.Scope}), r.Grant), r.Extras)
+	if r.Scope != "" || r.Grant != "" {
+		tok = ucoauth.WithGrantID(tok.WithExtra(map[string]any{"scope": r.Scope}), r.Grant)
+	}
+	if len(r.Extras) > 0 { // only a provider that keeps extras pays a third copy
+		tok = ucoauth.WithProviderExtras(tok, r.Extras)
 	}
 	return tok, r.Revoked, nil
 }
@@ -361,8 +364,11 @@ func Merge(old, tok *oauth2.Token) (*oauth2.Token, error) {
 		if scope == "" && ucoauth.GrantID(tok) == "" && len(ucoauth.ProviderExtras(tok)) == 0 {
 			return &t, nil
 		}
-		kept := ucoauth.ProviderExtras(tok)
-		return ucoauth.WithProviderExtras(ucoauth.WithGrantID(t.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok)), kept), nil
+		merged := ucoauth.WithGrantID(t.WithExtra(map[string]any{"scope": scope}), ucoauth.GrantID(tok))
+		if kept := ucoauth.ProviderExtras(tok); len(kept) > 0 {
+			merged = ucoauth.WithProviderExtras(merged, kept)
+		}
+		return merged, nil
 	}
 	return tok, nil
 }
